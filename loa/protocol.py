@@ -1,0 +1,408 @@
+"""MQTT protocol v1: topics, the signed command envelope, and every message both sides exchange.
+
+This module is the single definition of the wire format. The controller and the node agent both
+import it; ``python -m loa.schemas`` writes a JSON Schema for every message into docs/protocol/ so
+other hardware can join. See docs/protocol.md for the prose version.
+
+Times on the wire are UTC in ISO 8601 with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+PROTOCOL_VERSION = 1
+TOPIC_ROOT = "loa/v1"
+#: Largest payload either side accepts; anything bigger is refused unread.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+TopicKind = Literal["cmd", "state", "telemetry", "report"]
+
+
+def node_topic(node_id: str, kind: TopicKind) -> str:
+    """``loa/v1/node/{id}/{kind}``."""
+    return f"{TOPIC_ROOT}/node/{node_id}/{kind}"
+
+
+def node_id_from_topic(topic: str) -> tuple[str, str] | None:
+    """Split ``loa/v1/node/{id}/{kind}`` into (id, kind); None for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != f"{TOPIC_ROOT}/node":
+        return None
+    return parts[3], parts[4]
+
+
+# --- times -------------------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_wire_time(dt: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a Z: ``2026-11-27T06:00:00.000Z``."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime on the wire")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+WireTime = Annotated[AwareDatetime, PlainSerializer(to_wire_time, return_type=str)]
+
+# --- shared vocabulary ----------------------------------------------------------------------------
+
+Priority = Literal["normal", "urgent", "emergency"]
+#: Higher preempts lower; equal priorities queue (never overlap on one node).
+PRIORITY_RANK: dict[str, int] = {"normal": 0, "urgent": 1, "emergency": 2}
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- content: one of the three kinds a broadcast carries ---------------------------------------
+
+
+class FileContent(_Model):
+    """Prepared audio: delivered ahead and played from the node's cache."""
+
+    kind: Literal["file"] = "file"
+    url: str
+    sha256: Sha256
+    bytes: int = Field(ge=1)
+    duration_s: float = Field(gt=0)
+
+
+class StreamContent(_Model):
+    """A relayed radio stream (tiếp sóng) or live speech (phát trực tiếp), played until ``until``.
+
+    ``until`` is None for live speech: the node stops when the stream ends or falls silent.
+    """
+
+    kind: Literal["stream"] = "stream"
+    url: str
+    until: WireTime | None = None
+    live: bool = False
+
+
+Content = Annotated[FileContent | StreamContent, Field(discriminator="kind")]
+
+
+class ScheduleItem(_Model):
+    """One occurrence of a broadcast on one node.
+
+    ``(broadcast, occurrence)`` identifies it; the controller's dispatch row has the same key.
+    """
+
+    broadcast: int = Field(ge=1)
+    occurrence: str = Field(min_length=1, max_length=64)
+    play_at: WireTime
+    content: Content
+    priority: Priority = "normal"
+    volume: int | None = Field(default=None, ge=0, le=100)
+    max_late_s: float = Field(default=30.0, ge=0)
+    repeats: int = Field(default=1, ge=1, le=10)
+    repeat_gap_s: float = Field(default=3.0, ge=0, le=600)
+    title: str = Field(default="", max_length=200)
+
+    @property
+    def key(self) -> str:
+        return item_key(self.broadcast, self.occurrence)
+
+
+def item_key(broadcast: int, occurrence: str) -> str:
+    return f"{broadcast}/{occurrence}"
+
+
+# --- command bodies -----------------------------------------------------------------------------
+
+
+class SchedulePut(_Model):
+    """Add or replace (by key) items in the node's schedule."""
+
+    items: list[ScheduleItem] = Field(max_length=500)
+
+
+class ItemRef(_Model):
+    broadcast: int = Field(ge=1)
+    #: None cancels every occurrence of the broadcast.
+    occurrence: str | None = None
+
+
+class ScheduleCancel(_Model):
+    items: list[ItemRef] = Field(min_length=1, max_length=500)
+
+
+class ScheduleSync(_Model):
+    """The node's whole future schedule: authoritative, replaces what the node holds."""
+
+    items: list[ScheduleItem] = Field(max_length=5000)
+
+
+class PlayNow(_Model):
+    """Play at once, preempting anything of lower priority (``play_at`` is ignored)."""
+
+    item: ScheduleItem
+
+
+class PlayStop(_Model):
+    #: None stops whatever is playing.
+    broadcast: int | None = None
+
+
+class QuietHours(_Model):
+    start: str = Field(pattern=r"^\d{2}:\d{2}$")  # local time HH:MM
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+
+
+class NodeConfig(_Model):
+    volume: int | None = Field(default=None, ge=0, le=100)
+    warmup_s: float | None = Field(default=None, ge=0, le=60)
+    hold_s: float | None = Field(default=None, ge=0, le=600)
+    heartbeat_s: float | None = Field(default=None, ge=1, le=3600)
+    quiet_hours: QuietHours | None = None
+    max_minutes_per_hour: float | None = Field(default=None, ge=0, le=60)
+
+
+class NodePing(_Model):
+    pass
+
+
+CommandType = Literal[
+    "schedule.put",
+    "schedule.cancel",
+    "schedule.sync",
+    "play.now",
+    "play.stop",
+    "node.config",
+    "node.ping",
+]
+
+COMMAND_BODIES: dict[str, type[_Model]] = {
+    "schedule.put": SchedulePut,
+    "schedule.cancel": ScheduleCancel,
+    "schedule.sync": ScheduleSync,
+    "play.now": PlayNow,
+    "play.stop": PlayStop,
+    "node.config": NodeConfig,
+    "node.ping": NodePing,
+}
+
+
+class Command(_Model):
+    """The signed envelope on ``loa/v1/node/{id}/cmd``.
+
+    ``sig`` is Ed25519 over the canonical JSON of every other field (see ``loa.signing``).
+    """
+
+    v: Literal[1] = 1
+    id: str = Field(min_length=1, max_length=64)
+    type: CommandType
+    node: NodeId
+    issued_at: WireTime
+    expires_at: WireTime
+    body: dict[str, Any]
+    sig: str = ""
+
+    def parsed_body(self) -> _Model:
+        return COMMAND_BODIES[self.type].model_validate(self.body)
+
+
+def new_command(
+    type_: CommandType, node: str, body: _Model, *, ttl: timedelta, now: datetime | None = None
+) -> dict[str, Any]:
+    """An unsigned command envelope as a JSON-ready dict."""
+    now = now or utcnow()
+    if not isinstance(body, COMMAND_BODIES[type_]):
+        raise TypeError(f"{type_} takes {COMMAND_BODIES[type_].__name__}")
+    return {
+        "v": PROTOCOL_VERSION,
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "node": node,
+        "issued_at": to_wire_time(now),
+        "expires_at": to_wire_time(now + ttl),
+        "body": body.model_dump(mode="json"),
+    }
+
+
+# --- node → controller --------------------------------------------------------------------------
+
+PlayResult = Literal["played", "interrupted", "failed", "missed", "cancelled"]
+
+
+class Ack(_Model):
+    cmd_id: str
+    ok: bool
+    #: A stable code when not ok: bad_signature, wrong_node, expired, replayed, malformed,
+    #: unknown_type, too_large, rejected (with ``error`` saying why).
+    code: str | None = None
+    error: str | None = None
+
+
+class PlayStarted(_Model):
+    broadcast: int
+    occurrence: str
+    sha256: str | None = None
+    play_at: WireTime
+    started_at: WireTime
+
+
+class PlayFinished(_Model):
+    broadcast: int
+    occurrence: str
+    sha256: str | None = None
+    play_at: WireTime
+    started_at: WireTime | None = None
+    ended_at: WireTime
+    result: PlayResult
+    error: str | None = None
+
+
+class MediaFailed(_Model):
+    broadcast: int
+    occurrence: str
+    sha256: str
+    error: str
+
+
+ReportType = Literal["ack", "play.started", "play.finished", "media.failed"]
+
+REPORT_BODIES: dict[str, type[_Model]] = {
+    "ack": Ack,
+    "play.started": PlayStarted,
+    "play.finished": PlayFinished,
+    "media.failed": MediaFailed,
+}
+
+
+class Report(_Model):
+    """On ``loa/v1/node/{id}/report`` (QoS 1). ``id`` lets the controller drop duplicates."""
+
+    v: Literal[1] = 1
+    id: str = Field(min_length=1, max_length=64)
+    type: ReportType
+    node: NodeId
+    at: WireTime
+    body: dict[str, Any]
+
+    def parsed_body(self) -> _Model:
+        return REPORT_BODIES[self.type].model_validate(self.body)
+
+
+def new_report(type_: ReportType, node: str, body: _Model, now: datetime | None = None) -> dict:
+    if not isinstance(body, REPORT_BODIES[type_]):
+        raise TypeError(f"{type_} takes {REPORT_BODIES[type_].__name__}")
+    return {
+        "v": PROTOCOL_VERSION,
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "node": node,
+        "at": to_wire_time(now or utcnow()),
+        "body": body.model_dump(mode="json"),
+    }
+
+
+class Playing(_Model):
+    broadcast: int
+    occurrence: str
+    priority: Priority
+    started_at: WireTime
+
+
+class State(_Model):
+    """Retained on ``loa/v1/node/{id}/state``; the last will publishes ``online: false``.
+
+    ``at`` is when the node wrote it (for the will: when the node connected), so a stale retained
+    message is recognisable.
+    """
+
+    v: Literal[1] = 1
+    node: NodeId
+    online: bool
+    at: WireTime
+    version: str | None = None
+    playing: Playing | None = None
+    volume: int | None = None
+    reason: str | None = None
+
+
+class Telemetry(_Model):
+    """Heartbeat on ``loa/v1/node/{id}/telemetry`` (QoS 0). Absent readings are null."""
+
+    v: Literal[1] = 1
+    node: NodeId
+    at: WireTime
+    uptime_s: float
+    version: str
+    interval_s: float
+    temperature_c: float | None = None
+    load1: float | None = None
+    disk_free_mb: float | None = None
+    cache_free_mb: float | None = None
+    clock_synced: bool | None = None
+    clock_offset_ms: float | None = None
+    signal_dbm: float | None = None
+    scheduled: int | None = None
+
+
+# --- parsing helpers ----------------------------------------------------------------------------
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid protocol v1; ``code`` is the stable code reported in acks."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def parse_json(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("too_large", f"payload of {len(payload)} bytes")
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("malformed", f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("malformed", "not a JSON object")
+    return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError("malformed", _short(exc)) from exc
+
+
+def _short(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" + (
+        f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    )
+
+
+def dumps(obj: dict[str, Any] | BaseModel) -> bytes:
+    """Compact UTF-8 JSON for the wire."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
