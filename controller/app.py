@@ -1,0 +1,65 @@
+"""Build the FastAPI application around a Runtime."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from controller import api, errors, web
+from controller.runtime import Runtime
+from controller.settings import Settings
+
+
+def session_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return secret
+
+
+def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start_services:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if start_services:
+                runtime.stop()
+
+    app = FastAPI(
+        title="Loa controller",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings.secret_path),
+        session_cookie="loa_session",
+        same_site="strict",
+        https_only=settings.base_url.startswith("https://"),
+        max_age=12 * 3600,
+    )
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(api.media_router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return app

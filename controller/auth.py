@@ -1,0 +1,60 @@
+"""Who is asking: an API bearer token, a signed-in official's session, or a node's media token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from controller import fleet, users
+from controller.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # "token" | "user" | "node"
+    name: str
+    role: str
+    user_id: int | None = None
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def official(request: Request) -> Identity | None:
+    runtime = request.app.state.runtime
+    db = runtime.store.db
+    token = bearer(request)
+    if token:
+        row = users.token_identity(db, token)
+        if row:
+            return Identity("token", row["name"], row["role"], row["user_id"])
+        return None
+    user_id = request.session.get("user_id") if "session" in request.scope else None
+    if user_id:
+        user = users.get_user(db, int(user_id))
+        if user:
+            return Identity("user", user["display_name"], user["role"], user["id"])
+    return None
+
+
+def require_official(request: Request) -> Identity:
+    identity = official(request)
+    if identity is None:
+        raise ApiError(401, "unauthorized")
+    return identity
+
+
+def require_media_reader(request: Request) -> Identity:
+    """Nodes fetch media with their own token; officials may listen too."""
+    token = bearer(request)
+    if token:
+        node = fleet.node_for_token(request.app.state.runtime.store.db, token)
+        if node:
+            return Identity("node", node["id"], "node")
+    return require_official(request)

@@ -1,0 +1,227 @@
+"""The database of record: one SQLite file, opened per thread, its schema kept by migrations.
+
+Everything the controller knows lives here; scheduler jobs and MQTT state are derived from it.
+Times are stored as UTC ISO 8601 strings with a Z (``loa.protocol.to_wire_time``), which sort
+as text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import sqlite_utils
+from sqlite_utils.db import Table
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    table(db, "zones").create(
+        {"id": int, "parent_id": int, "name": str, "kind": str, "created_at": str},
+        pk="id",
+        foreign_keys=[("parent_id", "zones", "id")],
+    )
+    table(db, "nodes").create(
+        {
+            "id": str,
+            "zone_id": int,
+            "name": str,
+            "token_hash": str,
+            "revoked": int,
+            "online": int,
+            "state_at": str,
+            "last_seen": str,
+            "heartbeat_s": float,
+            "version": str,
+            "volume": int,
+            "playing": str,
+            "telemetry": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("zone_id", "zones", "id")],
+        defaults={"revoked": 0, "online": 0},
+    )
+    table(db, "users").create(
+        {
+            "id": int,
+            "username": str,
+            "display_name": str,
+            "password_hash": str,
+            "role": str,
+            "zone_id": int,
+            "created_at": str,
+            "disabled": int,
+        },
+        pk="id",
+        defaults={"disabled": 0},
+    )
+    table(db, "users").create_index(["username"], unique=True)
+    table(db, "api_tokens").create(
+        {
+            "id": int,
+            "name": str,
+            "token_hash": str,
+            "role": str,
+            "user_id": int,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+    )
+    table(db, "api_tokens").create_index(["token_hash"], unique=True)
+    table(db, "media").create(
+        {"sha256": str, "bytes": int, "duration_s": float, "mime": str, "created_at": str},
+        pk="sha256",
+    )
+    table(db, "announcements").create(
+        {
+            "id": int,
+            "title": str,
+            "text": str,
+            "category": str,
+            "priority": str,
+            "status": str,
+            "engine": str,
+            "voice": str,
+            "normalized_text": str,
+            "media_sha256": str,
+            "created_by": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    table(db, "broadcasts").create(
+        {
+            "id": int,
+            "announcement_id": int,
+            "media_sha256": str,  # the audio this broadcast plays, pinned at creation
+            "zone_ids": str,  # JSON list
+            "starts_at": str,
+            "rrule": str,
+            "priority": str,
+            "max_late_s": float,
+            "repeats": int,
+            "status": str,  # active | cancelled
+            "created_by": int,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("announcement_id", "announcements", "id")],
+    )
+    table(db, "dispatches").create(
+        {
+            "id": int,
+            "broadcast_id": int,
+            "occurrence": str,
+            "node_id": str,
+            "play_at": str,
+            "state": str,
+            "cmd_id": str,
+            "sent_at": str,
+            "acked_at": str,
+            "started_at": str,
+            "finished_at": str,
+            "error": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("broadcast_id", "broadcasts", "id"), ("node_id", "nodes", "id")],
+    )
+    table(db, "dispatches").create_index(["broadcast_id", "occurrence", "node_id"], unique=True)
+    table(db, "dispatches").create_index(["state", "play_at"])
+    table(db, "dispatches").create_index(["node_id", "play_at"])
+    table(db, "seen_reports").create({"id": str, "at": str}, pk="id")
+
+
+MIGRATIONS: list[Migration] = [_v1]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply the migrations this database has not had, each atomically; return the version."""
+    with db.conn:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)
+
+
+class _Connection(sqlite3.Connection):
+    """``with conn:`` blocks nest: only the outermost one begins and commits (or rolls back).
+
+    sqlite-utils wraps its writes in ``with conn:``; with plain sqlite3 an inner block would
+    commit the caller's transaction half-way. Here the outermost block owns the transaction.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._owned: list[bool] = []
+
+    def __enter__(self) -> _Connection:
+        owns = not self.in_transaction
+        if owns:
+            self.execute("BEGIN IMMEDIATE")
+        self._owned.append(owns)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
+        if self._owned.pop():
+            self.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        return False
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(
+        str(path), timeout=10, check_same_thread=False, isolation_level=None, factory=_Connection
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return sqlite_utils.Database(conn)
+
+
+class Store:
+    """Per-thread connections to one database file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        migrate(self.db)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """BEGIN IMMEDIATE … COMMIT: all or nothing, one writer at a time; nests."""
+        db = self.db
+        with db.conn:
+            yield db
+
+
+def table(db: sqlite_utils.Database, name: str) -> Table:
+    """A table (never a view), typed for mypy."""
+    return cast(Table, db[name])
+
+
+def insert(db: sqlite_utils.Database, name: str, row: dict[str, Any]) -> int:
+    """Insert a row and return its integer primary key."""
+    t = table(db, name)
+    t.insert(row)
+    if t.last_pk is None:
+        raise RuntimeError(f"insert into {name} returned no key")
+    return int(t.last_pk)

@@ -1,0 +1,288 @@
+"""Dispatch: turning the database's dispatch rows into signed commands, and node reports back
+into dispatch states.
+
+A dispatch is one (broadcast occurrence, node). Its state moves
+queued → sent → acked → playing → played | interrupted | failed | missed | cancelled,
+and the table is the play log. The database is the single source of truth: ``deliver`` and
+``expire`` scan it on every scheduler tick, so nothing depends on in-memory jobs surviving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from controller import fleet
+from controller.db import Store
+from controller.settings import Settings
+from loa import protocol
+from loa.protocol import (
+    Ack,
+    FileContent,
+    MediaFailed,
+    PlayFinished,
+    PlayStarted,
+    ProtocolError,
+    Report,
+    ScheduleItem,
+    SchedulePut,
+    ScheduleSync,
+    State,
+    Telemetry,
+    to_wire_time,
+    utcnow,
+)
+from loa.signing import sign
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[str, bytes], bool]
+
+FINAL_STATES = ("played", "interrupted", "failed", "missed", "cancelled")
+_RANK = {"queued": 0, "sent": 1, "acked": 2, "playing": 3}
+
+#: How long a schedule.sync stays valid in a node's queue.
+SYNC_TTL = timedelta(minutes=10)
+
+_ITEM_QUERY = """
+SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
+       b.priority, b.max_late_s, b.repeats, a.title, m.sha256, m.bytes, m.duration_s
+  FROM dispatches d
+  JOIN broadcasts b ON b.id = d.broadcast_id
+  JOIN announcements a ON a.id = b.announcement_id
+  JOIN media m ON m.sha256 = b.media_sha256
+ WHERE b.status = 'active'
+"""
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class Dispatcher:
+    def __init__(
+        self, store: Store, settings: Settings, key: Ed25519PrivateKey, publish: Publisher
+    ):
+        self.store = store
+        self.settings = settings
+        self.key = key
+        self.publish = publish
+        # deliver, expire and sync must not interleave: a sync computed from a stale view
+        # could otherwise overwrite a put sent a moment earlier.
+        self._lock = threading.Lock()
+
+    # --- controller → node ------------------------------------------------------------------
+
+    def _item(self, row: dict[str, Any]) -> ScheduleItem:
+        sha = row["sha256"]
+        return ScheduleItem(
+            broadcast=row["broadcast_id"],
+            occurrence=row["occurrence"],
+            play_at=_parse_time(row["play_at"]),
+            content=FileContent(
+                url=f"{self.settings.base_url}/media/{sha}.mp3",
+                sha256=sha,
+                bytes=row["bytes"],
+                duration_s=row["duration_s"],
+            ),
+            priority=row["priority"],
+            max_late_s=row["max_late_s"],
+            repeats=row["repeats"] or 1,
+            title=row["title"][:200],
+        )
+
+    def _send(
+        self,
+        db: sqlite_utils.Database,
+        type_: protocol.CommandType,
+        node_id: str,
+        body: SchedulePut | ScheduleSync,
+        rows: list[dict[str, Any]],
+        ttl: timedelta,
+        now: datetime,
+    ) -> bool:
+        envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
+        if not self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope)):
+            return False
+        ids = [r["id"] for r in rows]
+        if ids:
+            db.execute(
+                f"UPDATE dispatches SET state = 'sent', cmd_id = ?, sent_at = ?, updated_at = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
+                [envelope["id"], to_wire_time(now), to_wire_time(now), *ids],
+            )
+        return True
+
+    def deliver(self, now: datetime | None = None) -> int:
+        """Send every queued dispatch that falls inside the delivery horizon; return how many."""
+        now = now or utcnow()
+        horizon = to_wire_time(now + self.settings.delivery_horizon)
+        sent = 0
+        with self._lock, self.store.transaction() as db:
+            rows = list(
+                db.query(
+                    _ITEM_QUERY + " AND d.state = 'queued' AND d.play_at <= ? ORDER BY d.play_at",
+                    [horizon],
+                )
+            )
+            by_node: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                if _parse_time(row["play_at"]) + timedelta(seconds=row["max_late_s"]) > now:
+                    by_node[row["node_id"]].append(row)
+            for node_id, node_rows in by_node.items():
+                items = [self._item(r) for r in node_rows]
+                last = max(i.play_at + timedelta(seconds=i.max_late_s) for i in items)
+                ttl = max(last - now, timedelta(seconds=30))
+                if self._send(
+                    db, "schedule.put", node_id, SchedulePut(items=items), node_rows, ttl, now
+                ):
+                    sent += len(node_rows)
+        if sent:
+            log.info("delivered %d dispatches", sent)
+        return sent
+
+    def sync_node(self, node_id: str, now: datetime | None = None) -> bool:
+        """Send the node its whole future schedule (authoritative), e.g. when it reconnects."""
+        now = now or utcnow()
+        horizon = to_wire_time(now + self.settings.delivery_horizon)
+        with self._lock, self.store.transaction() as db:
+            rows = [
+                r
+                for r in db.query(
+                    _ITEM_QUERY + " AND d.node_id = ? AND d.state IN ('queued', 'sent', 'acked')"
+                    " AND d.play_at <= ? ORDER BY d.play_at",
+                    [node_id, horizon],
+                )
+                if _parse_time(r["play_at"]) + timedelta(seconds=r["max_late_s"]) > now
+            ]
+            body = ScheduleSync(items=[self._item(r) for r in rows])
+            ok = self._send(db, "schedule.sync", node_id, body, rows, SYNC_TTL, now)
+        log.info("schedule.sync to %s with %d items: %s", node_id, len(rows), ok)
+        return ok
+
+    def expire(self, now: datetime | None = None) -> int:
+        """Mark missed what was never delivered and is now past its lateness limit."""
+        now = now or utcnow()
+        missed = 0
+        with self._lock, self.store.transaction() as db:
+            rows = list(
+                db.query(
+                    "SELECT d.id, d.play_at, b.max_late_s FROM dispatches d "
+                    "JOIN broadcasts b ON b.id = d.broadcast_id "
+                    "WHERE d.state = 'queued' AND d.play_at < ?",
+                    [to_wire_time(now)],
+                )
+            )
+            for row in rows:
+                if _parse_time(row["play_at"]) + timedelta(seconds=row["max_late_s"]) <= now:
+                    db.execute(
+                        "UPDATE dispatches SET state = 'missed', error = ?, updated_at = ? "
+                        "WHERE id = ? AND state = 'queued'",
+                        ["not delivered before play time", to_wire_time(now), row["id"]],
+                    )
+                    missed += 1
+        return missed
+
+    # --- node → controller ------------------------------------------------------------------
+
+    def handle_batch(self, messages: list[tuple[str, bytes]], now: datetime | None = None) -> None:
+        """Apply a batch of node messages in one transaction; then sync reconnected nodes."""
+        now = now or utcnow()
+        reconnected: list[str] = []
+        with self.store.transaction() as db:
+            for topic, payload in messages:
+                try:
+                    node_id = self._apply(db, topic, payload, now)
+                except ProtocolError as exc:
+                    log.warning("dropped message on %s: %s: %s", topic, exc.code, exc)
+                    continue
+                if node_id:
+                    reconnected.append(node_id)
+        for node_id in dict.fromkeys(reconnected):
+            self.sync_node(node_id, now=utcnow())
+
+    def _apply(
+        self, db: sqlite_utils.Database, topic: str, payload: bytes, now: datetime
+    ) -> str | None:
+        """Apply one message; return the node id when it announces a new connection."""
+        parsed = protocol.node_id_from_topic(topic)
+        if parsed is None:
+            return None
+        node_id, kind = parsed
+        if not list(db.query("SELECT 1 FROM nodes WHERE id = ? AND revoked = 0", [node_id])):
+            log.warning("message from unknown node %s", node_id)
+            return None
+        data = protocol.parse_json(payload)
+        if data.get("node") != node_id:
+            raise ProtocolError(
+                "wrong_node", f"{kind} on {node_id}'s topic names {data.get('node')}"
+            )
+        if kind == "state":
+            state = protocol.parse_model(State, data)
+            return node_id if fleet.apply_state(db, state, now) else None
+        if kind == "telemetry":
+            fleet.apply_telemetry(db, protocol.parse_model(Telemetry, data), now)
+        elif kind == "report":
+            self._apply_report(db, protocol.parse_model(Report, data), now)
+        return None
+
+    def _apply_report(self, db: sqlite_utils.Database, report: Report, now: datetime) -> None:
+        if list(db.query("SELECT 1 FROM seen_reports WHERE id = ?", [report.id])):
+            return  # a QoS 1 duplicate
+        db.execute(
+            "INSERT INTO seen_reports (id, at) VALUES (?, ?)", [report.id, to_wire_time(now)]
+        )
+        db.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", [to_wire_time(now), report.node])
+        try:
+            body = report.parsed_body()
+        except ValueError as exc:
+            raise ProtocolError("malformed", str(exc)) from exc
+        stamp = to_wire_time(now)
+        if isinstance(body, Ack):
+            if body.ok:
+                db.execute(
+                    "UPDATE dispatches SET state = 'acked', acked_at = ?, updated_at = ? "
+                    "WHERE cmd_id = ? AND state = 'sent'",
+                    [to_wire_time(report.at), stamp, body.cmd_id],
+                )
+            else:
+                db.execute(
+                    "UPDATE dispatches SET state = 'failed', error = ?, updated_at = ? "
+                    "WHERE cmd_id = ? AND state = 'sent'",
+                    [f"{body.code}: {body.error}", stamp, body.cmd_id],
+                )
+            return
+        where = "WHERE broadcast_id = ? AND occurrence = ? AND node_id = ?"
+        key = [body.broadcast, body.occurrence, report.node]  # type: ignore[attr-defined]
+        if isinstance(body, PlayStarted):
+            db.execute(
+                "UPDATE dispatches SET state = 'playing', started_at = ?, updated_at = ? "
+                f"{where} AND state IN ('queued', 'sent', 'acked')",
+                [to_wire_time(body.started_at), stamp, *key],
+            )
+        elif isinstance(body, PlayFinished):
+            db.execute(
+                "UPDATE dispatches SET state = ?, started_at = COALESCE(?, started_at), "
+                f"finished_at = ?, error = ?, updated_at = ? {where}",
+                [
+                    body.result,
+                    to_wire_time(body.started_at) if body.started_at else None,
+                    to_wire_time(body.ended_at),
+                    body.error,
+                    stamp,
+                    *key,
+                ],
+            )
+        elif isinstance(body, MediaFailed):
+            db.execute(
+                f"UPDATE dispatches SET state = 'failed', error = ?, updated_at = ? {where} "
+                "AND state IN ('queued', 'sent', 'acked')",
+                [f"media: {body.error}", stamp, *key],
+            )

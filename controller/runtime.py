@@ -1,0 +1,102 @@
+"""The controller's running services: database, signing key, MQTT link, dispatcher, scheduler.
+
+APScheduler runs one job, ``tick``, that derives all work from the database (expire, deliver):
+after a restart nothing is lost because nothing lived only in the scheduler. Coalescing and a
+misfire grace are explicit: a controller that was stopped runs one tick when it returns, never
+a burst, and the dispatcher itself refuses to deliver anything past its lateness limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import UTC
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from controller.db import Store
+from controller.dispatch import Dispatcher
+from controller.mqtt_link import MqttLink
+from controller.settings import Settings
+from controller.users import create_token
+from loa.protocol import utcnow
+from loa.signing import load_or_create_private_key
+
+log = logging.getLogger(__name__)
+
+INGEST_BATCH = 500
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db_path)
+        self.key = load_or_create_private_key(settings.key_path)
+        self.link = MqttLink(
+            settings.mqtt_url,
+            self._enqueue,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+            on_connected=self.kick,
+        )
+        self.dispatcher = Dispatcher(self.store, settings, self.key, self.link.publish)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
+
+    def start(self) -> None:
+        if self.settings.api_token:
+            create_token(self.store.db, "bootstrap", role="admin", token=self.settings.api_token)
+        self._ingest.start()
+        self.scheduler.add_job(
+            self.tick, "interval", seconds=self.settings.tick_s, id="tick", next_run_time=utcnow()
+        )
+        self.scheduler.start()
+        self.link.start()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.link.stop()
+        self._inbox.put(None)
+        self._ingest.join(timeout=5)
+
+    def tick(self) -> None:
+        try:
+            self.dispatcher.expire()
+            self.dispatcher.deliver()
+        except Exception:
+            log.exception("scheduler tick failed")
+
+    def kick(self) -> None:
+        """Run a tick now (a new broadcast, or the broker connection is back)."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("tick", next_run_time=utcnow())
+
+    def _enqueue(self, topic: str, payload: bytes) -> None:
+        self._inbox.put((topic, payload))
+
+    def _ingest_loop(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < INGEST_BATCH:
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._inbox.put(None)
+                    break
+                batch.append(more)
+            try:
+                self.dispatcher.handle_batch(batch)
+            except Exception:
+                log.exception("ingesting %d messages failed", len(batch))

@@ -1,0 +1,72 @@
+"""Controller settings: one frozen object built from the command line or the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: How nodes reach this controller for media (``{public_url}/media/{sha256}.mp3``).
+    public_url: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str = "loa-controller"
+    mqtt_password: str = ""
+    #: A bootstrap API token made valid at start (the demo and tests use it); optional.
+    api_token: str | None = None
+    #: Occurrences this far ahead are delivered to nodes.
+    delivery_horizon: timedelta = timedelta(hours=24)
+    #: How often the database is scanned for dispatches to deliver or expire.
+    tick_s: float = 2.0
+    #: A node with no heartbeat for this many of its intervals is offline.
+    missed_heartbeats: int = 3
+    #: Longest announcement text, in characters.
+    max_text_chars: int = 5000
+    #: How long a late broadcast may still start (per item on the node).
+    max_late_s: float = 30.0
+    timezone: str = "Asia/Ho_Chi_Minh"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "loa.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "controller_ed25519.pem"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.data_dir / "session_secret"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then ``LOA_*`` environment variables, then explicit overrides."""
+        env = os.environ
+        values: dict[str, object] = {
+            "data_dir": Path(env.get("LOA_DATA_DIR", "data")),
+            "host": env.get("LOA_HOST", "127.0.0.1"),
+            "port": int(env.get("LOA_PORT", "8080")),
+            "public_url": env.get("LOA_PUBLIC_URL", ""),
+            "mqtt_url": env.get("LOA_MQTT_URL", "mqtt://127.0.0.1:1883"),
+            "mqtt_username": env.get("LOA_MQTT_USERNAME", "loa-controller"),
+            "mqtt_password": env.get("LOA_MQTT_PASSWORD", ""),
+            "api_token": env.get("LOA_API_TOKEN") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["data_dir"] = Path(str(values["data_dir"]))
+        return cls(**values)  # type: ignore[arg-type]
