@@ -1,0 +1,24 @@
+"""Vietnamese text → speech for Loa: normalization, engines, post-processing, media store."""
+
+from __future__ import annotations
+
+from audio.errors import AudioError
+from audio.normalize import normalize
+
+__all__ = [
+    "AudioError",
+    "RenderedAudio",
+    "VoiceSettings",
+    "normalize",
+    "render_text",
+    "render_upload",
+]
+
+
+def __getattr__(name: str) -> object:
+    # render pulls in numpy; keep `import audio` light for the CLI and the node.
+    if name in {"RenderedAudio", "VoiceSettings", "render_text", "render_upload"}:
+        from audio import render
+
+        return getattr(render, name)
+    raise AttributeError(name)

@@ -1,0 +1,131 @@
+"""``loa tts …``: normalize text, synthesize a file, install a voice.
+
+Only argparse is imported here: the node's Pi installs without the speech libraries, and the
+``loa`` command imports this module to register its subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    tts = subparsers.add_parser("tts", help="giọng đọc: chuẩn hóa văn bản, đọc thành tệp âm thanh")
+    sub = tts.add_subparsers(dest="tts_command", required=True, metavar="TTS_COMMAND")
+
+    p = sub.add_parser("normalize", help="văn bản → dạng đọc (không có TEXT: đọc từ stdin)")
+    p.add_argument("text", nargs="?", help="văn bản; bỏ trống để đọc từng dòng từ stdin")
+    p.add_argument("--lexicon", type=Path, help="từ điển phát âm riêng (TỪ<TAB>cách đọc)")
+    p.set_defaults(func=_normalize)
+
+    p = sub.add_parser("synth", help="đọc văn bản thành tệp MP3")
+    p.add_argument("text", help="văn bản bản tin")
+    p.add_argument("-o", "--output", type=Path, required=True, help="tệp MP3 ra")
+    p.add_argument("--engine", default="auto", choices=["auto", "espeak-ng", "piper", "gtts"])
+    p.add_argument("--voice", help="giọng (vd. vi, vi-vn-x-south, vi-vn-x-central)")
+    p.add_argument("--rate", type=int, help="tốc độ, từ/phút")
+    p.add_argument("--no-chime", action="store_true", help="không có tiếng chuông đầu và cuối")
+    p.add_argument("--repeats", type=int, default=1, help="số lần đọc")
+    p.add_argument("--lexicon", type=Path, help="từ điển phát âm riêng (TỪ<TAB>cách đọc)")
+    p.add_argument("--cache-dir", type=Path, help="thư mục bộ nhớ đệm")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser(
+        "install-voice",
+        help="cài giọng Piper (MODEL.onnx MODEL.onnx.json) vào $LOA_VOICES_DIR "
+        "hoặc ~/.local/share/loa/voices",
+    )
+    p.add_argument("model", type=Path)
+    p.add_argument("config", type=Path)
+    p.add_argument("--dir", type=Path, help="thư mục giọng đọc (mặc định như trên)")
+    p.set_defaults(func=_install_voice)
+
+    p = sub.add_parser("voices", help="liệt kê bộ đọc và giọng đọc có sẵn")
+    p.set_defaults(func=_voices)
+
+
+def _lexicon(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    from audio.normalize import load_lexicon
+
+    return load_lexicon(path)
+
+
+def _fail(exc: Exception) -> int:
+    message = getattr(exc, "message", str(exc))
+    code = getattr(exc, "code", "error")
+    print(f"loa tts: {message} [{code}]", file=sys.stderr)
+    return 2
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    from audio.normalize import normalize
+
+    lexicon = _lexicon(args.lexicon)
+    if args.text is not None:
+        print(normalize(args.text, lexicon))
+        return 0
+    for line in sys.stdin:
+        print(normalize(line.rstrip("\n"), lexicon).replace("\n", " "), flush=False)
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from audio.errors import AudioError
+    from audio.render import VoiceSettings, render_text
+
+    settings = VoiceSettings(
+        engine=args.engine,
+        voice=args.voice,
+        rate=args.rate,
+        chime=not args.no_chime,
+        repeats=args.repeats,
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="loa-tts-") as tmp:
+            result = render_text(
+                args.text,
+                Path(tmp),
+                settings,
+                lexicon=_lexicon(args.lexicon),
+                cache_dir=args.cache_dir,
+            )
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result.path, args.output)
+    except AudioError as exc:
+        return _fail(exc)
+    print(
+        f"{args.output}: {result.duration_s:.1f} s, {result.bytes} bytes, "
+        f"engine={result.engine} voice={result.voice} sha256={result.sha256}"
+    )
+    return 0
+
+
+def _install_voice(args: argparse.Namespace) -> int:
+    from audio.errors import AudioError
+    from audio.voices import install_voice, voices_dir
+
+    try:
+        name = install_voice(args.model, args.config, args.dir)
+    except AudioError as exc:
+        return _fail(exc)
+    print(f"đã cài giọng {name} vào {args.dir or voices_dir()}")
+    return 0
+
+
+def _voices(args: argparse.Namespace) -> int:
+    from audio import engines
+
+    for name, engine in engines.ENGINES.items():
+        state = "có" if engine.available() else "không có"
+        voices = ", ".join(engine.voices()) if engine.available() else ""
+        print(f"{name}\t{state}\t{voices}")
+    print(f"auto\t{','.join(engines.auto_order())}")
+    return 0

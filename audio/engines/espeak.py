@@ -1,0 +1,70 @@
+"""espeak-ng: the offline voice that is always there (Debian package ``espeak-ng``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import lru_cache
+
+from audio.errors import AudioError
+from audio.messages import message_for
+
+NAME = "espeak-ng"
+VOICES = ("vi", "vi-vn-x-south", "vi-vn-x-central")
+#: Chosen by bench/audio_intelligibility.py (lowest word error rate with viet-asr).
+DEFAULT_VOICE = "vi"
+DEFAULT_RATE = 150
+#: espeak-ng's pitch (0-99); 50 is its own default.
+PITCH = 50
+
+
+def _exe() -> str | None:
+    return shutil.which("espeak-ng")
+
+
+def available() -> bool:
+    return _exe() is not None
+
+
+def voices() -> list[str]:
+    return list(VOICES)
+
+
+def default_voice() -> str:
+    return DEFAULT_VOICE
+
+
+def default_rate() -> int:
+    return DEFAULT_RATE
+
+
+@lru_cache(maxsize=1)
+def _version() -> str:
+    exe = _exe()
+    if exe is None:
+        return "missing"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+def fingerprint(voice: str) -> str:
+    return f"{_version()} pitch={PITCH}"
+
+
+def synthesize(text: str, voice: str, rate: int) -> bytes:
+    exe = _exe()
+    if exe is None:
+        raise AudioError("engine_unavailable", message_for("engine_unavailable"))
+    if voice not in VOICES:
+        raise AudioError("unknown_voice", message_for("unknown_voice", voice=voice, engine=NAME))
+    rate = max(80, min(450, int(rate)))
+    proc = subprocess.run(
+        [exe, "-v", voice, "-s", str(rate), "-p", str(PITCH), "-b", "1", "--stdout"],
+        input=text.encode("utf-8"),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0 or len(proc.stdout) <= 44:
+        raise AudioError("engine_failed", message_for("engine_failed", engine=NAME))
+    return proc.stdout

@@ -1,0 +1,47 @@
+"""Every Vietnamese sentence the audio package shows to people, in one place."""
+
+from __future__ import annotations
+
+#: Error code → message shown to officials.
+ERRORS: dict[str, str] = {
+    "empty_text": "Nội dung bản tin đang trống, không có gì để đọc.",
+    "text_too_long": (
+        "Nội dung bản tin quá dài (tối đa {limit} ký tự). Hãy chia thành nhiều bản tin."
+    ),
+    "not_audio": "Tệp tải lên không phải là tệp âm thanh hợp lệ.",
+    "empty_audio": "Tệp âm thanh không có tiếng (chỉ có khoảng lặng).",
+    "too_long": "Tệp âm thanh quá dài (tối đa {limit} phút).",
+    "too_large": "Tệp âm thanh quá lớn (tối đa {limit} MB).",
+    "engine_unavailable": "Không có giọng đọc nào dùng được để đọc bản tin này.",
+    "unknown_engine": 'Không có bộ đọc "{engine}". Hãy chọn espeak-ng, piper, gtts hoặc auto.',
+    "unknown_voice": 'Không có giọng đọc "{voice}" cho bộ đọc {engine}.',
+    "engine_failed": "Bộ đọc {engine} bị lỗi khi đọc bản tin.",
+    "offline": "Không kết nối được dịch vụ đọc trực tuyến (gTTS). Kiểm tra mạng Internet.",
+    "bad_voice_file": "Tệp giọng đọc không hợp lệ: {detail}",
+    "bad_settings": "Thiết lập giọng đọc không hợp lệ: {detail}",
+    "ffmpeg_failed": "Lỗi khi xử lý âm thanh (ffmpeg).",
+}
+
+#: Labels for the UI (engine names as officials see them).
+ENGINE_LABELS: dict[str, str] = {
+    "auto": "Tự động",
+    "espeak-ng": "eSpeak NG (ngoại tuyến, giọng máy)",
+    "piper": "Piper (ngoại tuyến, giọng tự nhiên)",
+    "gtts": "Google (trực tuyến)",
+    "upload": "Tệp tải lên",
+}
+
+VOICE_LABELS: dict[str, str] = {
+    "vi": "Giọng miền Bắc",
+    "vi-vn-x-south": "Giọng miền Nam",
+    "vi-vn-x-central": "Giọng miền Trung",
+}
+
+
+def message_for(code: str, **params: object) -> str:
+    """The Vietnamese message for ``code``, with ``{placeholders}`` filled in."""
+    template = ERRORS.get(code, "Lỗi xử lý âm thanh ({code}).")
+    try:
+        return template.format(code=code, **params)
+    except (KeyError, IndexError):
+        return template

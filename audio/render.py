@@ -1,0 +1,167 @@
+"""Text or an uploaded file → a delivery-ready MP3 in the media directory.
+
+This is the interface the controller uses: :func:`render_text`, :func:`render_upload`,
+:func:`normalize`, :class:`VoiceSettings`, :class:`RenderedAudio`, :class:`AudioError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from audio import cache, chunks, dsp, engines
+from audio.engines.base import Engine
+from audio.errors import AudioError
+from audio.ffmpeg import SAMPLE_RATE, Samples, decode
+from audio.messages import message_for
+from audio.normalize import normalize
+from audio.post import deliver
+from audio.settings import RenderedAudio, VoiceSettings
+from audio.upload import render_upload
+
+__all__ = [
+    "AudioError",
+    "RenderedAudio",
+    "VoiceSettings",
+    "normalize",
+    "render_text",
+    "render_upload",
+]
+
+log = logging.getLogger(__name__)
+
+#: Longest announcement text accepted (characters of input), about 20 minutes of speech.
+MAX_TEXT_CHARS = 20_000
+
+
+def _to_samples(data: bytes) -> Samples:
+    wav = dsp.read_wav(data)
+    if wav is not None and wav[1] == SAMPLE_RATE:
+        return wav[0]
+    return decode(data)
+
+
+def _synthesize_chunk(
+    engine: Engine, text: str, voice: str, rate: int, fingerprint: str, cache_dir: Path | None
+) -> Samples:
+    key = cache.make_key("chunk", engine.NAME, fingerprint, voice, rate, text)
+    data = cache.get_chunk(cache_dir, key)
+    if data is None:
+        data = engine.synthesize(text, voice, rate)
+        cache.put_chunk(cache_dir, key, data)
+    return dsp.fade(dsp.trim(_to_samples(data)))
+
+
+def synthesize_speech(
+    engine: Engine, normalized: str, voice: str, rate: int, cache_dir: Path | None = None
+) -> Samples:
+    """The whole text spoken by one engine: chunks trimmed and joined with natural pauses."""
+    parts = chunks.split(normalized)
+    if not parts:
+        raise AudioError("empty_text", message_for("empty_text"))
+    fingerprint = engine.fingerprint(voice)
+    # espeak-ng runs as a process and gTTS waits on the network: two at a time. Piper shares
+    # one ONNX session and phonemizer, so it runs one chunk at a time.
+    workers = 1 if engine.NAME == "piper" else 2
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        spoken = list(
+            pool.map(
+                lambda part: _synthesize_chunk(
+                    engine, part[0], voice, rate, fingerprint, cache_dir
+                ),
+                parts,
+            )
+        )
+    joined: list[Samples] = []
+    for samples, (_, pause) in zip(spoken, parts, strict=True):
+        joined += [samples, dsp.silence(pause)]
+    speech = dsp.join(joined)
+    if speech.size == 0 or float(abs(speech).max()) < 1e-4:
+        raise AudioError("engine_failed", message_for("engine_failed", engine=engine.NAME))
+    return speech
+
+
+def _voice_for(engine: Engine, settings: VoiceSettings) -> str:
+    if settings.voice is None:
+        return engine.default_voice()
+    if settings.engine == "auto" and settings.voice not in engine.voices():
+        return engine.default_voice()  # the voice named another engine's voice
+    return settings.voice
+
+
+def render_text(
+    text: str,
+    media_dir: Path,
+    settings: VoiceSettings = VoiceSettings(),  # noqa: B008 - frozen, so a safe default
+    *,
+    lexicon: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    order: Sequence[str] | None = None,
+) -> RenderedAudio:
+    """Speak ``text`` into ``media_dir/{sha256}.mp3``.
+
+    ``settings.engine == "auto"`` tries ``order`` (default :func:`audio.engines.auto_order`)
+    and falls back to the next engine when one fails; the result names the engine that spoke.
+    With ``cache_dir`` a request already rendered (same engine, voice, rate, normalized text and
+    post-processing) is returned without synthesizing again.
+    """
+    settings.check()
+    if not text.strip():
+        raise AudioError("empty_text", message_for("empty_text"))
+    if len(text) > MAX_TEXT_CHARS:
+        raise AudioError("text_too_long", message_for("text_too_long", limit=MAX_TEXT_CHARS))
+    normalized = normalize(text, lexicon)
+    if not chunks.split(normalized):
+        raise AudioError("empty_text", message_for("empty_text"))
+
+    names = list(order or engines.auto_order()) if settings.engine == "auto" else [settings.engine]
+    failures: list[AudioError] = []
+    for name in names:
+        engine = engines.get(name)
+        if not engine.available():
+            failures.append(AudioError("engine_unavailable", message_for("engine_unavailable")))
+            continue
+        try:
+            voice = _voice_for(engine, settings)
+            rate = settings.rate or engine.default_rate()
+            key = cache.make_key(
+                "render",
+                name,
+                engine.fingerprint(voice),
+                voice,
+                rate,
+                normalized,
+                settings.chime,
+                settings.repeats,
+                settings.repeat_gap_s,
+                _post_processing_id(),
+            )
+            hit = cache.get_render(cache_dir, key, media_dir)
+            if hit is not None:
+                return hit
+            speech = synthesize_speech(engine, normalized, voice, rate, cache_dir)
+        except AudioError as exc:
+            log.warning("engine %s failed: %s", name, exc)
+            failures.append(exc)
+            continue
+        result = deliver(
+            speech, media_dir, settings, engine=name, voice=voice, normalized_text=normalized
+        )
+        cache.put_render(cache_dir, key, result)
+        return result
+    if len(names) == 1 and failures:
+        raise failures[0]
+    raise AudioError("engine_unavailable", message_for("engine_unavailable"))
+
+
+def _post_processing_id() -> str:
+    from audio import chime, chunks, ffmpeg, post
+
+    return (
+        f"I={ffmpeg.TARGET_I} TP={ffmpeg.TARGET_TP} LRA={ffmpeg.TARGET_LRA} "
+        f"sr={ffmpeg.SAMPLE_RATE} br={ffmpeg.BITRATE} chime={chime.NOTES} "
+        f"pauses={chunks.SENTENCE_PAUSE_S},{chunks.PARAGRAPH_PAUSE_S},{chunks.CLAUSE_PAUSE_S} "
+        f"gap={post.CHIME_GAP_S} edge={post.EDGE_S}"
+    )
