@@ -1,0 +1,7 @@
+"""The Loa node agent: runs on each speaker cluster's Raspberry Pi.
+
+It keeps a signed schedule on disk, fetches and verifies media ahead of time, plays it on time
+through the amplifier, and reports every play. See docs/node.md.
+"""
+
+__version__ = "0.1.0"

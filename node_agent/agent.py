@@ -1,0 +1,209 @@
+"""One node agent: wires the store, media cache, player, amplifier, engine and connection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from loa.protocol import (
+    Ack,
+    Playing,
+    ReportType,
+    Telemetry,
+    dumps,
+    new_report,
+    node_topic,
+    utcnow,
+)
+from loa.signing import load_public_key_b64
+from node_agent import __version__, telemetry
+from node_agent.amplifier import Amplifier
+from node_agent.commands import CommandContext, handle
+from node_agent.config import Config
+from node_agent.connection import Connection
+from node_agent.engine import Engine
+from node_agent.media import Fetcher, MediaCache
+from node_agent.mixer import set_volume
+from node_agent.player import Player, make_player
+from node_agent.policy import Settings, load_tz
+from node_agent.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(self, cfg: Config, player: Player | None = None):
+        self.cfg = cfg
+        self.started_mono = time.monotonic()
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.public_key = load_public_key_b64(cfg.controller_public_key)
+        self.store = Store(cfg.db_file)
+        self._settings = Settings.from_config(cfg, self.store.settings())
+        self.cache = MediaCache(cfg.media_dir, self.store, int(cfg.cache.max_mb * 2**20))
+        self.player = player or make_player(cfg.player.backend, cfg.sink_file)
+        self.amplifier = Amplifier(
+            cfg.amplifier.gpio_pin, self._settings.hold_s, cfg.amplifier.active_high
+        )
+        self.fetcher = Fetcher(
+            self.cache,
+            cfg.http.token,
+            base_url=cfg.http.base_url,
+            timeout=cfg.http.timeout_s,
+            retry_min_s=cfg.http.retry_min_s,
+            retry_max_s=cfg.http.retry_max_s,
+            on_ready=lambda _sha: self.engine.wake(),
+        )
+        self.engine = Engine(
+            node_id=cfg.node_id,
+            store=self.store,
+            cache=self.cache,
+            fetcher=self.fetcher,
+            player=self.player,
+            amplifier=self.amplifier,
+            settings=lambda: self._settings,
+            tz=load_tz(cfg.timezone),
+            report=self.report,
+            on_playing=self._on_playing,
+            mixer_control=cfg.player.mixer_control,
+            mixer_card=cfg.player.mixer_card,
+        )
+        self.connection = Connection(
+            cfg.mqtt,
+            cfg.node_id,
+            cfg.username,
+            self.store,
+            on_command=self._on_command,
+            state=self._state,
+            on_tick=self._tick,
+        )
+        self.commands = CommandContext(
+            node_id=cfg.node_id,
+            public_key=self.public_key,
+            store=self.store,
+            engine=self.engine,
+            ack=lambda ack: self.report("ack", ack),
+            apply_config=self.apply_config,
+            warmup_for_now=lambda: self._settings.warmup_s if self.amplifier.present else 0.0,
+        )
+        self._next_heartbeat = 0.0
+        self._stopped = threading.Event()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def start(self) -> None:
+        log.info(
+            "node %s starting (agent %s, player %s, data %s)",
+            self.cfg.node_id,
+            __version__,
+            self.player.name,
+            self.cfg.data_dir,
+        )
+        if self._settings.volume is not None and self.cfg.player.mixer_control:
+            set_volume(
+                self._settings.volume, self.cfg.player.mixer_control, self.cfg.player.mixer_card
+            )
+        self.engine.start()
+        self.connection.start()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.engine.shutdown()
+        self.fetcher.stop()
+        self.connection.stop()
+        self.amplifier.close()
+        self.store.close()
+
+    # --- reports and state ---------------------------------------------------------------
+
+    def report(self, type_: ReportType, body: Any) -> None:
+        envelope = new_report(type_, self.cfg.node_id, body)
+        self.connection.send_report(
+            envelope["id"], node_topic(self.cfg.node_id, "report"), dumps(envelope)
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "node": self.cfg.node_id,
+            "version": __version__,
+            "playing": self.engine.playing(),
+            "volume": self._settings.volume,
+        }
+
+    def _on_playing(self, _playing: Playing | None) -> None:
+        if self.connection.connected.is_set():
+            self.connection.publish_state()
+
+    def _on_command(self, payload: bytes) -> None:
+        handle(payload, self.commands)
+
+    def apply_config(self, values: dict[str, Any]) -> None:
+        self.store.set_settings(values)
+        self._settings = self._settings.updated(values)
+        self.amplifier.hold_s = self._settings.hold_s
+        if "heartbeat_s" in values:
+            self._next_heartbeat = 0.0
+        if values.get("volume") is not None and self.cfg.player.mixer_control:
+            set_volume(values["volume"], self.cfg.player.mixer_control, self.cfg.player.mixer_card)
+        if self.connection.connected.is_set():
+            self.connection.publish_state()
+
+    # --- heartbeat -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self._settings.heartbeat_s
+        self.connection.publish(
+            node_topic(self.cfg.node_id, "telemetry"), dumps(self.telemetry()), qos=0
+        )
+
+    def telemetry(self) -> Telemetry:
+        synced, offset = telemetry.clock_status()
+        used = self.cache.used_bytes()
+        free = self.cfg.cache.max_mb - used / 2**20
+        disk = telemetry.disk_free_mb(self.cfg.data_dir)
+        if disk is not None:
+            free = min(free, disk)
+        return Telemetry(
+            node=self.cfg.node_id,
+            at=utcnow(),
+            uptime_s=round(time.monotonic() - self.started_mono, 1),
+            version=__version__,
+            interval_s=self._settings.heartbeat_s,
+            temperature_c=telemetry.cpu_temperature_c(),
+            load1=telemetry.load1(),
+            disk_free_mb=disk,
+            cache_free_mb=round(max(0.0, free), 1),
+            clock_synced=synced,
+            clock_offset_ms=offset,
+            signal_dbm=telemetry.signal_dbm(),
+            scheduled=self.store.scheduled_count(),
+        )
+
+
+def run_forever(agent: Agent) -> None:
+    """Start, then block until SIGTERM or SIGINT; stop cleanly."""
+    import signal
+
+    done = threading.Event()
+
+    def _quit(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, _quit)
+    signal.signal(signal.SIGINT, _quit)
+    agent.start()
+    while not done.wait(1.0):
+        pass
+    agent.stop()
+
+
+__all__ = ["Ack", "Agent", "run_forever"]

@@ -1,0 +1,203 @@
+"""The MQTT connection: persistent session, retained state with a last will, reconnects with
+exponential backoff and jitter, TLS with a pinned CA, and reports kept in the on-disk outbox
+until the broker has acknowledged them (so a crash or a long outage loses none).
+
+MQTT 3.1.1 only (the embedded demo broker speaks nothing newer), client id = user name = node id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from loa.protocol import MAX_PAYLOAD_BYTES, State, dumps, node_topic, utcnow
+from node_agent.config import MqttConfig
+from node_agent.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential delays from ``low`` to ``high``, each stretched by up to 50 % at random so a
+    village of nodes coming back after a broker restart does not reconnect in lockstep."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None):
+        self.low, self.high = low, high
+        self.attempt = 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        base = min(self.high, self.low * 2**self.attempt)
+        self.attempt += 1
+        return base * (1 + 0.5 * self.rng.random())
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """Trust only ``ca_file`` when given (pinned), else the system store; always verify."""
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class Connection:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        node_id: str,
+        username: str,
+        store: Store,
+        on_command: Callable[[bytes], None],
+        state: Callable[[], dict[str, Any]],
+        on_tick: Callable[[], None] | None = None,
+    ):
+        self.cfg = cfg
+        self.node_id = node_id
+        self.store = store
+        self.on_command = on_command
+        self.state = state
+        self.on_tick = on_tick
+        self.cmd_topic = node_topic(node_id, "cmd")
+        self.state_topic = node_topic(node_id, "state")
+        self.connected = threading.Event()
+        self.connects = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tracked: list[tuple[mqtt.MQTTMessageInfo, str]] = []
+        self._tracked_lock = threading.Lock()
+        self._backoff = Backoff(cfg.backoff_min_s, cfg.backoff_max_s)
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=node_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        c.username_pw_set(username, cfg.password or None)
+        if cfg.tls:
+            c.tls_set_context(tls_context(cfg.ca_file))
+        c.max_queued_messages_set(0)
+        c.max_inflight_messages_set(50)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.client = c
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        for report_id, topic, payload in self.store.outbox_all():
+            self._publish_tracked(report_id, topic, payload)
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread.start()
+
+    def stop(self, reason: str = "shutdown") -> None:
+        """Leave cleanly: an offline state in place of the will, then disconnect."""
+        if self.connected.is_set():
+            body = {**self.state(), "online": False, "reason": reason, "at": utcnow()}
+            info = self.client.publish(self.state_topic, dumps(State(**body)), qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self._stop.set()
+        self.client.disconnect()
+        if self._thread:
+            self._thread.join(5)
+
+    def _set_will(self) -> None:
+        will = State(node=self.node_id, online=False, at=utcnow(), reason="will")
+        self.client.will_set(self.state_topic, dumps(will), qos=1, retain=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._set_will()
+                self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self._pause(f"connect to {self.cfg.url} failed: {exc}")
+                continue
+            while not self._stop.is_set():
+                rc = self.client.loop(timeout=0.5)
+                self._sweep_outbox()
+                if self.on_tick and self.connected.is_set():
+                    try:
+                        self.on_tick()
+                    except Exception:
+                        log.exception("tick failed")
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            self.connected.clear()
+            if not self._stop.is_set():
+                self._pause("connection lost")
+
+    def _pause(self, why: str) -> None:
+        delay = self._backoff.next()
+        log.warning("%s; retrying in %.1fs", why, delay)
+        self._stop.wait(delay)
+
+    # --- callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker refused the connection: %s", rc)
+            return
+        self._backoff.reset()
+        self.connects += 1
+        client.subscribe(self.cmd_topic, qos=1)
+        self.publish_state()
+        self.connected.set()
+        log.info("connected to %s as %s", self.cfg.url, self.node_id)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected: %s", rc)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic != self.cmd_topic:
+            return
+        try:
+            self.on_command(bytes(msg.payload))
+        except Exception:
+            log.exception("command handling failed")
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def publish_state(self) -> None:
+        body = {**self.state(), "online": True, "at": utcnow()}
+        self.client.publish(self.state_topic, dumps(State(**body)), qos=1, retain=True)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            self.client.publish(topic, payload, qos=qos)
+
+    def send_report(self, report_id: str, topic: str, payload: bytes) -> None:
+        """Store in the outbox first, then publish; removed once the broker has it."""
+        self.store.outbox_add(report_id, topic, payload, time.time())
+        self._publish_tracked(report_id, topic, payload)
+
+    def _publish_tracked(self, report_id: str, topic: str, payload: bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        with self._tracked_lock:
+            self._tracked.append((info, report_id))
+
+    def _sweep_outbox(self) -> None:
+        with self._tracked_lock:
+            done = [rid for info, rid in self._tracked if info.is_published()]
+            if not done:
+                return
+            self._tracked = [(i, r) for i, r in self._tracked if not i.is_published()]
+        for rid in done:
+            self.store.outbox_remove(rid)
+
+    def outbox_pending(self) -> int:
+        with self._tracked_lock:
+            return len(self._tracked)

@@ -1,0 +1,498 @@
+"""The playback engine: turns the stored schedule into sound at the right moment.
+
+One thread decides; each play runs in a session thread. Waiting uses the monotonic clock
+anchored to the wall clock and re-anchors at least every second, so a wall-clock jump is seen.
+Rules:
+
+* an item starts at ``play_at`` (the last few ms are waited out finely);
+* later than ``max_late_s`` and not started → ``missed`` (or ``failed`` + ``media.failed`` when
+  its media never arrived); a stream may join late, until its ``until``;
+* a higher priority preempts what plays (that one ends ``interrupted``); equal or lower
+  priority waits until the player is free (never overlapping), higher priority first;
+* quiet hours and the hourly cap refuse non-emergency items (``cancelled``);
+* an item that started is never started again, even if the clock is set back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from loa.protocol import (
+    MediaFailed,
+    PlayFinished,
+    Playing,
+    PlayStarted,
+    ReportType,
+    StreamContent,
+)
+from node_agent.amplifier import Amplifier
+from node_agent.media import Fetcher, MediaCache
+from node_agent.mixer import set_volume
+from node_agent.player import Player, PlayerError, Source
+from node_agent.policy import Settings, in_quiet_hours, over_hourly_limit
+from node_agent.store import Store, StoredItem
+
+log = logging.getLogger(__name__)
+
+IDLE_WAKE_S = 1.0
+FINE_WAIT_S = 0.015
+CLOCK_JUMP_S = 1.0
+
+Report = Callable[[ReportType, Any], None]
+
+
+def dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def planned_seconds(item: StoredItem, now: float) -> float:
+    """How long an item will sound: its repeats with gaps, or a stream's window."""
+    content = item.item.content
+    if isinstance(content, StreamContent):
+        return max(0.0, (content.until.timestamp() - now) if content.until else 0.0)
+    reps = item.item.repeats
+    return content.duration_s * reps + item.item.repeat_gap_s * (reps - 1)
+
+
+class Session:
+    """One item playing: repeats with gaps; stoppable with a reason."""
+
+    def __init__(self, engine: Engine, item: StoredItem, source: Source):
+        self.engine = engine
+        self.item = item
+        self.source = source
+        self.stop_event = threading.Event()
+        self.stop_reason = "interrupted"
+        self.stop_error: str | None = None
+        self.released = threading.Event()
+        self.started_at: float | None = None
+        self.thread = threading.Thread(target=self._run, name=f"play-{item.key}", daemon=True)
+
+    @property
+    def rank(self) -> int:
+        return self.item.rank
+
+    def stop(self, reason: str, error: str | None = None) -> None:
+        if not self.stop_event.is_set():
+            self.stop_reason = reason
+            self.stop_error = error
+            self.stop_event.set()
+
+    def _on_started(self, ts: float) -> None:
+        if self.started_at is None:
+            self.started_at = ts
+            self.engine._started(self)
+
+    def _run(self) -> None:
+        eng = self.engine
+        item = self.item.item
+        result = "played"
+        error: str | None = None
+        try:
+            for n in range(item.repeats):
+                if n and self.stop_event.wait(item.repeat_gap_s):
+                    break
+                if not eng.player.play(self.source, self.stop_event, self._on_started):
+                    break
+                if self.source.is_stream:
+                    break
+        except PlayerError as exc:
+            result, error = "failed", str(exc)
+            log.error("play %s failed: %s", self.item.key, exc)
+        except Exception as exc:  # never let a play take the engine down
+            result, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("play %s crashed", self.item.key)
+        if self.stop_event.is_set() and result == "played":
+            result, error = self.stop_reason, self.stop_error
+        ended = time.time()
+        self.released.set()
+        eng.wake()
+        eng._finished(self, result, ended, error)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        store: Store,
+        cache: MediaCache,
+        fetcher: Fetcher,
+        player: Player,
+        amplifier: Amplifier,
+        settings: Callable[[], Settings],
+        tz: Any,
+        report: Report,
+        on_playing: Callable[[Playing | None], None],
+        mixer_control: str = "",
+        mixer_card: str = "",
+    ):
+        self.node_id = node_id
+        self.store = store
+        self.cache = cache
+        self.fetcher = fetcher
+        self.player = player
+        self.amplifier = amplifier
+        self.settings = settings
+        self.tz = tz
+        self.report = report
+        self.on_playing = on_playing
+        self.mixer_control = mixer_control
+        self.mixer_card = mixer_card
+        self._cond = threading.Condition()
+        self._dirty = True
+        self._woken = False
+        self._stopping = False
+        self._items: list[StoredItem] = []
+        self._ready: dict[str, StoredItem] = {}
+        self._current: Session | None = None
+        self._sessions: set[Session] = set()
+        self._started_keys: set[tuple[str, float]] = set()
+        self._thread: threading.Thread | None = None
+        self._last_offset = time.time() - time.monotonic()
+        self._last_purge = 0.0
+        self._prepared: set[str] = set()
+
+    # --- control from other threads ------------------------------------------------------
+
+    def start(self) -> None:
+        self._recover()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
+
+    def wake(self, schedule_changed: bool = False) -> None:
+        with self._cond:
+            self._woken = True
+            if schedule_changed:
+                self._dirty = True
+            self._cond.notify_all()
+
+    def stop_playing(
+        self,
+        reason: str,
+        broadcast: int | None = None,
+        keys: set[str] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        with self._cond:
+            cur = self._current
+            if cur is None or cur.released.is_set():
+                return False
+            if broadcast is not None and cur.item.item.broadcast != broadcast:
+                return False
+            if keys is not None and cur.item.key not in keys:
+                return False
+            cur.stop(reason, error)
+            return True
+
+    def playing(self) -> Playing | None:
+        cur = self._current
+        if cur is None or cur.started_at is None or cur.released.is_set():
+            return None
+        return Playing(
+            broadcast=cur.item.item.broadcast,
+            occurrence=cur.item.item.occurrence,
+            priority=cur.item.item.priority,
+            started_at=dt(cur.started_at),
+        )
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            sessions = list(self._sessions)
+            for s in sessions:
+                s.stop("interrupted", "agent stopping")
+            self._cond.notify_all()
+        for s in sessions:
+            s.thread.join(timeout)
+        if self._thread:
+            self._thread.join(timeout)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Items left 'playing' by a crash or power cut: they were interrupted."""
+        now = time.time()
+        for si in self.store.active_items():
+            if si.status == "playing":
+                self.report(
+                    "play.finished",
+                    PlayFinished(
+                        broadcast=si.item.broadcast,
+                        occurrence=si.item.occurrence,
+                        sha256=_sha(si),
+                        play_at=dt(si.play_at),
+                        started_at=dt(si.started_at) if si.started_at else None,
+                        ended_at=dt(now),
+                        result="interrupted",
+                        error="agent restarted during the play",
+                    ),
+                )
+                self.store.mark_done(si.key, "interrupted")
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                if self._dirty:
+                    self._dirty = False
+                    self._reload()
+                self._woken = False
+            try:
+                target = self._step()
+            except Exception:
+                log.exception("engine step failed")
+                target = time.time() + IDLE_WAKE_S
+            self._wait_until(target)
+
+    def _reload(self) -> None:
+        self._items = self.store.active_items()
+        pending = {si.key: si for si in self._items if si.status == "pending"}
+        now = time.time()
+        self._ready = {
+            k: pending[k] for k in self._ready if k in pending and pending[k].play_at <= now
+        }
+        needed: set[str] = set()
+        for si in self._items:
+            c = si.item.content
+            if si.status == "pending" and c.kind == "file":
+                needed.add(c.sha256)
+                if not self.cache.has(c.sha256):
+                    self.fetcher.want(c.sha256, c.url, c.bytes)
+        self.fetcher.drop_except(needed)
+
+    def _wait_until(self, target: float) -> None:
+        """Wait until wall time ``target`` or a wake-up; the last ms are waited finely."""
+        with self._cond:
+            while not self._woken and not self._stopping:
+                left = target - time.time()
+                if left <= FINE_WAIT_S:
+                    break
+                self._cond.wait(min(left - FINE_WAIT_S, IDLE_WAKE_S))
+                if time.time() - time.monotonic() - self._last_offset > CLOCK_JUMP_S:
+                    break
+            if self._woken or self._stopping:
+                return
+        while True:
+            left = target - time.time()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.0005))
+
+    def _check_clock(self, now: float) -> None:
+        offset = now - time.monotonic()
+        jump = offset - self._last_offset
+        if abs(jump) > CLOCK_JUMP_S:
+            log.warning("wall clock jumped by %+.1f s", jump)
+        self._last_offset = offset
+
+    def _step(self) -> float:
+        """Do what is due now; return the wall time to look again."""
+        now = time.time()
+        self._check_clock(now)
+        settings = self.settings()
+        warmup = settings.warmup_s if self.amplifier.present else 0.0
+        next_at = now + IDLE_WAKE_S
+        need_amp = False
+        cur = self._current
+        if cur is not None and cur.released.is_set():
+            self._current = cur = None
+        for si in self._items:
+            if si.status != "pending" or si.key in self._ready:
+                continue
+            if (si.key, si.play_at) in self._started_keys:
+                continue
+            content = si.item.content
+            if now < si.play_at:
+                warm_at = si.play_at - warmup
+                if now >= warm_at:
+                    need_amp = True
+                    self._prepare(si)
+                    next_at = min(next_at, si.play_at)
+                else:
+                    next_at = min(next_at, warm_at)
+                continue
+            if isinstance(content, StreamContent):
+                if content.until is not None and now >= content.until.timestamp():
+                    self._unplayed(si, "missed", "stream window over before it could start")
+                    continue
+            elif now - si.play_at > si.item.max_late_s:
+                if not self.cache.has(content.sha256):
+                    self._media_failed(si)
+                else:
+                    self._unplayed(si, "missed", f"{now - si.play_at:.1f}s late")
+                continue
+            elif not self.cache.has(content.sha256):
+                self.fetcher.want(content.sha256, content.url, content.bytes)
+                next_at = min(next_at, si.play_at + si.item.max_late_s + 0.001)
+                continue
+            refusal = self._refusal(si, now, settings)
+            if refusal:
+                self._unplayed(si, "cancelled", refusal)
+                continue
+            self._ready[si.key] = si
+        if self._ready:
+            best = max(self._ready.values(), key=lambda s: (s.rank, -s.play_at))
+            if cur is None:
+                del self._ready[best.key]
+                self._begin(best)
+            elif best.rank > cur.rank:
+                cur.stop("interrupted", f"preempted by {best.item.priority} {best.key}")
+            need_amp = True
+        if self._current is not None or self._ready:
+            need_amp = True
+        if need_amp:
+            self.amplifier.on()
+        else:
+            self.amplifier.release()
+        if now - self._last_purge > 3600:
+            self._last_purge = now
+            self.store.purge_done(now - 86400)
+            self.store.prune_seen(now - 86400)
+        return next_at
+
+    def _refusal(self, si: StoredItem, now: float, settings: Settings) -> str | None:
+        if si.item.priority == "emergency":
+            return None
+        if in_quiet_hours(settings.quiet_hours, now, self.tz):
+            return "quiet_hours: only emergency plays now"
+        played = self.store.non_emergency_seconds_since(now - 3600)
+        if over_hourly_limit(settings.max_minutes_per_hour, played, planned_seconds(si, now)):
+            return (
+                f"hourly_limit: {played / 60:.1f} of {settings.max_minutes_per_hour:g} "
+                "minutes of non-emergency audio already played this hour"
+            )
+        return None
+
+    def _source(self, si: StoredItem) -> Source:
+        c = si.item.content
+        if isinstance(c, StreamContent):
+            return Source(url=c.url, until=c.until.timestamp() if c.until else None)
+        return Source(path=self.cache.path(c.sha256), duration_s=c.duration_s)
+
+    def _prepare(self, si: StoredItem) -> None:
+        c = si.item.content
+        if c.kind != "file" or si.key in self._prepared or not self.cache.has(c.sha256):
+            return
+        self._prepared.add(si.key)
+        try:
+            self.player.prepare(self._source(si))
+        except PlayerError as exc:
+            log.warning("could not prepare %s: %s", si.key, exc)
+
+    def _begin(self, si: StoredItem) -> None:
+        self._started_keys.add((si.key, si.play_at))
+        self._prepared.discard(si.key)
+        volume = si.item.volume if si.item.volume is not None else self.settings().volume
+        if volume is not None and self.mixer_control:
+            set_volume(volume, self.mixer_control, self.mixer_card)
+        session = Session(self, si, self._source(si))
+        with self._cond:
+            self._current = session
+            self._sessions.add(session)
+        session.thread.start()
+
+    # --- called from session threads -----------------------------------------------------
+
+    def _started(self, s: Session) -> None:
+        assert s.started_at is not None
+        item = s.item.item
+        c = item.content
+        if c.kind == "file":
+            self.cache.touch(c.sha256)
+        self.store.mark_playing(s.item.key, s.started_at)
+        self.report(
+            "play.started",
+            PlayStarted(
+                broadcast=item.broadcast,
+                occurrence=item.occurrence,
+                sha256=_sha(s.item),
+                play_at=dt(s.item.play_at),
+                started_at=dt(s.started_at),
+            ),
+        )
+        self.on_playing(self.playing())
+
+    def _finished(self, s: Session, result: str, ended: float, error: str | None) -> None:
+        item = s.item.item
+        if s.started_at is not None:
+            self.store.log_play(s.started_at, ended - s.started_at, item.priority == "emergency")
+        self.player.record(
+            {
+                "node": self.node_id,
+                "broadcast": item.broadcast,
+                "occurrence": item.occurrence,
+                "sha256": _sha(s.item),
+                "play_at": iso(s.item.play_at),
+                "started_at": iso(s.started_at),
+                "finished_at": iso(ended),
+                "result": result,
+            }
+        )
+        self.store.mark_done(s.item.key, result)
+        self.report(
+            "play.finished",
+            PlayFinished(
+                broadcast=item.broadcast,
+                occurrence=item.occurrence,
+                sha256=_sha(s.item),
+                play_at=dt(s.item.play_at),
+                started_at=dt(s.started_at) if s.started_at else None,
+                ended_at=dt(ended),
+                result=result,  # type: ignore[arg-type]
+                error=error,
+            ),
+        )
+        with self._cond:
+            self._sessions.discard(s)
+            self._dirty = True
+            self._woken = True
+            self._cond.notify_all()
+        self.on_playing(self.playing())
+
+    # --- outcomes without a play ---------------------------------------------------------
+
+    def _unplayed(self, si: StoredItem, result: str, error: str) -> None:
+        log.warning("%s %s: %s", si.key, result, error)
+        self.store.mark_done(si.key, result)
+        self._started_keys.add((si.key, si.play_at))
+        self.report(
+            "play.finished",
+            PlayFinished(
+                broadcast=si.item.broadcast,
+                occurrence=si.item.occurrence,
+                sha256=_sha(si),
+                play_at=dt(si.play_at),
+                ended_at=dt(time.time()),
+                result=result,  # type: ignore[arg-type]
+                error=error,
+            ),
+        )
+
+    def _media_failed(self, si: StoredItem) -> None:
+        sha = _sha(si) or ""
+        error = self.fetcher.last_error(sha) or "media not downloaded by play time"
+        self.report(
+            "media.failed",
+            MediaFailed(
+                broadcast=si.item.broadcast, occurrence=si.item.occurrence, sha256=sha, error=error
+            ),
+        )
+        self._unplayed(si, "failed", f"media unavailable: {error}")
+
+
+def _sha(si: StoredItem) -> str | None:
+    c = si.item.content
+    return c.sha256 if c.kind == "file" else None

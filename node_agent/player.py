@@ -1,0 +1,228 @@
+"""Players: one interface for files and streams, behind which sit ALSA command-line players
+(mpg123, ffplay, aplay) and a file sink that only records what would have played.
+
+``play`` blocks until the source ends or ``stop`` is set, and calls ``on_started`` with the wall
+time the sound started. A stream (relay or live) plays its URL until ``until``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+#: Longest a live stream with no end time runs before the node stops it on its own.
+LIVE_CAP_S = 3 * 3600
+
+
+class PlayerError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to play: a verified cached file, or a stream URL until a wall-clock time."""
+
+    path: Path | None = None
+    duration_s: float | None = None
+    url: str | None = None
+    until: float | None = None
+
+    @property
+    def is_stream(self) -> bool:
+        return self.url is not None
+
+    def seconds_left(self, now: float) -> float:
+        if self.is_stream:
+            return (self.until - now) if self.until is not None else LIVE_CAP_S
+        return self.duration_s or 0.0
+
+
+class Player(Protocol):
+    name: str
+
+    def prepare(self, source: Source) -> None:
+        """Do ahead of play time whatever makes the start fast (e.g. decode)."""
+
+    def play(
+        self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
+    ) -> bool:
+        """Play; True if it ran to its end, False if stopped. Raises PlayerError."""
+        ...
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Called once per play with the outcome (the file sink writes it down)."""
+
+
+class FileSink:
+    """Plays nothing, but takes the media's real duration (interruptibly) and appends one JSON
+    line per play to ``path``: what played and when."""
+
+    name = "file"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def prepare(self, source: Source) -> None:
+        pass
+
+    def play(
+        self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
+    ) -> bool:
+        started = time.time()
+        on_started(started)
+        end_mono = time.monotonic() + max(0.0, source.seconds_left(started))
+        while True:
+            left = end_mono - time.monotonic()
+            if left <= 0:
+                return True
+            if stop.wait(left):
+                return False
+
+    def record(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _command(backend: str, target: str) -> list[str]:
+    if backend == "mpg123":
+        return ["mpg123", "-q", target]
+    if backend == "ffplay":
+        return ["ffplay", "-nodisp", "-autoexit", "-loglevel", "error", target]
+    if backend == "aplay":
+        return ["aplay", "-q", target]
+    raise ValueError(backend)
+
+
+def _is_wav(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(12)
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
+class ProcessPlayer:
+    """An ALSA command-line player in a child process; stopping terminates it."""
+
+    def __init__(self, backend: str):
+        if shutil.which(backend) is None:
+            raise PlayerError(f"{backend} is not installed")
+        self.name = backend
+
+    def _target(self, source: Source) -> str:
+        if source.is_stream:
+            assert source.url is not None
+            if self.name == "aplay":
+                raise PlayerError("aplay cannot play a stream")
+            return source.url
+        assert source.path is not None
+        if self.name == "aplay" and not _is_wav(source.path):
+            wav = source.path.with_suffix(".wav")
+            if not wav.exists():
+                self.prepare(source)
+            return str(wav)
+        return str(source.path)
+
+    def prepare(self, source: Source) -> None:
+        """aplay only takes WAV: decode other media once, next to the cached file."""
+        if self.name != "aplay" or source.path is None or _is_wav(source.path):
+            return
+        wav = source.path.with_suffix(".wav")
+        if wav.exists():
+            return
+        tmp = wav.with_suffix(".wav.tmp")
+        if shutil.which("mpg123"):
+            cmd = ["mpg123", "-q", "-w", str(tmp), str(source.path)]
+        elif shutil.which("ffmpeg"):
+            cmd = [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(source.path),
+                "-f",
+                "wav",
+                str(tmp),
+            ]
+        else:
+            raise PlayerError("aplay needs mpg123 or ffmpeg to decode non-WAV media")
+        if subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL).returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise PlayerError(f"could not decode {source.path.name}")
+        os.replace(tmp, wav)
+
+    def play(
+        self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
+    ) -> bool:
+        target = self._target(source)
+        try:
+            proc = subprocess.Popen(
+                _command(self.name, target),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise PlayerError(f"{self.name}: {exc}") from exc
+        on_started(time.time())
+        deadline = None
+        if source.is_stream:
+            deadline = time.monotonic() + max(0.0, source.seconds_left(time.time()))
+        stopped = False
+        while proc.poll() is None:
+            if stop.wait(0.05):
+                stopped = True
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return not stopped
+        if proc.returncode != 0:
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            raise PlayerError(f"{self.name} exited {proc.returncode}: {err[-300:]}")
+        return True
+
+    def record(self, entry: dict[str, Any]) -> None:
+        pass
+
+
+def has_sound_card() -> bool:
+    try:
+        return any(name.startswith("pcm") for name in os.listdir("/dev/snd"))
+    except OSError:
+        return False
+
+
+def make_player(backend: str, sink_path: Path) -> Player:
+    """``auto`` picks mpg123, ffplay or aplay when a sound card exists, else the file sink."""
+    if backend == "file":
+        return FileSink(sink_path)
+    if backend == "auto":
+        if has_sound_card():
+            for candidate in ("mpg123", "ffplay", "aplay"):
+                if shutil.which(candidate):
+                    return ProcessPlayer(candidate)
+        log.warning("no sound card or player found: using the file sink %s", sink_path)
+        return FileSink(sink_path)
+    return ProcessPlayer(backend)

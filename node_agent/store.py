@@ -1,0 +1,281 @@
+"""The node's crash-safe local state in one SQLite file (stdlib sqlite3, WAL, synchronous FULL).
+
+Holds the schedule, the replay cache of command ids, the outbox of reports not yet acknowledged
+by the broker, the media cache index, the play log used by the hourly safety limit, and settings
+changed by ``node.config``. Every change is one transaction, so a power cut leaves either the old
+or the new state, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loa.protocol import PRIORITY_RANK, ItemRef, ScheduleItem
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    key TEXT PRIMARY KEY,
+    broadcast INTEGER NOT NULL,
+    occurrence TEXT NOT NULL,
+    play_at REAL NOT NULL,
+    priority INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | playing | done
+    result TEXT,
+    started_at REAL,
+    immediate INTEGER NOT NULL DEFAULT 0,     -- from play.now
+    updated REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS items_status ON items(status, play_at);
+CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS media (sha256 TEXT PRIMARY KEY, bytes INTEGER NOT NULL,
+                                  last_used REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS plays (started REAL NOT NULL, seconds REAL NOT NULL,
+                                  emergency INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    key: str
+    item: ScheduleItem
+    play_at: float
+    status: str
+    started_at: float | None
+    immediate: bool
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.item.priority]
+
+
+class Store:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(args)))
+
+    # --- schedule ----------------------------------------------------------------------------
+
+    def put_items(self, items: Iterable[ScheduleItem], now: float, immediate: bool = False) -> None:
+        """Add or replace items by key. A replaced item that already played keeps its status
+        unless its play time changed (then it is a new occurrence and plays again)."""
+        with self.transaction() as db:
+            self._put(db, items, now, immediate)
+
+    def _put(
+        self, db: sqlite3.Connection, items: Iterable[ScheduleItem], now: float, immediate: bool
+    ) -> None:
+        for item in items:
+            play_at = now if immediate else item.play_at.timestamp()
+            row = db.execute(
+                "SELECT play_at, status FROM items WHERE key=?", (item.key,)
+            ).fetchone()
+            keep = row is not None and row[1] != "pending" and abs(row[0] - play_at) < 1e-3
+            if keep and not immediate:
+                db.execute(
+                    "UPDATE items SET item=?, priority=?, updated=? WHERE key=?",
+                    (item.model_dump_json(), PRIORITY_RANK[item.priority], now, item.key),
+                )
+                continue
+            db.execute(
+                "INSERT OR REPLACE INTO items (key, broadcast, occurrence, play_at, priority,"
+                " item, status, immediate, updated) VALUES (?,?,?,?,?,?,'pending',?,?)",
+                (
+                    item.key,
+                    item.broadcast,
+                    item.occurrence,
+                    play_at,
+                    PRIORITY_RANK[item.priority],
+                    item.model_dump_json(),
+                    int(immediate),
+                    now,
+                ),
+            )
+
+    def sync_items(self, items: list[ScheduleItem], now: float) -> list[str]:
+        """Replace the pending schedule with ``items``; return the keys dropped."""
+        keys = {i.key for i in items}
+        with self.transaction() as db:
+            pending = [r[0] for r in db.execute("SELECT key FROM items WHERE status='pending'")]
+            dropped = [k for k in pending if k not in keys]
+            db.executemany("DELETE FROM items WHERE key=?", [(k,) for k in dropped])
+            self._put(db, items, now, False)
+        return dropped
+
+    def cancel(self, refs: Iterable[ItemRef]) -> list[str]:
+        """Delete the pending items referred to; return the keys of every matching item
+        (pending or playing), so the caller can stop one that is playing."""
+        matched: list[str] = []
+        with self.transaction() as db:
+            for ref in refs:
+                if ref.occurrence is None:
+                    rows = db.execute(
+                        "SELECT key, status FROM items WHERE broadcast=?", (ref.broadcast,)
+                    )
+                else:
+                    rows = db.execute(
+                        "SELECT key, status FROM items WHERE broadcast=? AND occurrence=?",
+                        (ref.broadcast, ref.occurrence),
+                    )
+                for key, status in list(rows):
+                    if status == "pending":
+                        db.execute("DELETE FROM items WHERE key=?", (key,))
+                        matched.append(key)
+                    elif status == "playing":
+                        matched.append(key)
+        return matched
+
+    def active_items(self) -> list[StoredItem]:
+        """Items pending or playing, earliest first."""
+        rows = self._query(
+            "SELECT key, item, play_at, status, started_at, immediate FROM items"
+            " WHERE status IN ('pending','playing') ORDER BY play_at"
+        )
+        return [
+            StoredItem(
+                key=r[0],
+                item=ScheduleItem.model_validate_json(r[1]),
+                play_at=r[2],
+                status=r[3],
+                started_at=r[4],
+                immediate=bool(r[5]),
+            )
+            for r in rows
+        ]
+
+    def get_status(self, key: str) -> str | None:
+        rows = self._query("SELECT status FROM items WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    def mark_playing(self, key: str, started_at: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE items SET status='playing', started_at=? WHERE key=?", (started_at, key)
+            )
+
+    def mark_done(self, key: str, result: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE items SET status='done', result=? WHERE key=?", (result, key))
+
+    def purge_done(self, before: float) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM items WHERE status='done' AND play_at < ?", (before,))
+
+    def scheduled_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM items WHERE status='pending'")[0][0])
+
+    def scheduled_media(self) -> set[str]:
+        """sha256 of every file still to be played: never evicted from the cache."""
+        out = set()
+        for item in self.active_items():
+            if item.item.content.kind == "file":
+                out.add(item.item.content.sha256)
+        return out
+
+    # --- replay cache ------------------------------------------------------------------------
+
+    def __contains__(self, cmd_id: object) -> bool:
+        return bool(self._query("SELECT 1 FROM seen WHERE id=?", (cmd_id,)))
+
+    def mark_seen(self, cmd_id: str, expires_at: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO seen VALUES (?,?)", (cmd_id, expires_at))
+
+    def prune_seen(self, before: float) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM seen WHERE expires_at < ?", (before,))
+
+    # --- outbox ------------------------------------------------------------------------------
+
+    def outbox_add(self, report_id: str, topic: str, payload: bytes, now: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO outbox VALUES (?,?,?,?)", (report_id, topic, payload, now)
+            )
+
+    def outbox_remove(self, report_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM outbox WHERE id=?", (report_id,))
+
+    def outbox_all(self) -> list[tuple[str, str, bytes]]:
+        return [
+            (r[0], r[1], bytes(r[2]))
+            for r in self._query("SELECT id, topic, payload FROM outbox ORDER BY created")
+        ]
+
+    # --- media index -------------------------------------------------------------------------
+
+    def media_touch(self, sha256: str, size: int, now: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO media VALUES (?,?,?)", (sha256, size, now))
+
+    def media_entries(self) -> list[tuple[str, int, float]]:
+        """(sha256, bytes, last_used), least recently used first."""
+        return [
+            (r[0], int(r[1]), float(r[2]))
+            for r in self._query("SELECT sha256, bytes, last_used FROM media ORDER BY last_used")
+        ]
+
+    def media_forget(self, sha256: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM media WHERE sha256=?", (sha256,))
+
+    # --- play log (hourly safety limit) ------------------------------------------------------
+
+    def log_play(self, started: float, seconds: float, emergency: bool) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO plays VALUES (?,?,?)", (started, seconds, int(emergency)))
+            db.execute("DELETE FROM plays WHERE started < ?", (started - 7200,))
+
+    def non_emergency_seconds_since(self, since: float) -> float:
+        rows = self._query(
+            "SELECT coalesce(sum(seconds),0) FROM plays WHERE emergency=0 AND started >= ?",
+            (since,),
+        )
+        return float(rows[0][0])
+
+    # --- settings from node.config -----------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM settings")}
+
+    def set_settings(self, values: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            for k, v in values.items():
+                db.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (k, json.dumps(v)))
