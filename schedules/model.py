@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
 from schedules.errors import ScheduleError
-from schedules.rules import ParsedRule, parse_rule_text
+from schedules.rules import ParsedRule, RuleSpec, parse_rule_text
 from schedules.times import LOCAL_TZ, require_aware
 
 MAX_REPEATS: Final = 10  # as ScheduleItem.repeats in loa.protocol
@@ -78,12 +78,17 @@ class Schedule:
         return None if self.rrule is None else parse_rule_text(self.rrule)
 
     @property
+    def spec(self) -> RuleSpec | None:
+        """The rule builder's choices for a recurrence (to edit it), None for a one-off."""
+        return None if self.rrule is None else parse_rule_text(self.rrule).spec
+
+    @property
     def valid_from(self) -> date:
         """First local date of the validity window (for a one-off: its local date)."""
         if self.at is not None:
             return self.at.astimezone(LOCAL_TZ).date()
         assert self.rule is not None
-        return self.rule.dtstart.date()
+        return self.rule.spec.valid_from
 
     @property
     def valid_until(self) -> date | None:
@@ -91,7 +96,7 @@ class Schedule:
         if self.at is not None:
             return self.at.astimezone(LOCAL_TZ).date()
         assert self.rule is not None
-        return None if self.rule.until is None else self.rule.until.astimezone(LOCAL_TZ).date()
+        return self.rule.spec.valid_until
 
     def occupied(self, duration_s: float) -> timedelta:
         """How long one occurrence keeps a node busy: the audio ``repeats`` times, with gaps."""

@@ -14,7 +14,13 @@ with different minutes (06:30 and 17:00) need one RRULE line per minute value. R
 component SHOULD NOT carry more than one RRULE; RFC 2445 and python-dateutil allow it, and the
 builder only emits several when the times require it.
 
-``COUNT`` is not accepted (the validity window bounds a rule), nor ``SECONDLY``/``MINUTELY``.
+Only what the builder can express is accepted: daily, weekdays, weekly on chosen days, monthly on
+chosen days of the month, at whole-minute times, DTSTART at local midnight, UNTIL at the last second
+of a local day. Anything else valid in RFC 5545 (COUNT, INTERVAL, BYSETPOS, yearly, hourly, …) is
+refused with ``unsupported_rrule``. Besides keeping the summary and the builder exact, this makes
+expansion safe: python-dateutil checks UNTIL only when a candidate date comes up, so a rule that can
+never match (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``) would make it scan to the year 9999, while
+every rule of this subset has a candidate at least every two months.
 """
 
 from __future__ import annotations
@@ -43,10 +49,11 @@ MAX_TEXT_CHARS: Final = 2000
 MAX_RRULE_LINES: Final = 24
 
 _DTSTART_RE = re.compile(r"^DTSTART;TZID=([^:;]+):(\d{8}T\d{6})$")
-_ALLOWED_PARAMS = frozenset(
+_KNOWN_PARAMS = frozenset(
     {
         "FREQ",
         "UNTIL",
+        "COUNT",
         "INTERVAL",
         "BYSECOND",
         "BYMINUTE",
@@ -59,6 +66,9 @@ _ALLOWED_PARAMS = frozenset(
         "BYSETPOS",
         "WKST",
     }
+)
+_SUBSET_PARAMS = frozenset(
+    {"FREQ", "UNTIL", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE", "BYSECOND"}
 )
 
 
@@ -178,116 +188,42 @@ def build_rrule(spec: RuleSpec) -> str:
 def parse_rrule(text: str) -> RuleSpec:
     """The builder's choices back from RFC 5545 text (the inverse of :func:`build_rrule`).
 
-    Raises ScheduleError ``bad_rrule`` for invalid text and ``unsupported_rrule`` for valid rules
-    the simple builder cannot show (INTERVAL, BYSETPOS, yearly, …): the UI then offers the raw
-    RRULE instead.
+    Raises ScheduleError ``bad_rrule`` (not RFC 5545 as described in the module doc),
+    ``unsupported_rrule`` (valid, but outside what the builder expresses), ``too_frequent``
+    (SECONDLY/MINUTELY) or ``window_empty``.
     """
-    rule = parse_rule_text(text)
-    unsupported = ScheduleError(
-        "unsupported_rrule",
-        "Quy tắc lặp này không chỉnh được bằng bộ chọn đơn giản.",
-        text,
-    )
-    if rule.dtstart.time() != time(0):
-        raise unsupported
-    heads: set[tuple[tuple[str, str], ...]] = set()
-    times: list[time] = []
-    for params in rule.params:
-        p = dict(params)
-        if set(p) - {"FREQ", "UNTIL", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE", "BYSECOND"}:
-            raise unsupported
-        if p.get("BYSECOND", "0") != "0" or "BYHOUR" not in p or "BYMINUTE" not in p:
-            raise unsupported
-        try:
-            hours = [int(h) for h in p["BYHOUR"].split(",")]
-            minutes = [int(m) for m in p["BYMINUTE"].split(",")]
-        except ValueError as exc:
-            raise unsupported from exc
-        times += [time(h, m) for h in hours for m in minutes]
-        heads.add(
-            tuple(
-                (k, v)
-                for k, v in sorted(p.items())
-                if k in {"FREQ", "BYDAY", "UNTIL", "BYMONTHDAY"}
-            )
-        )
-    if len(heads) != 1:
-        raise unsupported
-    head = dict(heads.pop())
-    freq, byday, bymonthday = head["FREQ"], head.get("BYDAY"), head.get("BYMONTHDAY")
-    weekdays: tuple[int, ...] = ()
-    month_days: tuple[int, ...] = ()
-    if byday is not None:
-        if bymonthday is not None or any(c not in WEEKDAY_CODES for c in byday.split(",")):
-            raise unsupported
-        weekdays = tuple(sorted({WEEKDAY_CODES.index(c) for c in byday.split(",")}))
-    frequency: Frequency
-    if freq == "DAILY" and bymonthday is None and byday is None:
-        frequency = "daily"
-    elif freq == "DAILY" and weekdays == WORKING_DAYS:
-        frequency, weekdays = "weekdays", ()
-    elif freq == "WEEKLY" and weekdays:
-        frequency = "weekly"
-    elif freq == "MONTHLY" and bymonthday is not None and byday is None:
-        frequency = "monthly"
-        try:
-            month_days = tuple(int(d) for d in bymonthday.split(","))
-        except ValueError as exc:
-            raise unsupported from exc
-        if any(not (1 <= d <= 31 or d == LAST_DAY) for d in month_days):
-            raise unsupported
-    else:
-        raise unsupported
-    valid_until = None
-    if rule.until is not None:
-        local_until = rule.until.astimezone(LOCAL_TZ)
-        if local_until.time() != time(23, 59, 59):
-            raise unsupported
-        valid_until = local_until.date()
-    return normalize_spec(
-        RuleSpec(
-            frequency=frequency,
-            times=tuple(times),
-            valid_from=rule.dtstart.date(),
-            valid_until=valid_until,
-            weekdays=weekdays,
-            month_days=month_days,
-        )
-    )
-
-
-# --- any supported RFC 5545 text ----------------------------------------------------------------
+    return parse_rule_text(text).spec
 
 
 @dataclass(frozen=True)
 class ParsedRule:
-    """Checked RFC 5545 text: the local ``dtstart`` and each RRULE line's parameters in order."""
+    """Checked RFC 5545 text in canonical form, with the builder's choices it expresses."""
 
     text: str
+    spec: RuleSpec
+    #: Local midnight starting the validity window.
     dtstart: datetime
-    params: tuple[tuple[tuple[str, str], ...], ...]
-    #: The end of the validity window (UTC): the latest UNTIL; None if some line has none.
+    #: The end of the validity window in UTC (the RRULE's UNTIL), None when open-ended.
     until: datetime | None
 
     def rrules(self, *, not_before: datetime | None, not_after: datetime) -> list[rrule]:
-        """One dateutil rule per line, ended at ``not_after`` at the latest.
+        """One python-dateutil rule per RRULE line, ended at ``not_after`` at the latest.
 
-        ``not_before`` lets a rule whose occurrences do not depend on its start (no INTERVAL, no
-        BYSETPOS, explicit days: see ``_anchorable``) start iterating the day before it instead
-        of at ``dtstart`` years ago; the occurrences at or after ``not_before`` are the same.
+        With ``not_before``, iteration starts the local day before it instead of at DTSTART,
+        which may be years ago. That changes nothing at or after ``not_before``: the rules of
+        the supported subset have no INTERVAL, no BYSETPOS and explicit days and times, so their
+        occurrences do not depend on where iteration starts.
         """
+        start = self.dtstart
+        if not_before is not None:
+            day = not_before.astimezone(LOCAL_TZ).date() - timedelta(days=1)
+            start = max(start, window_start(day))
         out = []
-        for params in self.params:
-            start = self.dtstart
-            if not_before is not None and _anchorable(dict(params)):
-                day = not_before.astimezone(LOCAL_TZ).date() - timedelta(days=1)
-                start = max(start, datetime.combine(day, self.dtstart.timetz()))
-            line = ";".join(f"{k}={v}" for k, v in params)
+        for line in self.text.splitlines()[1:]:
             rule = rrulestr(line, dtstart=start)
             assert isinstance(rule, rrule)
-            until = _until(rule)  # the line's own UNTIL, already aware
-            end = not_after if until is None else min(until, not_after)
-            out.append(rule.replace(until=end))
+            until = _until(rule)
+            out.append(rule.replace(until=not_after if until is None else min(until, not_after)))
         return out
 
 
@@ -298,28 +234,11 @@ def _until(rule: rrule) -> datetime | None:
     return until
 
 
-def _anchorable(params: dict[str, str]) -> bool:
-    if params.get("INTERVAL", "1") != "1" or params.keys() & {"BYSETPOS", "BYWEEKNO", "BYYEARDAY"}:
-        return False
-    freq = params["FREQ"]
-    if freq == "DAILY":
-        return True
-    if freq == "WEEKLY":
-        return "BYDAY" in params
-    if freq == "MONTHLY":
-        return bool(params.keys() & {"BYDAY", "BYMONTHDAY"})
-    return False
-
-
 @lru_cache(maxsize=4096)
 def parse_rule_text(text: str) -> ParsedRule:
-    """Check RFC 5545 text as stored for a recurring schedule (see module doc).
-
-    Raises ScheduleError ``bad_rrule`` (unparsable, no local DTSTART, COUNT, unknown parts),
-    ``too_frequent`` (SECONDLY/MINUTELY) or ``window_empty`` (UNTIL before DTSTART).
-    """
+    """Check RFC 5545 text as stored for a recurring schedule; see :func:`parse_rrule`."""
     if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
-        raise _bad("not a string of at most 2000 characters")
+        raise _bad(f"not a string of at most {MAX_TEXT_CHARS} characters")
     lines = [line.strip().upper() for line in text.strip().splitlines() if line.strip()]
     dtstarts = [line for line in lines if line.startswith("DTSTART")]
     rrule_lines = [line[len("RRULE:") :] for line in lines if line.startswith("RRULE:")]
@@ -336,19 +255,22 @@ def parse_rule_text(text: str) -> ParsedRule:
         dtstart = datetime.strptime(m.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=LOCAL_TZ)
     except ValueError as exc:
         raise _bad(str(exc)) from exc
-    all_params = []
-    untils: list[datetime | None] = []
+    unsupported = ScheduleError(
+        "unsupported_rrule",
+        "Quy tắc lặp này chưa được hỗ trợ: chỉ phát hằng ngày, các ngày trong tuần, "
+        "hằng tuần theo ngày chọn hoặc hằng tháng theo ngày chọn.",
+        text,
+    )
+    heads: set[tuple[tuple[str, str], ...]] = set()
+    times: list[time] = []
+    untils: set[datetime | None] = set()
     for line in rrule_lines:
-        pairs = []
-        for part in line.split(";"):
-            key, sep, value = part.partition("=")
-            if not sep or not value or key not in _ALLOWED_PARAMS:
-                raise _bad(f"unsupported or malformed RRULE part {part!r}")
-            pairs.append((key, value))
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys) or "FREQ" not in keys:
+        pairs = [part.partition("=") for part in line.split(";")]
+        if any(not sep or not value or key not in _KNOWN_PARAMS for key, sep, value in pairs):
+            raise _bad(f"unknown or malformed part in RRULE {line!r}")
+        params = {key: value for key, _, value in pairs}
+        if len(params) != len(pairs) or "FREQ" not in params:
             raise _bad("each RRULE needs FREQ, and no part twice")
-        params = dict(pairs)
         if params["FREQ"] in ("SECONDLY", "MINUTELY"):
             raise ScheduleError(
                 "too_frequent",
@@ -365,17 +287,60 @@ def parse_rule_text(text: str) -> ParsedRule:
             raise ScheduleError(
                 "window_empty", "Ngày kết thúc phải trùng hoặc sau ngày bắt đầu.", line
             )
-        untils.append(None if until is None else until.astimezone(UTC))
-        all_params.append(tuple(pairs))
-    until_all = None if any(u is None for u in untils) else max(u for u in untils if u)
+        untils.add(until)
+        if set(params) - _SUBSET_PARAMS or params.get("BYSECOND", "0") != "0":
+            raise unsupported
+        if "BYHOUR" not in params or "BYMINUTE" not in params:
+            raise unsupported
+        try:
+            hours = [int(h) for h in params["BYHOUR"].split(",")]
+            minutes = [int(m) for m in params["BYMINUTE"].split(",")]
+        except ValueError as exc:
+            raise unsupported from exc
+        times += [time(h, m) for h in hours for m in minutes]
+        heads.add(tuple((k, params[k]) for k in ("FREQ", "BYDAY", "BYMONTHDAY") if k in params))
+    if len(heads) != 1 or len(untils) != 1 or dtstart.time() != time(0):
+        raise unsupported
+    head = dict(heads.pop())
+    until = untils.pop()
+    freq, byday, bymonthday = head["FREQ"], head.get("BYDAY"), head.get("BYMONTHDAY")
+    weekdays: tuple[int, ...] = ()
+    month_days: tuple[int, ...] = ()
+    if byday is not None:
+        if any(c not in WEEKDAY_CODES for c in byday.split(",")):
+            raise unsupported  # e.g. 1MO
+        weekdays = tuple(sorted({WEEKDAY_CODES.index(c) for c in byday.split(",")}))
+    frequency: Frequency
+    if freq == "DAILY" and bymonthday is None and byday is None:
+        frequency = "daily"
+    elif freq == "DAILY" and bymonthday is None and weekdays == WORKING_DAYS:
+        frequency, weekdays = "weekdays", ()
+    elif freq == "WEEKLY" and bymonthday is None and weekdays:
+        frequency = "weekly"
+    elif freq == "MONTHLY" and bymonthday is not None and byday is None:
+        frequency = "monthly"
+        month_days = tuple(int(d) for d in bymonthday.split(","))
+        if any(not (1 <= d <= 31 or d == LAST_DAY) for d in month_days):
+            raise unsupported
+    else:
+        raise unsupported
+    valid_until = None
+    if until is not None:
+        local_until = until.astimezone(LOCAL_TZ)
+        if local_until.time() != time(23, 59, 59):
+            raise unsupported
+        valid_until = local_until.date()
+    spec = RuleSpec(
+        frequency=frequency,
+        times=tuple(times),
+        valid_from=dtstart.date(),
+        valid_until=valid_until,
+        weekdays=weekdays,
+        month_days=month_days,
+    )
     return ParsedRule(
-        text="\n".join(
-            [
-                f"DTSTART;TZID={LOCAL_TZ_NAME}:{m.group(2)}",
-                *(f"RRULE:{line}" for line in rrule_lines),
-            ]
-        ),
+        text=build_rrule(spec),
+        spec=normalize_spec(spec),
         dtstart=dtstart,
-        params=tuple(all_params),
-        until=until_all,
+        until=None if until is None else until.astimezone(UTC),
     )

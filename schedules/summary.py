@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, time
 
-from schedules.errors import ScheduleError
 from schedules.model import Schedule
-from schedules.rules import LAST_DAY, WORKING_DAYS, RuleSpec, normalize_spec, parse_rrule
+from schedules.rules import LAST_DAY, WORKING_DAYS, RuleSpec, normalize_spec
 from schedules.times import LOCAL_TZ
 
 WEEKDAY_NAMES_VI = ("thứ Hai", "thứ Ba", "thứ Tư", "thứ Năm", "thứ Sáu", "thứ Bảy", "Chủ nhật")
@@ -22,24 +21,14 @@ def summarize(schedule: Schedule, *, today: date | None = None) -> str:
     """The Vietnamese summary of ``schedule``, with its repeats when more than one.
 
     Dates in the validity window omit the year when ``today`` is given and they all fall in
-    ``today``'s year; otherwise they show it. A recurrence the simple builder cannot express gets
-    a generic sentence with the raw RRULE.
+    ``today``'s year; otherwise they show it.
     """
     if schedule.at is not None:
         local = schedule.at.astimezone(LOCAL_TZ)
         text = f"Một lần lúc {_time(local.time())} ngày {local:%d/%m/%Y}"
     else:
-        assert schedule.rrule is not None
-        try:
-            text = summarize_rule(parse_rrule(schedule.rrule), today=today)
-        except ScheduleError:
-            rrules = "; ".join(
-                line.removeprefix("RRULE:")
-                for line in schedule.rrule.splitlines()
-                if line.startswith("RRULE:")
-            )
-            text = "Lặp lại theo quy tắc tùy chỉnh (" + rrules + ")"
-            text += _window(schedule.valid_from, schedule.valid_until, today)
+        assert schedule.rule is not None
+        text = summarize_rule(schedule.rule.spec, today=today)
     if schedule.repeats > 1:
         text += f"; mỗi lần phát lặp lại {schedule.repeats} lần"
         if schedule.repeat_gap_s:
