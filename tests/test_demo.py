@@ -1,0 +1,122 @@
+"""`loa demo` comes up on embedded defaults (amqtt broker, controller, three node processes), and
+an announcement typed into the web form plays on all three demo nodes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.support.net import free_port, wait_for_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "demo-test-token-" + "d" * 16
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port, mqtt_port = free_port(), free_port()
+    log = (tmp_path / "demo.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loa",
+            "demo",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--token",
+            TOKEN,
+            "--tick",
+            "0.5",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}", tmp_path / "demo"
+    finally:
+        proc.terminate()
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        print((tmp_path / "demo.log").read_text(errors="replace")[-6000:])
+    assert rc == 0, "the demo stops cleanly"
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo):
+    url, data_dir = demo
+    login = json.loads((data_dir / "login.json").read_text())
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as web:
+        wait_until(
+            lambda: all(
+                n["online"]
+                for n in web.get(
+                    "/api/v1/nodes", headers={"Authorization": f"Bearer {TOKEN}"}
+                ).json()
+            ),
+            timeout=30,
+            what="three demo nodes online",
+        )
+        page = web.get("/login")
+        response = web.post(
+            "/login",
+            data={
+                "csrf": _csrf(page.text),
+                "username": login["username"],
+                "password": login["password"],
+            },
+        )
+        assert response.status_code == 303 and response.headers["location"] == "/new"
+        form = web.get("/new")
+        assert "Soạn bản tin" in form.text
+        zone_id = re.search(r'name="zone_ids" value="(\d+)"', form.text).group(1)  # commune
+        play_at = (datetime.now(UTC) + timedelta(seconds=6)).astimezone(
+            ZoneInfo("Asia/Ho_Chi_Minh")
+        )
+        response = web.post(
+            "/new",
+            data={
+                "csrf": _csrf(form.text),
+                "title": "Họp dân",
+                "text": "Mời bà con thôn Lạc Xuân họp lúc 19h00 tối nay tại nhà văn hóa.",
+                "zone_ids": zone_id,
+                "play_at": play_at.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )
+        assert response.status_code == 303, response.text
+        broadcast_id = int(response.headers["location"].split("/")[2].split("?")[0])
+        assert "Đã lên lịch phát" in web.get(response.headers["location"]).text
+
+    wait_until(
+        lambda: len(list((data_dir / "nodes").glob("*/plays.jsonl"))) == 3,
+        timeout=40,
+        what="three demo sinks",
+    )
+    sinks = sorted((data_dir / "nodes").glob("*/plays.jsonl"))
+    plays = [json.loads(s.read_text().splitlines()[0]) for s in sinks]
+    assert {p["node"] for p in plays} == {"lac-xuan-1", "lac-binh-1", "dong-thanh-1"}
+    assert {p["broadcast"] for p in plays} == {broadcast_id}
+    assert len({p["sha256"] for p in plays}) == 1
