@@ -125,27 +125,14 @@ def measure(samples: Samples) -> Loudness | None:
 
 
 def loudness_normalize(samples: Samples) -> Samples:
-    """Two-pass linear loudnorm to the Loa target; silence is returned unchanged."""
+    """Bring ``samples`` to :data:`TARGET_I` with one linear gain (loudnorm's linear mode,
+    measured by loudnorm's first pass); silence is returned unchanged. Peaks the gain pushes
+    over :data:`TARGET_TP` are caught by the limiter in :func:`encode_mp3`."""
     m = measure(samples)
     if m is None:
         return samples
-    params = (
-        f":measured_I={m.input_i}:measured_TP={m.input_tp}:measured_LRA={m.input_lra}"
-        f":measured_thresh={m.input_thresh}:offset={m.target_offset}:linear=true"
-        ":print_format=none"
-    )
-    out = _run(
-        [
-            "ffmpeg",
-            *_QUIET,
-            *_raw_input(),
-            "-af",
-            _loudnorm(params) + f",aresample={SAMPLE_RATE}",
-            *_raw_output(),
-        ],
-        samples.astype("<f4").tobytes(),
-    )
-    return np.frombuffer(out, dtype="<f4").astype(np.float32)
+    gain = 10 ** ((TARGET_I - m.input_i) / 20)
+    return (samples * np.float32(gain)).astype(np.float32)
 
 
 def encode_mp3(samples: Samples, dest: Path) -> None:
@@ -156,6 +143,8 @@ def encode_mp3(samples: Samples, dest: Path) -> None:
             *_QUIET,
             "-y",
             *_raw_input(),
+            "-af",
+            f"alimiter=limit={10 ** (TARGET_TP / 20):.4f}:level=disabled:attack=5:release=50",
             "-map_metadata",
             "-1",
             "-fflags",
@@ -178,7 +167,7 @@ def encode_mp3(samples: Samples, dest: Path) -> None:
             "mp3",
             str(dest),
         ],
-        np.clip(samples, -1.0, 1.0).astype("<f4").tobytes(),
+        np.clip(samples, -4.0, 4.0).astype("<f4").tobytes(),
     )
 
 
