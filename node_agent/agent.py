@@ -42,7 +42,7 @@ class Agent:
         self.store = Store(cfg.db_file)
         self._settings = Settings.from_config(cfg, self.store.settings())
         self.cache = MediaCache(cfg.media_dir, self.store, int(cfg.cache.max_mb * 2**20))
-        self.player = player or make_player(cfg.player.backend, cfg.sink_file)
+        self.player = player or make_player(cfg.player.backend, cfg.sink_file, cfg.player.device)
         self.amplifier = Amplifier(
             cfg.amplifier.gpio_pin, self._settings.hold_s, cfg.amplifier.active_high
         )

@@ -53,6 +53,8 @@ class HttpConfig:
 class PlayerConfig:
     backend: str = "auto"
     sink_path: str = "plays.jsonl"
+    #: ALSA device for aplay/mpg123 ("" = the default device).
+    device: str = ""
     #: ALSA mixer control that ``volume`` sets with amixer; "" disables the mixer.
     mixer_control: str = "Master"
     mixer_card: str = ""

@@ -49,6 +49,15 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
     return ctx
 
 
+def _published(info: mqtt.MQTTMessageInfo) -> bool:
+    """Acknowledged by the broker? (A message first sent while offline carries a NO_CONN code
+    but stays queued in the client and goes out on reconnect.)"""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return bool(getattr(info, "_published", False))
+
+
 class Connection:
     def __init__(
         self,
@@ -119,11 +128,20 @@ class Connection:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                self._session()
+            except Exception:  # the network thread must never die
+                log.exception("connection loop failed")
+                self._stop.wait(1.0)
+
+    def _session(self) -> None:
+        """One connection: connect, run until it drops, then wait a backoff delay."""
+        if not self._stop.is_set():
+            try:
                 self._set_will()
                 self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self._pause(f"connect to {self.cfg.url} failed: {exc}")
-                continue
+                return
             while not self._stop.is_set():
                 rc = self.client.loop(timeout=0.5)
                 self._sweep_outbox()
@@ -191,10 +209,10 @@ class Connection:
 
     def _sweep_outbox(self) -> None:
         with self._tracked_lock:
-            done = [rid for info, rid in self._tracked if info.is_published()]
+            done = [rid for info, rid in self._tracked if _published(info)]
             if not done:
                 return
-            self._tracked = [(i, r) for i, r in self._tracked if not i.is_published()]
+            self._tracked = [(i, r) for i, r in self._tracked if not _published(i)]
         for rid in done:
             self.store.outbox_remove(rid)
 

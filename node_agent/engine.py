@@ -91,7 +91,7 @@ class Session:
 
     def _on_started(self, ts: float) -> None:
         if self.started_at is None:
-            self.started_at = ts
+            self.started_at = ts + (self.engine.clock() - time.time())
             self.engine._started(self)
 
     def _run(self) -> None:
@@ -115,7 +115,7 @@ class Session:
             log.exception("play %s crashed", self.item.key)
         if self.stop_event.is_set() and result == "played":
             result, error = self.stop_reason, self.stop_error
-        ended = time.time()
+        ended = eng.clock()
         self.released.set()
         eng.wake()
         eng._finished(self, result, ended, error)
@@ -137,7 +137,9 @@ class Engine:
         on_playing: Callable[[Playing | None], None],
         mixer_control: str = "",
         mixer_card: str = "",
+        clock: Callable[[], float] = time.time,
     ):
+        self.clock = clock
         self.node_id = node_id
         self.store = store
         self.cache = cache
@@ -160,7 +162,7 @@ class Engine:
         self._sessions: set[Session] = set()
         self._started_keys: set[tuple[str, float]] = set()
         self._thread: threading.Thread | None = None
-        self._last_offset = time.time() - time.monotonic()
+        self._last_offset = self.clock() - time.monotonic()
         self._last_purge = 0.0
         self._prepared: set[str] = set()
 
@@ -223,7 +225,7 @@ class Engine:
 
     def _recover(self) -> None:
         """Items left 'playing' by a crash or power cut: they were interrupted."""
-        now = time.time()
+        now = self.clock()
         for si in self.store.active_items():
             if si.status == "playing":
                 self.report(
@@ -254,13 +256,13 @@ class Engine:
                 target = self._step()
             except Exception:
                 log.exception("engine step failed")
-                target = time.time() + IDLE_WAKE_S
+                target = self.clock() + IDLE_WAKE_S
             self._wait_until(target)
 
     def _reload(self) -> None:
         self._items = self.store.active_items()
         pending = {si.key: si for si in self._items if si.status == "pending"}
-        now = time.time()
+        now = self.clock()
         self._ready = {
             k: pending[k] for k in self._ready if k in pending and pending[k].play_at <= now
         }
@@ -277,16 +279,16 @@ class Engine:
         """Wait until wall time ``target`` or a wake-up; the last ms are waited finely."""
         with self._cond:
             while not self._woken and not self._stopping:
-                left = target - time.time()
+                left = target - self.clock()
                 if left <= FINE_WAIT_S:
                     break
                 self._cond.wait(min(left - FINE_WAIT_S, IDLE_WAKE_S))
-                if time.time() - time.monotonic() - self._last_offset > CLOCK_JUMP_S:
+                if abs(self.clock() - time.monotonic() - self._last_offset) > CLOCK_JUMP_S:
                     break
             if self._woken or self._stopping:
                 return
         while True:
-            left = target - time.time()
+            left = target - self.clock()
             if left <= 0:
                 return
             time.sleep(min(left, 0.0005))
@@ -300,7 +302,7 @@ class Engine:
 
     def _step(self) -> float:
         """Do what is due now; return the wall time to look again."""
-        now = time.time()
+        now = self.clock()
         self._check_clock(now)
         settings = self.settings()
         warmup = settings.warmup_s if self.amplifier.present else 0.0
@@ -475,7 +477,7 @@ class Engine:
                 occurrence=si.item.occurrence,
                 sha256=_sha(si),
                 play_at=dt(si.play_at),
-                ended_at=dt(time.time()),
+                ended_at=dt(self.clock()),
                 result=result,  # type: ignore[arg-type]
                 error=error,
             ),

@@ -99,13 +99,15 @@ class FileSink:
             os.fsync(f.fileno())
 
 
-def _command(backend: str, target: str) -> list[str]:
+def player_command(backend: str, target: str, device: str = "") -> list[str]:
+    """The command line that plays ``target`` (a file or, except aplay, a URL) on ``device``
+    (an ALSA device name; "" for the default)."""
     if backend == "mpg123":
-        return ["mpg123", "-q", target]
+        return ["mpg123", "-q", *(["-o", "alsa", "-a", device] if device else []), target]
     if backend == "ffplay":
         return ["ffplay", "-nodisp", "-autoexit", "-loglevel", "error", target]
     if backend == "aplay":
-        return ["aplay", "-q", target]
+        return ["aplay", "-q", *(["-D", device] if device else []), target]
     raise ValueError(backend)
 
 
@@ -118,10 +120,11 @@ def _is_wav(path: Path) -> bool:
 class ProcessPlayer:
     """An ALSA command-line player in a child process; stopping terminates it."""
 
-    def __init__(self, backend: str):
+    def __init__(self, backend: str, device: str = ""):
         if shutil.which(backend) is None:
             raise PlayerError(f"{backend} is not installed")
         self.name = backend
+        self.device = device
 
     def _target(self, source: Source) -> str:
         if source.is_stream:
@@ -172,7 +175,7 @@ class ProcessPlayer:
         target = self._target(source)
         try:
             proc = subprocess.Popen(
-                _command(self.name, target),
+                player_command(self.name, target, self.device),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -214,15 +217,15 @@ def has_sound_card() -> bool:
         return False
 
 
-def make_player(backend: str, sink_path: Path) -> Player:
+def make_player(backend: str, sink_path: Path, device: str = "") -> Player:
     """``auto`` picks mpg123, ffplay or aplay when a sound card exists, else the file sink."""
     if backend == "file":
         return FileSink(sink_path)
     if backend == "auto":
-        if has_sound_card():
+        if has_sound_card() or device:
             for candidate in ("mpg123", "ffplay", "aplay"):
                 if shutil.which(candidate):
-                    return ProcessPlayer(candidate)
+                    return ProcessPlayer(candidate, device)
         log.warning("no sound card or player found: using the file sink %s", sink_path)
         return FileSink(sink_path)
-    return ProcessPlayer(backend)
+    return ProcessPlayer(backend, device)

@@ -80,4 +80,4 @@ def over_hourly_limit(limit_minutes: float, played_last_hour_s: float, wanted_s:
     """Would playing ``wanted_s`` more seconds exceed the cap? A limit of 0 means none."""
     if limit_minutes <= 0:
         return False
-    return played_last_hour_s + wanted_s > limit_minutes * 60 + 0.5
+    return played_last_hour_s + wanted_s > limit_minutes * 60 + 0.05

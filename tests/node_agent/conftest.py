@@ -3,6 +3,9 @@ controller, a media server, and agent processes."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +23,23 @@ def media() -> Iterator[MediaServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def restartable_broker() -> Iterator[Mosquitto]:
+    """A broker of the test's own whose persistence really works across restarts.
+
+    Started as root, Mosquitto drops to its own user, which cannot write into pytest's private
+    tmp_path (mode 0700): the shared ``own_mosquitto`` then silently loses every persistent
+    session on restart. This one lives in a world-writable directory.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="loa-node-mq-"))
+    os.chmod(directory, 0o777)
+    broker = Mosquitto(directory)
+    broker.start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

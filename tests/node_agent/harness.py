@@ -69,6 +69,8 @@ class MediaServer:
 
     files: dict[str, bytes] = field(default_factory=dict)
     drop_once: set[str] = field(default_factory=set)
+    #: hashes served slowly (1 KiB every 20 ms), to be caught mid-download
+    slow: set[str] = field(default_factory=set)
     corrupt: set[str] = field(default_factory=set)
     down: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -133,6 +135,12 @@ class MediaServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if sha in owner.slow:
+                    for i in range(0, len(body), 1024):
+                        self.wfile.write(body[i : i + 1024])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                    return
                 self.wfile.write(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -156,20 +164,24 @@ class Controller:
         self.public_b64 = public_key_b64(self.key)
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
+        # a persistent session, like the real controller: reports sent while it was away
+        # (a broker restart) are still delivered
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=f"test-controller-{uuid.uuid4().hex[:8]}",
+            clean_session=False,
             protocol=mqtt.MQTTv311,
         )
         self.client.username_pw_set("controller")
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.port = broker_port
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_connect = lambda c, *a: c.subscribe("loa/v1/node/+/+", qos=1)
 
     def start(self) -> None:
         self.client.connect("127.0.0.1", self.port)
-        self.client.subscribe("loa/v1/node/+/+", qos=1)
         self.client.loop_start()
         wait_until(self._subscribed.is_set, 10, what="controller subscribed")
 
@@ -304,12 +316,17 @@ class NodeProcess:
             "retry_min_s = 0.2\n"
             "retry_max_s = 1.0\n"
             "[player]\n"
-            'backend = "file"\n'
-            'mixer_control = ""\n' + self.extra
+            + ("" if "backend =" in self.extra else 'backend = "file"\n')
+            + 'mixer_control = ""\n'
+            + self.extra
         )
 
     def start(self, env: dict[str, str] | None = None) -> NodeProcess:
         self.write_config()
+        return self.start_written(env)
+
+    def start_written(self, env: dict[str, str] | None = None) -> NodeProcess:
+        """Start with the config file as it is on disk."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [LOA, "-v", "node", "--config", str(self.config_path)],
