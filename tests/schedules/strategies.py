@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import strategies as st
 
-from schedules import LAST_DAY, RuleSpec
+from schedules import LAST_DAY, Frequency, RuleSpec
 
 FIRST_DAY = date(2026, 1, 1)
 
 
 @st.composite
 def rule_specs(draw: st.DrawFn, max_span_days: int = 400) -> RuleSpec:
-    frequency = draw(st.sampled_from(["daily", "weekdays", "weekly", "monthly"]))
+    frequency: Frequency = draw(st.sampled_from(["daily", "weekdays", "weekly", "monthly"]))
     times = draw(
         st.lists(
             st.builds(time, st.integers(0, 23), st.integers(0, 59)),

@@ -25,8 +25,10 @@ from schedules.rules import WORKING_DAYS, normalize_spec, parse_rule_text
 from tests.schedules.strategies import horizons, rule_specs
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def keys(schedule: Schedule, start: datetime, end: datetime) -> list[str]:
@@ -163,7 +165,7 @@ def expected_local(spec: RuleSpec, start: datetime, end: datetime) -> list[datet
 
 
 @given(rule_specs(), horizons())
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_expansion_matches_a_day_by_day_brute_force(
     spec: RuleSpec, horizon: tuple[datetime, datetime]
 ) -> None:

@@ -42,7 +42,7 @@ def test_times_with_different_minutes_need_one_rrule_line_each() -> None:
 
 
 @given(rule_specs())
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_parse_rrule_gives_back_the_builders_choices(spec: RuleSpec) -> None:
     assert parse_rrule(build_rrule(spec)) == normalize_spec(spec)
 
