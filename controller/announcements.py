@@ -72,9 +72,8 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
     """
     if announcement.get("media_sha256"):
         return str(announcement["media_sha256"])
-    from audio.render import render_text
-
     from audio.errors import AudioError
+    from audio.render import render_text
 
     try:
         rendered = render_text(announcement["text"], settings.media_dir)
