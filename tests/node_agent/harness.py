@@ -278,6 +278,8 @@ class NodeProcess:
     broker_url: str
     public_key: str
     extra: str = ""
+    #: more lines for the [mqtt] table
+    mqtt_extra: str = ""
     heartbeat_s: float = 30
     proc: subprocess.Popen | None = None
 
@@ -309,8 +311,7 @@ class NodeProcess:
             f'password = "pw-{self.node_id}"\n'
             "keepalive_s = 5\n"
             "backoff_min_s = 0.2\n"
-            "backoff_max_s = 1.0\n"
-            "[http]\n"
+            "backoff_max_s = 1.0\n" + self.mqtt_extra + "[http]\n"
             f'token = "{TOKEN}"\n'
             "timeout_s = 3\n"
             "retry_min_s = 0.2\n"
@@ -379,3 +380,12 @@ def wait_online(ctl: Controller, node: str, timeout: float = 15) -> None:
 
 def soon(seconds: float = 2.0) -> float:
     return time.time() + seconds
+
+
+def quiet_window_around_now(tz: str = "Asia/Ho_Chi_Minh") -> tuple[str, str]:
+    """Quiet hours from an hour ago to an hour from now, local time."""
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(tz))
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    return start.strftime("%H:%M"), end.strftime("%H:%M")

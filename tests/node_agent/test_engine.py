@@ -12,7 +12,7 @@ import pytest
 
 from node_agent.policy import Settings
 from node_agent.store import Store
-from tests.node_agent.harness import parse_time
+from tests.node_agent.harness import parse_time, quiet_window_around_now
 from tests.node_agent.rig import Rig
 from tests.support.net import wait_until
 
@@ -107,7 +107,7 @@ def test_stop_cancels_what_plays(rig: Rig):
 
 
 def test_quiet_hours_let_only_emergency_play(tmp_path: Path):
-    r = Rig(tmp_path, Settings(quiet_hours=("00:00", "23:59")))
+    r = Rig(tmp_path, Settings(quiet_hours=quiet_window_around_now()))
     r.engine.start()
     try:
         content = r.media("q", duration_s=0.2)
