@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from loa.protocol import Priority
 from schedules.expansion import occurrences, occurrences_overlapping
 from schedules.model import Schedule
-from schedules.priority import PRIORITY_LABELS_VI, rank
+from schedules.priority import PRIORITY_LABELS_VI, check_priority
 from schedules.times import LOCAL_TZ, require_aware
 
 
@@ -37,7 +37,7 @@ class BroadcastPlan:
     priority: Priority
 
     def __post_init__(self) -> None:
-        rank(self.priority)
+        check_priority(self.priority)
         self.schedule.occupied(self.duration_s)  # checks the duration
         object.__setattr__(self, "nodes", frozenset(self.nodes))
 

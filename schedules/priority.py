@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from loa.protocol import PRIORITY_RANK, Priority
+from schedules.errors import ScheduleError
 from schedules.times import require_aware
 
 PRIORITIES: Final[tuple[Priority, ...]] = ("normal", "urgent", "emergency")
@@ -32,6 +33,17 @@ Outcome = Literal["played", "interrupted", "missed"]
 def rank(priority: Priority) -> int:
     """0 normal, 1 urgent, 2 emergency (``loa.protocol.PRIORITY_RANK``); KeyError otherwise."""
     return PRIORITY_RANK[priority]
+
+
+def check_priority(value: object) -> Priority:
+    """``value`` if it is one of the three priorities; ScheduleError ``bad_priority`` otherwise."""
+    if value not in PRIORITY_RANK:
+        raise ScheduleError(
+            "bad_priority",
+            "Mức ưu tiên phải là thông thường, ưu tiên hoặc khẩn cấp.",
+            repr(value),
+        )
+    return value  # type: ignore[return-value]
 
 
 def preempts(incoming: Priority, playing: Priority) -> bool:
@@ -59,7 +71,7 @@ class DueItem:
         require_aware(self.due, "due")
         if self.duration <= timedelta(0):
             raise ValueError(f"{self.key}: duration must be positive")
-        rank(self.priority)
+        check_priority(self.priority)
 
 
 def _order(item: DueItem) -> tuple[int, datetime, str]:

@@ -13,6 +13,7 @@ from schedules import (
     Frequency,
     RuleSpec,
     Schedule,
+    ScheduleError,
     build_rrule,
     describe_conflict,
     find_conflicts,
@@ -136,10 +137,12 @@ def test_many_nodes_are_summarised_in_the_message() -> None:
 
 
 def test_plan_checks_priority_and_duration() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(ScheduleError) as err:
         plan(None, daily(time(6)), priority="high")
-    with pytest.raises(ValueError):
+    assert err.value.code == "bad_priority"
+    with pytest.raises(ScheduleError) as err:
         plan(None, daily(time(6)), duration_s=0)
+    assert err.value.code == "bad_duration"
 
 
 # --- properties ------------------------------------------------------------------------------
