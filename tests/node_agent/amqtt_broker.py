@@ -1,4 +1,4 @@
-"""Run the embedded demo broker (amqtt 0.12, MQTT 3.1.1) on a port: ``python amqtt_broker.py PORT``."""
+"""The embedded demo broker (amqtt 0.12, MQTT 3.1.1): ``python amqtt_broker.py PORT``."""
 
 from __future__ import annotations
 
