@@ -7,7 +7,7 @@ from itertools import pairwise
 from typing import Final
 
 from schedules.errors import ScheduleError
-from schedules.expansion import LOOKAHEAD, next_occurrence, occurrences
+from schedules.expansion import LOOKAHEAD, Occurrence, next_occurrence, occurrences
 from schedules.model import DEFAULT_REPEAT_GAP_S, Schedule
 from schedules.rules import RuleSpec, build_rrule
 from schedules.times import require_aware, to_utc
@@ -108,7 +108,13 @@ def check_schedule(schedule: Schedule, *, now: datetime, duration_s: float | Non
 def min_spacing(schedule: Schedule, start: datetime) -> timedelta | None:
     """The shortest gap between consecutive occurrences from ``start`` (a sample: at most
     ``SPACING_SAMPLE`` occurrences within ``SPACING_SPAN``); None if fewer than two."""
-    found = occurrences(schedule, start, start + SPACING_SPAN)[:SPACING_SAMPLE]
+    found: list[Occurrence] = []
+    lo, stop = start, start + SPACING_SPAN
+    while lo < stop and len(found) < SPACING_SAMPLE:  # a month at a time: 96 a day is 70,000
+        hi = min(lo + timedelta(days=31), stop)
+        found += occurrences(schedule, lo, hi)
+        lo = hi
+    found = found[:SPACING_SAMPLE]
     gaps = [b.at - a.at for a, b in pairwise(found)]
     return min(gaps, default=None)
 

@@ -151,3 +151,12 @@ def test_error_carries_code_and_vietnamese_message() -> None:
     err = ScheduleError("in_past", "Thời điểm phát đã qua.")
     assert (err.code, err.message_vi) == ("in_past", "Thời điểm phát đã qua.")
     assert isinstance(err, ValueError) and "in_past" in str(err)
+
+
+def test_every_fifteen_minutes_all_day_is_the_densest_rule_allowed() -> None:
+    times = tuple(time(h, m) for h in range(24) for m in (0, 15, 30, 45))
+    recurring(RuleSpec("daily", times, date(2026, 12, 1)), now=NOW)
+    denser = (*times, time(0, 5))
+    assert code_of(recurring, RuleSpec("daily", denser, date(2026, 12, 1)), now=NOW) == (
+        "too_frequent"
+    )
