@@ -140,7 +140,82 @@ def _v1(db: sqlite_utils.Database) -> None:
     table(db, "seen_reports").create({"id": str, "at": str}, pk="id")
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Approval workflow, recurring broadcasts, node credentials and history, alerts, audit."""
+    ann = table(db, "announcements")
+    for name, type_ in [
+        ("submitted_at", str),
+        ("reviewed_by", int),
+        ("reviewed_at", str),
+        ("review_comment", str),
+        ("archived_at", str),
+        ("source", str),  # "text" | "upload" | "recording"
+    ]:
+        ann.add_column(name, type_)
+    bc = table(db, "broadcasts")
+    for name, type_ in [
+        ("repeat_gap_s", float),
+        ("emergency", int),
+        ("cancelled_at", str),
+        ("cancelled_by", int),
+        ("planned_until", str),  # occurrences up to here have dispatch rows
+    ]:
+        bc.add_column(name, type_)
+    nodes = table(db, "nodes")
+    for name, type_ in [
+        ("mqtt_password_hash", str),  # Mosquitto's PBKDF2 format, for its password file
+        ("revoked_at", str),
+        ("lat", float),
+        ("lon", float),
+    ]:
+        nodes.add_column(name, type_)
+    table(db, "node_events").create(
+        {"id": int, "node_id": str, "at": str, "online": int, "reason": str},
+        pk="id",
+        foreign_keys=[("node_id", "nodes", "id")],
+    )
+    table(db, "node_events").create_index(["node_id", "at"])
+    table(db, "alerts").create(
+        {
+            "id": int,
+            "kind": str,
+            "node_id": str,
+            "broadcast_id": int,
+            "message": str,
+            "opened_at": str,
+            "closed_at": str,
+            "notified_at": str,
+        },
+        pk="id",
+    )
+    table(db, "alerts").create_index(["closed_at", "kind"])
+    table(db, "audit_log").create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "actor_id": int,
+            "action": str,
+            "entity": str,
+            "entity_id": str,
+            "before": str,
+            "after": str,
+            "ip": str,
+        },
+        pk="id",
+    )
+    table(db, "audit_log").create_index(["entity", "entity_id"])
+    table(db, "login_attempts").create(
+        {"id": int, "username": str, "ip": str, "at": str, "ok": int}, pk="id"
+    )
+    table(db, "login_attempts").create_index(["ip", "at"])
+    table(db, "lexicon").create(
+        {"id": int, "term": str, "reading": str, "updated_by": int, "updated_at": str}, pk="id"
+    )
+    table(db, "lexicon").create_index(["term"], unique=True)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -1,0 +1,48 @@
+"""Schema migrations keep existing data and run once."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from controller import db as dbmod
+
+
+def test_a_database_made_by_an_older_version_is_upgraded_keeping_its_rows(tmp_path: Path):
+    path = tmp_path / "old.db"
+    old = dbmod.connect(path)
+    dbmod.MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    old.execute("INSERT INTO zones (name, kind) VALUES ('Xã Lạc Lâm', 'commune')")
+    old.conn.close()
+
+    store = dbmod.Store(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(dbmod.MIGRATIONS)
+    assert [r["name"] for r in store.db.query("SELECT name FROM zones")] == ["Xã Lạc Lâm"]
+    assert "audit_log" in store.db.table_names()
+
+
+def test_migrating_twice_changes_nothing(tmp_path: Path):
+    store = dbmod.Store(tmp_path / "x.db")
+    assert dbmod.migrate(store.db) == len(dbmod.MIGRATIONS)
+    tables = sorted(store.db.table_names())
+    dbmod.Store(tmp_path / "x.db")
+    assert sorted(store.db.table_names()) == tables
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch):
+    path = tmp_path / "y.db"
+    dbmod.Store(path)
+
+    def broken(db):  # type: ignore[no-untyped-def]
+        db.execute("CREATE TABLE half_done (x)")
+        raise sqlite3.OperationalError("disk on fire")
+
+    monkeypatch.setattr(dbmod, "MIGRATIONS", [*dbmod.MIGRATIONS, broken])
+    with pytest.raises(sqlite3.OperationalError, match="disk on fire"):
+        dbmod.Store(path)
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(dbmod.MIGRATIONS) - 1
+    assert "half_done" not in {r[0] for r in check.execute("SELECT name FROM sqlite_master")}
