@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+#: The protocol's node id (loa.protocol.NodeId): also the MQTT client id and user name.
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PLAYER_BACKENDS = ("auto", "file", "aplay", "mpg123", "ffplay")
 
 
@@ -149,6 +152,8 @@ def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Conf
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}")
     cfg = Config(data_dir=data_dir, **data, **built)
+    if not NODE_ID_RE.match(cfg.node_id):
+        raise ConfigError(f"node_id {cfg.node_id!r}: lower-case letters, digits, - and _ only")
     if cfg.player.backend not in PLAYER_BACKENDS:
         raise ConfigError(f"player.backend must be one of {', '.join(PLAYER_BACKENDS)}")
     if urlsplit(cfg.mqtt.url).scheme not in ("mqtt", "tcp", "mqtts", "ssl", "tls"):

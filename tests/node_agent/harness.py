@@ -74,6 +74,8 @@ class MediaServer:
     corrupt: set[str] = field(default_factory=set)
     down: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: bearer tokens let in
+    tokens: set[str] = field(default_factory=lambda: {TOKEN})
     port: int = 0
     _server: ThreadingHTTPServer | None = None
 
@@ -108,7 +110,7 @@ class MediaServer:
                 if owner.down:
                     self.send_error(503)
                     return
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                if self.headers.get("Authorization") not in {f"Bearer {t}" for t in owner.tokens}:
                     self.send_error(401)
                     return
                 data = owner.files.get(sha)
