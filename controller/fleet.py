@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.broker_files import mosquitto_hash
 from controller.db import table
 from controller.security import new_secret, token_hash
 from loa.protocol import State, Telemetry, to_wire_time, utcnow
@@ -29,6 +30,7 @@ def add_node(db: sqlite_utils.Database, node_id: str, zone_id: int, name: str = 
             "zone_id": zone_id,
             "name": name or node_id,
             "token_hash": token_hash(secret),
+            "mqtt_password_hash": mosquitto_hash(secret),  # for the broker's password file
             "revoked": 0,
             "online": 0,
             "heartbeat_s": DEFAULT_HEARTBEAT_S,
