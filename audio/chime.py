@@ -17,8 +17,7 @@ NOTE_SPACING_S = 0.38
 NOTE_DECAY_S = 1.1
 #: How much quieter than speech the chime sits (LU).
 CHIME_BELOW_SPEECH_LU = 3.0
-#: Integrated loudness of the raw chime (peak 1.0), measured once with ffmpeg loudnorm; a test
-#: checks it still holds.
+#: Integrated loudness of the raw chime (peak 1.0), measured once; a test checks it still holds.
 RAW_CHIME_LUFS = -11.6
 
 

@@ -1,4 +1,4 @@
-"""The ffmpeg and ffprobe calls audio/ makes: decode, measure and apply loudness, encode.
+"""The ffmpeg and ffprobe calls audio/ makes: decode, probe, limit and encode.
 
 All audio inside Loa is mono float32 at :data:`SAMPLE_RATE`; every call here is deterministic
 (no metadata, bit-exact flags) so the same samples always encode to the same bytes.
@@ -7,10 +7,8 @@ All audio inside Loa is mono float32 at :data:`SAMPLE_RATE`; every call here is 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +24,10 @@ SAMPLE_RATE = 22050
 #: Delivery bitrate: 48 kbps CBR = 360 KB per minute.
 BITRATE = "48k"
 
-#: Loudness target (EBU R128 integrated loudness, true peak, loudness range) for all delivered
-#: audio: loud and even enough for horn speakers outdoors, with headroom for MP3 overshoot.
+#: Loudness target for all delivered audio (EBU R128 integrated loudness, LUFS) and the peak
+#: ceiling (dBFS): loud and even for horn speakers outdoors, with headroom for MP3 overshoot.
 TARGET_I = -16.0
 TARGET_TP = -1.5
-TARGET_LRA = 11.0
 
 _QUIET = ["-hide_banner", "-nostdin", "-loglevel", "error"]
 
@@ -70,81 +67,21 @@ def decode(source: Path | bytes, max_seconds: float | None = None) -> Samples:
     return np.frombuffer(out, dtype="<f4").astype(np.float32)
 
 
-@dataclass(frozen=True)
-class Loudness:
-    input_i: float
-    input_tp: float
-    input_lra: float
-    input_thresh: float
-    target_offset: float
-
-
-def _loudnorm(extra: str = "") -> str:
-    return f"loudnorm=I={TARGET_I}:TP={TARGET_TP}:LRA={TARGET_LRA}{extra}"
-
-
-def measure(samples: Samples) -> Loudness | None:
-    """EBU R128 figures of ``samples`` (ffmpeg loudnorm's first pass); None for silence."""
-    proc = subprocess.run(
-        [
-            shutil.which("ffmpeg") or "ffmpeg",
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            *_raw_input(),
-            "-af",
-            _loudnorm(":print_format=json"),
-            "-f",
-            "null",
-            "-",
-        ],
-        input=samples.astype("<f4").tobytes(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise AudioError("ffmpeg_failed")
-    found = re.findall(r"\{[^{}]*\}", proc.stderr.decode("utf-8", "replace"))
-    if not found:
-        raise AudioError("ffmpeg_failed")
-    raw = json.loads(found[-1])
-    try:
-        values = Loudness(
-            float(raw["input_i"]),
-            float(raw["input_tp"]),
-            float(raw["input_lra"]),
-            float(raw["input_thresh"]),
-            float(raw["target_offset"]),
-        )
-    except (KeyError, ValueError):
-        return None
-    if not np.isfinite(values.input_i) or values.input_i < -70:
-        return None
-    return values
-
-
-def loudness_normalize(samples: Samples) -> Samples:
-    """Bring ``samples`` to :data:`TARGET_I` with one linear gain (loudnorm's linear mode,
-    measured by loudnorm's first pass); silence is returned unchanged. Peaks the gain pushes
-    over :data:`TARGET_TP` are caught by the limiter in :func:`encode_mp3`."""
-    m = measure(samples)
-    if m is None:
-        return samples
-    gain = 10 ** ((TARGET_I - m.input_i) / 20)
-    return (samples * np.float32(gain)).astype(np.float32)
-
-
 def encode_mp3(samples: Samples, dest: Path) -> None:
-    """Mono CBR MP3 at :data:`BITRATE`, no tags, bit-exact: same samples → same bytes."""
+    """Mono CBR MP3 at :data:`BITRATE`, no tags, bit-exact: same samples → same bytes.
+
+    Peaks above :data:`TARGET_TP` are brought down by ffmpeg's alimiter first."""
+    ceiling = 10 ** (TARGET_TP / 20)
+    limiter = []
+    if samples.size and float(np.max(np.abs(samples))) > ceiling:
+        limiter = ["-af", f"alimiter=limit={ceiling:.4f}:level=disabled:attack=5:release=50"]
     _run(
         [
             "ffmpeg",
             *_QUIET,
             "-y",
             *_raw_input(),
-            "-af",
-            f"alimiter=limit={10 ** (TARGET_TP / 20):.4f}:level=disabled:attack=5:release=50",
+            *limiter,
             "-map_metadata",
             "-1",
             "-fflags",

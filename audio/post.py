@@ -9,7 +9,8 @@ from pathlib import Path
 
 from audio import dsp
 from audio.chime import chime
-from audio.ffmpeg import SAMPLE_RATE, Samples, encode_mp3, loudness_normalize
+from audio.ffmpeg import SAMPLE_RATE, Samples, encode_mp3
+from audio.loudness import normalize_loudness
 from audio.settings import RenderedAudio, VoiceSettings
 
 #: Silence between a chime and the speech, and at the very start and end of the file.
@@ -19,7 +20,7 @@ EDGE_S = 0.2
 
 def assemble(speech: Samples, settings: VoiceSettings) -> Samples:
     """Loudness-normalized speech, said ``repeats`` times with gaps, between chimes."""
-    speech = loudness_normalize(speech)
+    speech = normalize_loudness(speech)
     parts: list[Samples] = [dsp.silence(EDGE_S)]
     if settings.chime:
         parts += [chime(rising=True), dsp.silence(CHIME_GAP_S)]

@@ -160,7 +160,7 @@ def _post_processing_id() -> str:
     from audio import chime, chunks, ffmpeg, post
 
     return (
-        f"I={ffmpeg.TARGET_I} TP={ffmpeg.TARGET_TP} LRA={ffmpeg.TARGET_LRA} "
+        f"I={ffmpeg.TARGET_I} TP={ffmpeg.TARGET_TP} "
         f"sr={ffmpeg.SAMPLE_RATE} br={ffmpeg.BITRATE} chime={chime.NOTES} "
         f"pauses={chunks.SENTENCE_PAUSE_S},{chunks.PARAGRAPH_PAUSE_S},{chunks.CLAUSE_PAUSE_S} "
         f"gap={post.CHIME_GAP_S} edge={post.EDGE_S}"

@@ -5,7 +5,11 @@ import pytest
 
 from audio import dsp
 from audio.chime import CHIME_BELOW_SPEECH_LU, RAW_CHIME_LUFS, _raw_chime, chime
-from audio.ffmpeg import SAMPLE_RATE, TARGET_I, measure
+from audio.engines import espeak
+from audio.ffmpeg import SAMPLE_RATE, TARGET_I
+from audio.loudness import integrated_loudness, normalize_loudness
+
+from .helpers import integrated_loudness as ffmpeg_loudness
 
 
 def tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -15,15 +19,12 @@ def tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
 
 @pytest.mark.parametrize("rising", [True, False])
 def test_chime_loudness_constant_matches_a_measurement(rising: bool):
-    measured = measure(_raw_chime(rising))
-    assert measured is not None
-    assert measured.input_i == pytest.approx(RAW_CHIME_LUFS, abs=0.3)
+    assert integrated_loudness(_raw_chime(rising)) == pytest.approx(RAW_CHIME_LUFS, abs=0.3)
 
 
 def test_chime_sits_just_under_the_speech_target():
-    measured = measure(chime(rising=True))
-    assert measured is not None
-    assert measured.input_i == pytest.approx(TARGET_I - CHIME_BELOW_SPEECH_LU, abs=0.5)
+    measured = integrated_loudness(chime(rising=True))
+    assert measured == pytest.approx(TARGET_I - CHIME_BELOW_SPEECH_LU, abs=0.5)
 
 
 def test_chime_rises_before_and_falls_after():
@@ -68,3 +69,29 @@ def test_read_wav_accepts_streamed_wavs_with_bogus_sizes():
 
 def test_read_wav_rejects_other_bytes():
     assert dsp.read_wav(b"ID3" + bytes(100)) is None
+
+
+def test_loudness_of_a_997_hz_sine_is_its_rms_level():
+    # BS.1770: a full-scale 997 Hz sine reads -3.01 LUFS; at amplitude 0.1, -23.01
+    t = np.arange(5 * SAMPLE_RATE) / SAMPLE_RATE
+    sine = (0.1 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)
+    assert integrated_loudness(sine) == pytest.approx(-23.01, abs=0.1)
+
+
+def test_loudness_agrees_with_ffmpeg_ebur128_on_real_speech(tmp_path):
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(espeak.synthesize("kính thưa bà con, ủy ban nhân dân xã thông báo.", "vi", 150))
+    read = dsp.read_wav(wav.read_bytes())
+    assert read is not None
+    assert integrated_loudness(read[0], read[1]) == pytest.approx(ffmpeg_loudness(wav), abs=0.3)
+
+
+def test_silence_has_no_loudness_and_is_left_alone():
+    quiet = dsp.silence(2.0)
+    assert integrated_loudness(quiet) is None
+    assert normalize_loudness(quiet) is quiet
+
+
+def test_normalize_loudness_reaches_the_target():
+    quiet = (tone(3.0, amplitude=0.01) * 1).astype(np.float32)
+    assert integrated_loudness(normalize_loudness(quiet)) == pytest.approx(TARGET_I, abs=0.05)
