@@ -150,11 +150,18 @@ def builtin_abbreviations() -> dict[str, str]:
 
 
 def _word_pattern(keys: Iterable[str], flags: int = 0) -> re.Pattern[str] | None:
+    """Whole-word alternation; a key that starts or ends with punctuation ("Tp.") needs no
+    boundary on that side, so "Tp.HCM" is two entries."""
     ordered = sorted({k for k in keys if k}, key=len, reverse=True)
     if not ordered:
         return None
-    alternation = "|".join(re.escape(k) for k in ordered)
-    return re.compile(rf"(?<!{_W})(?:{alternation})(?!{_W})", flags)
+
+    def bounded(key: str) -> str:
+        before = f"(?<!{_W})" if re.match(_W, key[0]) else ""
+        after = f"(?!{_W})" if re.match(_W, key[-1]) else ""
+        return before + re.escape(key) + after
+
+    return re.compile("|".join(bounded(k) for k in ordered), flags)
 
 
 @lru_cache(maxsize=64)
@@ -176,7 +183,11 @@ def apply_lexicon(text: str, lexicon: Mapping[str, str], *, ignore_case: bool) -
 
     def replace(match: re.Match[str]) -> str:
         key = match.group(0)
-        return table.get(key.casefold() if ignore_case else key, key)
+        spoken = table.get(key.casefold() if ignore_case else key, key)
+        following = match.string[match.end() : match.end() + 1]
+        if following and re.match(_W, following):
+            spoken += " "  # "Tp.HCM": keep the next word apart
+        return spoken
 
     return pattern.sub(replace, text)
 

@@ -86,7 +86,7 @@ def synthesize_speech(
 def _voice_for(engine: Engine, settings: VoiceSettings) -> str:
     if settings.voice is None:
         return engine.default_voice()
-    if settings.engine == "auto" and settings.voice not in engine.voices():
+    if settings.engine == "auto" and settings.voice.partition("+")[0] not in engine.voices():
         return engine.default_voice()  # the voice named another engine's voice
     return settings.voice
 

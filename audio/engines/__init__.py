@@ -31,3 +31,25 @@ def auto_order() -> tuple[str, ...]:
     for name in names:
         get(name)
     return names or DEFAULT_ORDER
+
+
+def catalog() -> list[dict[str, object]]:
+    """What the controller's voice picker shows: every engine, whether it can be used here,
+    its voices and defaults, with Vietnamese labels."""
+    from audio.messages import ENGINE_LABELS, VOICE_LABELS
+
+    rows: list[dict[str, object]] = []
+    for name, engine in ENGINES.items():
+        usable = engine.available()
+        voices = engine.voices() if usable else []
+        rows.append(
+            {
+                "engine": name,
+                "label": ENGINE_LABELS.get(name, name),
+                "available": usable,
+                "voices": [{"voice": v, "label": VOICE_LABELS.get(v, v)} for v in voices],
+                "default_voice": engine.default_voice() if usable else None,
+                "default_rate": engine.default_rate(),
+            }
+        )
+    return rows

@@ -30,6 +30,27 @@ def voices() -> list[str]:
     return list(VOICES)
 
 
+@lru_cache(maxsize=1)
+def variants() -> frozenset[str]:
+    """espeak-ng's voice variants (``vi+f3``, ``vi+klatt`` …: other timbres on one language)."""
+    exe = _exe()
+    if exe is None:
+        return frozenset()
+    out = subprocess.run([exe, "--voices=variant"], capture_output=True, text=True, check=False)
+    found = set()
+    for line in out.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].startswith("!v/"):
+            found.add(fields[4][3:])
+    return frozenset(found)
+
+
+def is_voice(voice: str) -> bool:
+    """A Vietnamese voice, optionally with a variant: ``vi``, ``vi-vn-x-south+f3``."""
+    base, _, variant = voice.partition("+")
+    return base in VOICES and (not variant or variant in variants())
+
+
 def default_voice() -> str:
     return DEFAULT_VOICE
 
@@ -55,7 +76,7 @@ def synthesize(text: str, voice: str, rate: int) -> bytes:
     exe = _exe()
     if exe is None:
         raise AudioError("engine_unavailable", message_for("engine_unavailable"))
-    if voice not in VOICES:
+    if not is_voice(voice):
         raise AudioError("unknown_voice", message_for("unknown_voice", voice=voice, engine=NAME))
     rate = max(80, min(450, int(rate)))
     proc = subprocess.run(

@@ -211,3 +211,14 @@ def test_install_voice_command_installs_into_loa_voices_dir(
     assert "vi_VN-tiny-test" in proc.stdout
     assert (tmp_path / "voices" / "vi_VN-tiny-test.onnx").is_file()
     assert (tmp_path / "voices" / "vi_VN-tiny-test.onnx.json").is_file()
+
+
+def test_catalog_lists_every_engine_with_labels_for_the_ui(tiny_voice: tuple[Path, Path]):
+    install_voice(*tiny_voice)
+    rows = {row["engine"]: row for row in engines.catalog()}
+    assert set(rows) == {"espeak-ng", "piper", "gtts"}
+    espeak_row = rows["espeak-ng"]
+    assert espeak_row["available"] is True
+    assert {"voice": "vi-vn-x-south", "label": "Giọng miền Nam"} in espeak_row["voices"]
+    assert rows["piper"]["default_voice"] == "vi_VN-tiny-test"
+    assert "trực tuyến" in str(rows["gtts"]["label"])

@@ -188,3 +188,11 @@ def test_long_text_is_split_at_sentences_and_long_sentences_at_commas():
     assert all(len(text) <= chunks.MAX_CHUNK_CHARS for text, _ in parts)
     assert parts[-1][1] == 0.0
     assert " ".join(text for text, _ in parts[2:]) == sentence
+
+
+def test_espeak_ng_variants_are_voices_too(tmp_path: Path):
+    result = render_text("Kính thưa bà con.", tmp_path, VoiceSettings("espeak-ng", voice="vi+f3"))
+    assert result.voice == "vi+f3"
+    with pytest.raises(AudioError) as err:
+        render_text("Kính thưa bà con.", tmp_path, VoiceSettings("espeak-ng", voice="vi+nope"))
+    assert err.value.code == "unknown_voice"
