@@ -118,7 +118,10 @@ class Session:
         ended = eng.clock()
         self.released.set()
         eng.wake()
-        eng._finished(self, result, ended, error)
+        try:
+            eng._finished(self, result, ended, error)
+        finally:
+            eng.store.release()
 
 
 class Engine:

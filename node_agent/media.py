@@ -213,6 +213,7 @@ class Fetcher:
                 while True:
                     if self._stopped or not self._wants:
                         self._thread = None
+                        self.cache.store.release()
                         return
                     now = time.monotonic()
                     sha, want = min(self._wants.items(), key=lambda kv: kv[1].next_try)

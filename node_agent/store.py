@@ -61,34 +61,76 @@ class StoredItem:
 
 
 class Store:
+    """One connection per thread: in WAL mode readers never wait for a writer's fsync, so the
+    playback engine can read the schedule while a report is being written down."""
+
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._parsed: dict[str, tuple[str, ScheduleItem]] = {}
+        db = self._conn()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    def release(self) -> None:
+        """Close the calling thread's connection (for short-lived threads, at their end)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._all_lock:
+            if db in self._all:
+                self._all.remove(db)
+        db.close()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._all_lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(args)))
+        return list(self._conn().execute(sql, tuple(args)))
+
+    def _item(self, key: str, text: str) -> ScheduleItem:
+        """Parse an item's JSON, reusing the last parse while the text is unchanged."""
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        item = ScheduleItem.model_validate_json(text)
+        self._parsed[key] = (text, item)
+        return item
 
     # --- schedule ----------------------------------------------------------------------------
 
@@ -167,10 +209,10 @@ class Store:
             "SELECT key, item, play_at, status, started_at, immediate FROM items"
             " WHERE status IN ('pending','playing') ORDER BY play_at"
         )
-        return [
+        items = [
             StoredItem(
                 key=r[0],
-                item=ScheduleItem.model_validate_json(r[1]),
+                item=self._item(r[0], r[1]),
                 play_at=r[2],
                 status=r[3],
                 started_at=r[4],
@@ -178,6 +220,10 @@ class Store:
             )
             for r in rows
         ]
+        if len(self._parsed) > 2 * len(items) + 100:
+            live = {si.key for si in items}
+            self._parsed = {k: v for k, v in self._parsed.items() if k in live}
+        return items
 
     def get_status(self, key: str) -> str | None:
         rows = self._query("SELECT status FROM items WHERE key=?", (key,))

@@ -74,7 +74,7 @@ def test_agent_killed_mid_download_resumes_with_range(node_factory, controller, 
     data = media_blob("slow", size=120_000)
     content = media.content(data, duration_s=0.3)
     media.slow.add(content.sha256)
-    play_at = soon(12)
+    play_at = soon(5)
     controller.send("schedule.put", node.node_id, SchedulePut(items=[item(3, content, play_at)]))
     part = node.data_dir / "media" / f"{content.sha256}.part"
     wait_until(lambda: part.exists() and part.stat().st_size > 20_000, 10, what="half a file")
@@ -140,7 +140,7 @@ def test_agent_killed_during_a_schedule_write_keeps_a_whole_schedule(
     node = node_factory().start()
     wait_online(controller, node.node_id)
     content = media.content(media_blob("w"), duration_s=0.2)
-    play_at = soon(8)
+    play_at = soon(5)
     first = item(1, content, play_at)
     env = controller.send("schedule.put", node.node_id, SchedulePut(items=[first]))
     controller.ack(env["id"])

@@ -1,0 +1,50 @@
+"""Shared set-up for the node benchmarks: a real Mosquitto, a media server, a signing controller.
+
+Not a benchmark itself (bench/node_*.py scripts import it). Run benchmarks from the repo root:
+``.venv/bin/python bench/node_start_jitter.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.broker import Mosquitto  # noqa: E402
+
+
+def broker() -> Mosquitto:
+    directory = Path(tempfile.mkdtemp(prefix="loa-bench-mq-"))
+    os.chmod(directory, 0o777)
+    b = Mosquitto(directory)
+    b.start()
+    return b
+
+
+def cleanup(b: Mosquitto) -> None:
+    b.stop()
+    shutil.rmtree(b.directory, ignore_errors=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary(values_ms: list[float]) -> str:
+    return (
+        f"n={len(values_ms)}  p50={percentile(values_ms, 50):.2f} ms  "
+        f"p99={percentile(values_ms, 99):.2f} ms  max={max(values_ms):.2f} ms  "
+        f"mean={statistics.fmean(values_ms):.2f} ms"
+    )
