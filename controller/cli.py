@@ -20,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-password", help="the controller's MQTT password")
     p.add_argument("--api-token", help="also accept this API token (bootstrap)")
     p.add_argument("--tick", type=float, help="seconds between scheduler ticks (default 2)")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text, or json: one JSON object per line (default $LOA_LOG_FORMAT or text)",
+    )
     p.set_defaults(func=run_controller)
 
     admin = sub.add_parser("admin", help="manage officials' accounts")
@@ -52,12 +57,24 @@ def settings_from_args(args: argparse.Namespace):
 
 def run_controller(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from controller import logs
     from controller.app import create_app
 
+    log_format = logs.resolve_format(getattr(args, "log_format", None))
+    logs.configure(log_format)
     settings = settings_from_args(args)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        # json: uvicorn's own loggers go through the root handler, as JSON too
+        log_config=None if log_format == "json" else LOGGING_CONFIG,
+    )
     return 0
 
 

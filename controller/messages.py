@@ -97,3 +97,29 @@ DISPATCH_STATES: dict[str, str] = {
     "missed": "Lỡ giờ phát",
     "cancelled": "Đã hủy",
 }
+
+#: Alerts for operators (cảnh báo), by kind; see controller/alerts.py.
+ALERTS: dict[str, str] = {
+    "node_offline": "Cụm loa {node} mất kết nối đã {minutes} phút.",
+    "media_failed": "Cụm loa {node} không có tệp âm thanh cho lượt phát #{broadcast}: {error}",
+    "clock_unsynced": (
+        "Đồng hồ của cụm loa {node} chưa được đồng bộ (đồng bộ: {synced}, lệch {offset} ms)."
+    ),
+}
+
+#: Why a node's status changed (lịch sử trạng thái cụm loa).
+NODE_STATUS_REASONS: dict[str, str] = {
+    "connected": "Đã kết nối",
+    "will": "Mất kết nối đột ngột",
+    "shutdown": "Tắt có chủ động",
+    "heartbeat": "Theo tín hiệu định kỳ",
+    "offline": "Báo mất kết nối",
+}
+
+
+def alert_message(kind: str, **params: object) -> str:
+    template = ALERTS.get(kind, kind)
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -15,6 +15,8 @@ from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from controller import metrics
+from controller.alerts import Monitor
 from controller.db import Store
 from controller.dispatch import Dispatcher
 from controller.mqtt_link import MqttLink
@@ -42,7 +44,9 @@ class Runtime:
             password=settings.mqtt_password,
             on_connected=self.kick,
         )
-        self.dispatcher = Dispatcher(self.store, settings, self.key, self.link.publish)
+        publish = metrics.counting_publisher(self.link.publish)
+        self.dispatcher = Dispatcher(self.store, settings, self.key, publish)
+        self.monitor = Monitor(self.store, settings)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -54,6 +58,7 @@ class Runtime:
         if self.settings.api_token:
             create_token(self.store.db, "bootstrap", role="admin", token=self.settings.api_token)
         self._ingest.start()
+        self.monitor.start()
         self.scheduler.add_job(
             self.tick, "interval", seconds=self.settings.tick_s, id="tick", next_run_time=utcnow()
         )
@@ -65,6 +70,7 @@ class Runtime:
         self.link.stop()
         self._inbox.put(None)
         self._ingest.join(timeout=5)
+        self.monitor.stop()
 
     def tick(self) -> None:
         try:
@@ -72,13 +78,19 @@ class Runtime:
             self.dispatcher.deliver()
         except Exception:
             log.exception("scheduler tick failed")
+        self.monitor.tick()  # missed heartbeats → node history; alerts
 
     def kick(self) -> None:
         """Run a tick now (a new broadcast, or the broker connection is back)."""
         if self.scheduler.running:
             self.scheduler.modify_job("tick", next_run_time=utcnow())
 
+    def ingest_depth(self) -> int:
+        """Node messages received and not yet applied."""
+        return self._inbox.qsize()
+
     def _enqueue(self, topic: str, payload: bytes) -> None:
+        metrics.count_message(topic)
         self._inbox.put((topic, payload))
 
     def _ingest_loop(self) -> None:
@@ -96,7 +108,9 @@ class Runtime:
                     self._inbox.put(None)
                     break
                 batch.append(more)
+            metrics.INGEST_BATCH.observe(len(batch))
             try:
-                self.dispatcher.handle_batch(batch)
+                with metrics.INGEST_SECONDS.time():
+                    self.dispatcher.handle_batch(batch)
             except Exception:
                 log.exception("ingesting %d messages failed", len(batch))

@@ -31,6 +31,16 @@ class Settings:
     #: How long a late broadcast may still start (per item on the node).
     max_late_s: float = 30.0
     timezone: str = "Asia/Ho_Chi_Minh"
+    #: Alert when a node has been offline for longer than this.
+    alert_offline_minutes: float = 10.0
+    #: Alert when an online node's clock is off by more than this (or not synchronised).
+    alert_clock_offset_ms: float = 1000.0
+    #: How often alerts are evaluated (inside the scheduler tick).
+    alert_check_s: float = 10.0
+    #: POST each opened/closed alert as JSON here (optional).
+    alert_webhook_url: str = ""
+    #: When set, ``/metrics`` asks for ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +76,10 @@ class Settings:
             "mqtt_username": env.get("LOA_MQTT_USERNAME", "loa-controller"),
             "mqtt_password": env.get("LOA_MQTT_PASSWORD", ""),
             "api_token": env.get("LOA_API_TOKEN") or None,
+            "alert_offline_minutes": float(env.get("LOA_ALERT_OFFLINE_MINUTES", "10")),
+            "alert_clock_offset_ms": float(env.get("LOA_ALERT_CLOCK_OFFSET_MS", "1000")),
+            "alert_webhook_url": env.get("LOA_ALERT_WEBHOOK_URL", ""),
+            "metrics_token": env.get("LOA_METRICS_TOKEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
