@@ -74,9 +74,11 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
         return str(announcement["media_sha256"])
     from audio.errors import AudioError
     from audio.render import render_text
+    from controller.metrics import RENDER_SECONDS
 
     try:
-        rendered = render_text(announcement["text"], settings.media_dir)
+        with RENDER_SECONDS.time():
+            rendered = render_text(announcement["text"], settings.media_dir)
     except AudioError as exc:
         raise ApiError(422, "render_failed", field="text", detail=exc.message) from exc
     with store.transaction() as db:
