@@ -61,5 +61,6 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api.media_router)
     app.include_router(web.router)
+    app.include_router(nodes_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -25,6 +25,13 @@ ERRORS: dict[str, str] = {
     "no_zones": "Hãy chọn ít nhất một địa bàn.",
     "no_nodes": "Địa bàn đã chọn chưa có cụm loa nào.",
     "node_not_found": "Không tìm thấy cụm loa.",
+    "node_exists": "Đã có cụm loa mang mã {node_id}.",
+    "bad_node_id": (
+        "Mã cụm loa chỉ gồm chữ thường không dấu, chữ số và dấu gạch ngang (tối đa 63 ký tự), "
+        "ví dụ lac-xuan-1."
+    ),
+    "bad_coordinates": "Tọa độ không hợp lệ: cần cả vĩ độ (−90…90) và kinh độ (−180…180).",
+    "node_revoked": "Cụm loa này đã bị thu hồi quyền truy cập.",
     "media_not_found": "Không tìm thấy tệp âm thanh.",
     "render_failed": "Không tạo được giọng đọc: {detail}",
     "not_found": "Không tìm thấy trang.",
