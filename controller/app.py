@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from controller import api, errors, web
+from controller.api_nodes import router as nodes_router
 from controller.runtime import Runtime
 from controller.settings import Settings
 
