@@ -1,4 +1,9 @@
-"""Announcements (bản tin): what is said. Validation, storage, and rendering to speech."""
+"""Announcements (bản tin): what is said; their approval workflow; rendering to speech.
+
+Workflow: draft → pending (submitted) → approved | rejected (with a comment) → archived.
+A rejected announcement can be edited and submitted again. The approver must be a different
+person than the author. Every change is written to the audit log in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from typing import Any
 
 import sqlite_utils
 
+from controller import audit
+from controller.auth import Identity
 from controller.db import Store, insert, table
 from controller.errors import ApiError
 from controller.settings import Settings
@@ -13,6 +20,8 @@ from loa.protocol import to_wire_time, utcnow
 
 MAX_TITLE_CHARS = 200
 CATEGORIES = ("thong_bao", "tin_tuc", "phap_luat", "thien_tai", "y_te", "khac")
+STATUSES = ("draft", "pending", "approved", "rejected", "archived")
+EDITABLE = ("draft", "rejected")
 
 
 def clean_title_and_text(title: str, text: str, max_text_chars: int) -> tuple[str, str]:
@@ -29,39 +38,189 @@ def clean_title_and_text(title: str, text: str, max_text_chars: int) -> tuple[st
     return title, text
 
 
+def get_announcement(db: sqlite_utils.Database, announcement_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM announcements WHERE id = ?", [announcement_id]))
+    return rows[0] if rows else None
+
+
+def _must_get(db: sqlite_utils.Database, announcement_id: int) -> dict[str, Any]:
+    row = get_announcement(db, announcement_id)
+    if row is None:
+        raise ApiError(404, "announcement_not_found")
+    return row
+
+
 def create_announcement(
     db: sqlite_utils.Database,
+    who: Identity,
     title: str,
     text: str,
     *,
     max_text_chars: int,
-    created_by: int | None = None,
     category: str = "thong_bao",
     priority: str = "normal",
+    status: str = "draft",
 ) -> int:
     title, text = clean_title_and_text(title, text, max_text_chars)
+    if category not in CATEGORIES:
+        raise ApiError(422, "invalid_request", field="category")
     now = to_wire_time(utcnow())
-    return insert(
+    row = {
+        "title": title,
+        "text": text,
+        "category": category,
+        "priority": priority,
+        "status": status,
+        "source": "text",
+        "author": who.key,
+        "created_by": who.user_id,
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": now if status == "pending" else None,
+    }
+    with db.conn:
+        announcement_id = insert(db, "announcements", row)
+        audit.record(db, who, "announcement.create", "announcement", announcement_id, after=row)
+    return announcement_id
+
+
+def _transition(
+    db: sqlite_utils.Database,
+    who: Identity,
+    announcement_id: int,
+    action: str,
+    allowed_from: tuple[str, ...],
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    with db.conn:
+        before = _must_get(db, announcement_id)
+        if before["status"] not in allowed_from:
+            raise ApiError(409, "bad_status", field="status", state=before["status"])
+        changes = {**changes, "updated_at": to_wire_time(utcnow())}
+        table(db, "announcements").update(announcement_id, changes)
+        after = _must_get(db, announcement_id)
+        audit.record(
+            db, who, f"announcement.{action}", "announcement", announcement_id, before, after
+        )
+    return after
+
+
+def edit(
+    db: sqlite_utils.Database,
+    who: Identity,
+    announcement_id: int,
+    *,
+    title: str,
+    text: str,
+    max_text_chars: int,
+    category: str | None = None,
+    priority: str | None = None,
+) -> dict[str, Any]:
+    title, text = clean_title_and_text(title, text, max_text_chars)
+    changes: dict[str, Any] = {
+        "title": title,
+        "text": text,
+        "media_sha256": None,
+        "normalized_text": None,
+        "engine": None,
+        "voice": None,
+    }
+    if category is not None:
+        changes["category"] = category
+    if priority is not None:
+        changes["priority"] = priority
+    return _transition(db, who, announcement_id, "edit", EDITABLE, changes)
+
+
+def submit(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> dict[str, Any]:
+    return _transition(
         db,
-        "announcements",
+        who,
+        announcement_id,
+        "submit",
+        EDITABLE,
+        {"status": "pending", "submitted_at": to_wire_time(utcnow())},
+    )
+
+
+def _reviewer_is_not_author(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> None:
+    if _must_get(db, announcement_id)["author"] == who.key:
+        raise ApiError(403, "self_approval")
+
+
+def approve(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> dict[str, Any]:
+    _reviewer_is_not_author(db, who, announcement_id)
+    return _transition(
+        db,
+        who,
+        announcement_id,
+        "approve",
+        ("pending",),
         {
-            "title": title,
-            "text": text,
-            "category": category,
-            "priority": priority,
-            # The approval workflow (draft → pending → approved) comes with roles; until then
-            # an announcement made by an authenticated official is approved as written.
             "status": "approved",
-            "created_by": created_by,
-            "created_at": now,
-            "updated_at": now,
+            "reviewed_by": who.user_id,
+            "reviewed_at": to_wire_time(utcnow()),
+            "review_comment": None,
         },
     )
 
 
-def get_announcement(db: sqlite_utils.Database, announcement_id: int) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM announcements WHERE id = ?", [announcement_id]))
-    return rows[0] if rows else None
+def reject(
+    db: sqlite_utils.Database, who: Identity, announcement_id: int, comment: str
+) -> dict[str, Any]:
+    comment = comment.strip()
+    if not comment:
+        raise ApiError(422, "comment_required", field="comment")
+    _reviewer_is_not_author(db, who, announcement_id)
+    return _transition(
+        db,
+        who,
+        announcement_id,
+        "reject",
+        ("pending",),
+        {
+            "status": "rejected",
+            "reviewed_by": who.user_id,
+            "reviewed_at": to_wire_time(utcnow()),
+            "review_comment": comment[:2000],
+        },
+    )
+
+
+def archive(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> dict[str, Any]:
+    return _transition(
+        db,
+        who,
+        announcement_id,
+        "archive",
+        ("draft", "pending", "approved", "rejected"),
+        {"status": "archived", "archived_at": to_wire_time(utcnow())},
+    )
+
+
+def list_announcements(
+    db: sqlite_utils.Database,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    for column, value, op in (
+        ("status", status, "="),
+        ("category", category, "="),
+        ("created_at", since, ">="),
+        ("created_at", until, "<"),
+    ):
+        if value:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    sql = "SELECT * FROM announcements"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return list(db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
 
 
 def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, Any]) -> str:
@@ -76,9 +235,12 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
     from audio.render import render_text
     from controller.metrics import RENDER_SECONDS
 
+    lexicon = {r["term"]: r["reading"] for r in store.db.query("SELECT term, reading FROM lexicon")}
     try:
         with RENDER_SECONDS.time():
-            rendered = render_text(announcement["text"], settings.media_dir)
+            rendered = render_text(
+                announcement["text"], settings.media_dir, lexicon=lexicon or None
+            )
     except AudioError as exc:
         raise ApiError(422, "render_failed", field="text", detail=exc.message) from exc
     with store.transaction() as db:

@@ -16,6 +16,13 @@ class Identity:
     name: str
     role: str
     user_id: int | None = None
+    #: The official's area (a zone subtree); None means everywhere.
+    zone_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Who this is, for authorship: the same person through the web or a token of theirs."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"{self.kind}:{self.name}"
 
 
 def bearer(request: Request) -> str | None:
@@ -33,13 +40,22 @@ def official(request: Request) -> Identity | None:
     if token:
         row = users.token_identity(db, token)
         if row:
-            return Identity("token", row["name"], row["role"], row["user_id"])
+            owner = users.get_user(db, row["user_id"]) if row["user_id"] else None
+            if row["user_id"] and owner is None:
+                return None  # the token's owner was disabled
+            return Identity(
+                "token",
+                row["name"],
+                row["role"],
+                row["user_id"],
+                owner["zone_id"] if owner else None,
+            )
         return None
     user_id = request.session.get("user_id") if "session" in request.scope else None
     if user_id:
         user = users.get_user(db, int(user_id))
         if user:
-            return Identity("user", user["display_name"], user["role"], user["id"])
+            return Identity("user", user["display_name"], user["role"], user["id"], user["zone_id"])
     return None
 
 

@@ -1,26 +1,70 @@
-"""Broadcasts (lượt phát): an announcement, target zones and a time; and their dispatch rows."""
+"""Broadcasts (lượt phát): an announcement, target zones, and when — once or on a recurrence.
+
+The database is the source of truth. A broadcast's occurrences become dispatch rows (one per
+occurrence and node) as they enter the delivery horizon (``materialize``), so a recurring
+broadcast reaches nodes added to its zones later, and nothing depends on in-memory jobs.
+Only approved announcements are delivered: a broadcast may be scheduled while its announcement
+waits for approval, and goes out only once it is approved.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from controller import announcements, zones
+import schedules
+from controller import announcements, audit, authz, zones
+from controller.auth import Identity
 from controller.db import Store, insert, table
 from controller.errors import ApiError
 from controller.settings import Settings
 from loa.protocol import PRIORITY_RANK, to_wire_time, utcnow
 
-#: How far ahead a one-off broadcast may be scheduled.
+#: How far ahead a broadcast may first play.
 MAX_AHEAD = timedelta(days=366)
+#: How far ahead conflicts are looked for.
+CONFLICT_WINDOW = timedelta(days=92)
+SCHEDULABLE = ("pending", "approved")
+#: An emergency may start this late on a node that was briefly unreachable.
+EMERGENCY_MAX_LATE_S = 300.0
+#: The nominal start of an emergency: ``play.now`` is sent at once, nodes start on receipt.
+EMERGENCY_LEAD = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class BroadcastRequest:
+    announcement_id: int
+    zone_ids: list[int]
+    starts_at: datetime | None = None
+    rrule: str | None = None
+    rule: schedules.RuleSpec | None = None
+    priority: str | None = None
+    repeats: int = 1
+    repeat_gap_s: float = 3.0
+    accept_conflicts: bool = False
+
+
+def _schedule_error(exc: schedules.ScheduleError, field: str) -> ApiError:
+    return ApiError(422, exc.code, field=field, message=exc.message_vi)
 
 
 def occurrence_key(at: datetime) -> str:
-    """The stable key of an occurrence: its UTC instant to the second, ``2026-11-27T06:00:00Z``."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return schedules.occurrence_key(at)
+
+
+def schedule_of(row: dict[str, Any]) -> schedules.Schedule:
+    """The stored broadcast's Schedule (form checked only: stored rows always load)."""
+    at = None if row["rrule"] else datetime.fromisoformat(row["starts_at"])
+    return schedules.Schedule(
+        at=at,
+        rrule=row["rrule"] or None,
+        repeats=row["repeats"] or 1,
+        repeat_gap_s=row["repeat_gap_s"] if row["repeat_gap_s"] is not None else 3.0,
+    )
 
 
 def check_when(starts_at: datetime, now: datetime) -> None:
@@ -32,83 +76,323 @@ def check_when(starts_at: datetime, now: datetime) -> None:
         raise ApiError(422, "too_far_ahead", field="starts_at", days=MAX_AHEAD.days)
 
 
-def create_broadcast(
+def _build_schedule(req: BroadcastRequest, now: datetime, duration_s: float | None) -> Any:
+    try:
+        if req.starts_at is not None and (req.rrule or req.rule):
+            raise ApiError(422, "invalid_request", field="starts_at")
+        if req.starts_at is not None:
+            check_when(req.starts_at, now)
+            return schedules.one_off(
+                req.starts_at, now=now, repeats=req.repeats, repeat_gap_s=req.repeat_gap_s
+            )
+        rule = req.rule or req.rrule
+        if rule is None:
+            raise ApiError(422, "invalid_request", field="starts_at")
+        return schedules.recurring(
+            rule,
+            now=now,
+            repeats=req.repeats,
+            repeat_gap_s=req.repeat_gap_s,
+            duration_s=duration_s,
+        )
+    except schedules.ScheduleError as exc:
+        raise _schedule_error(exc, "starts_at" if req.starts_at else "rrule") from None
+
+
+def _duration(db: sqlite_utils.Database, sha: str | None) -> float:
+    if not sha:
+        return 1.0
+    rows = list(db.query("SELECT duration_s FROM media WHERE sha256 = ?", [sha]))
+    return float(rows[0]["duration_s"]) if rows else 1.0
+
+
+def _plan_of(db: sqlite_utils.Database, row: dict[str, Any]) -> schedules.BroadcastPlan:
+    return schedules.BroadcastPlan(
+        id=row["id"],
+        title=row["title"],
+        schedule=schedule_of(row),
+        duration_s=_duration(db, row["media_sha256"]),
+        nodes=frozenset(zones.nodes_under(db, json.loads(row["zone_ids"]))),
+        priority=row["priority"],
+    )
+
+
+def conflicts_for(
+    db: sqlite_utils.Database,
+    plan: schedules.BroadcastPlan,
+    now: datetime,
+) -> list[schedules.Conflict]:
+    """Equal-priority overlaps of ``plan`` with active broadcasts on shared nodes."""
+    rows = list(
+        db.query(
+            "SELECT b.*, a.title, a.media_sha256 FROM broadcasts b "
+            "JOIN announcements a ON a.id = b.announcement_id "
+            "WHERE b.status = 'active' AND b.priority = ?",
+            [plan.priority],
+        )
+    )
+    existing = [p for p in (_plan_of(db, r) for r in rows) if p.nodes & plan.nodes]
+    return schedules.find_conflicts(plan, existing, start=now, end=now + CONFLICT_WINDOW, limit=20)
+
+
+def conflict_details(db: sqlite_utils.Database, found: list[schedules.Conflict]) -> list[dict]:
+    names = {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+    return [
+        {
+            "broadcast_id": c.other_id,
+            "title": c.other_title,
+            "occurrence": c.occurrence,
+            "start": to_wire_time(c.start),
+            "nodes": list(c.nodes),
+            "message": schedules.describe_conflict(c, names),
+        }
+        for c in found
+    ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: what would be saved, and what it clashes with."""
+
+    announcement: dict[str, Any]
+    schedule: schedules.Schedule
+    node_ids: list[str]
+    priority: str
+    conflicts: list[dict[str, Any]]
+    summary: str
+
+
+def plan_broadcast(
     store: Store,
     settings: Settings,
+    who: Identity,
+    req: BroadcastRequest,
+    now: datetime,
     *,
-    announcement_id: int,
-    zone_ids: list[int],
-    starts_at: datetime,
-    priority: str | None = None,
-    created_by: int | None = None,
-    now: datetime | None = None,
-) -> int:
-    """Validate, render the audio if needed, then write the broadcast and its dispatches at once.
-
-    Nothing is written unless every check passes.
-    """
-    now = now or utcnow()
+    render: bool = True,
+) -> Plan:
+    """Every check a new broadcast must pass, without writing anything but rendered audio."""
     db = store.db
-    if not zone_ids:
+    authz.require(who, "broadcast.schedule")
+    if not req.zone_ids:
         raise ApiError(422, "no_zones", field="zone_ids")
-    missing = zones.missing_zones(db, zone_ids)
+    missing = zones.missing_zones(db, req.zone_ids)
     if missing:
         raise ApiError(
             404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
         )
-    announcement = announcements.get_announcement(db, announcement_id)
+    authz.require_zones(db, who, req.zone_ids)
+    announcement = announcements.get_announcement(db, req.announcement_id)
     if announcement is None:
         raise ApiError(404, "announcement_not_found", field="announcement_id")
-    if announcement["status"] != "approved":
+    if announcement["status"] not in SCHEDULABLE:
         raise ApiError(409, "announcement_not_approved", field="announcement_id")
-    check_when(starts_at, now)
-    node_ids = zones.nodes_under(db, zone_ids)
+    priority = req.priority or announcement["priority"] or "normal"
+    if priority not in PRIORITY_RANK:
+        raise ApiError(422, "invalid_request", field="priority")
+    if priority == "emergency":
+        authz.require(who, "broadcast.emergency")
+    schedule = _build_schedule(req, now, None)
+    node_ids = zones.nodes_under(db, req.zone_ids)
     if not node_ids:
         raise ApiError(422, "no_nodes", field="zone_ids")
-    if priority is not None and priority not in PRIORITY_RANK:
-        raise ApiError(422, "invalid_request", field="priority")
-    sha = announcements.ensure_rendered(store, settings, announcement)
+    sha = announcements.ensure_rendered(store, settings, announcement) if render else None
+    duration = _duration(db, sha)
+    if schedule.rrule:
+        try:
+            schedules.check_schedule(schedule, now=now, duration_s=duration)
+        except schedules.ScheduleError as exc:
+            raise _schedule_error(exc, "rrule") from None
+    plan = schedules.BroadcastPlan(
+        id=None,
+        title=announcement["title"],
+        schedule=schedule,
+        duration_s=duration,
+        nodes=frozenset(node_ids),
+        priority=priority,  # type: ignore[arg-type]
+    )
+    found = conflict_details(db, conflicts_for(db, plan, now))
+    return Plan(
+        announcement=announcements.get_announcement(db, req.announcement_id) or announcement,
+        schedule=schedule,
+        node_ids=node_ids,
+        priority=priority,
+        conflicts=found,
+        summary=schedules.summarize(schedule, today=now.astimezone(schedules.LOCAL_TZ).date()),
+    )
 
-    play_at = to_wire_time(starts_at)
-    key = occurrence_key(starts_at)
-    stamp = to_wire_time(now)
-    with store.transaction() as tx:
-        broadcast_id = insert(
-            tx,
-            "broadcasts",
-            {
-                "announcement_id": announcement_id,
-                "media_sha256": sha,
-                "zone_ids": json.dumps(sorted(set(zone_ids))),
-                "starts_at": play_at,
-                "rrule": None,
-                "priority": priority or announcement["priority"] or "normal",
-                "max_late_s": settings.max_late_s,
-                "repeats": 1,
-                "status": "active",
-                "created_by": created_by,
-                "created_at": stamp,
-            },
+
+def create_broadcast(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    req: BroadcastRequest,
+    *,
+    now: datetime | None = None,
+    emergency: bool = False,
+) -> int:
+    """Check, render, then write the broadcast, its first dispatches and the audit entry at once.
+
+    Equal-priority overlaps are refused (409 with the clashes) unless ``accept_conflicts``: the
+    node would queue them, and the official should know before saving.
+    """
+    now = now or utcnow()
+    plan = plan_broadcast(store, settings, who, req, now)
+    if plan.conflicts and not req.accept_conflicts:
+        raise ApiError(
+            409,
+            "schedule_conflict",
+            field="starts_at",
+            message=plan.conflicts[0]["message"],
+            details=plan.conflicts,
         )
-        table(tx, "dispatches").insert_all(
-            {
-                "broadcast_id": broadcast_id,
-                "occurrence": key,
-                "node_id": node_id,
-                "play_at": play_at,
-                "state": "queued",
-                "updated_at": stamp,
-            }
-            for node_id in node_ids
+    schedule = plan.schedule
+    row = {
+        "announcement_id": req.announcement_id,
+        "zone_ids": json.dumps(sorted(set(req.zone_ids))),
+        "starts_at": to_wire_time(schedule.at) if schedule.at else None,
+        "rrule": schedule.rrule,
+        "priority": plan.priority,
+        "max_late_s": EMERGENCY_MAX_LATE_S if emergency else settings.max_late_s,
+        "repeats": schedule.repeats,
+        "repeat_gap_s": schedule.repeat_gap_s,
+        "status": "active",
+        "emergency": int(emergency),
+        "created_by": who.user_id,
+        "created_at": to_wire_time(now),
+    }
+    if schedule.rrule:
+        first = schedules.next_occurrence(schedule, now)
+        row["starts_at"] = to_wire_time(first.at) if first else None
+    with store.transaction() as db:
+        broadcast_id = insert(db, "broadcasts", row)
+        audit.record(
+            db,
+            who,
+            "broadcast.emergency" if emergency else "broadcast.create",
+            "broadcast",
+            broadcast_id,
+            after={**row, "conflicts": plan.conflicts},
         )
+        _materialize_one(db, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
     return broadcast_id
 
 
-def broadcast_detail(db: sqlite_utils.Database, broadcast_id: int) -> dict[str, Any] | None:
+def _materialize_one(
+    db: sqlite_utils.Database, row: dict[str, Any], now: datetime, until: datetime
+) -> int:
+    """Dispatch rows for the broadcast's occurrences in [planned_until or now, until)."""
+    start = (
+        max(datetime.fromisoformat(row["planned_until"]), now) if row.get("planned_until") else now
+    )
+    if start >= until:
+        return 0
+    occurrences = schedules.occurrences(schedule_of(row), start, until)
+    node_ids = zones.nodes_under(db, json.loads(row["zone_ids"]))
+    stamp = to_wire_time(now)
+    rows = [
+        {
+            "broadcast_id": row["id"],
+            "occurrence": occ.key,
+            "node_id": node_id,
+            "play_at": to_wire_time(occ.at),
+            "state": "queued",
+            "updated_at": stamp,
+        }
+        for occ in occurrences
+        for node_id in node_ids
+    ]
+    if rows:
+        table(db, "dispatches").insert_all(rows, ignore=True)
+    table(db, "broadcasts").update(row["id"], {"planned_until": to_wire_time(until)})
+    return len(rows)
+
+
+def materialize(store: Store, settings: Settings, now: datetime | None = None) -> int:
+    """Extend every active broadcast's dispatch rows to the delivery horizon (scheduler tick)."""
+    now = now or utcnow()
+    until = now + settings.delivery_horizon
+    horizon = to_wire_time(until)
+    created = 0
+    with store.transaction() as db:
+        for row in list(
+            db.query(
+                "SELECT * FROM broadcasts WHERE status = 'active' "
+                "AND (planned_until IS NULL OR planned_until < ?)",
+                [horizon],
+            )
+        ):
+            created += _materialize_one(db, row, now, until)
+    return created
+
+
+def cancel_broadcast(
+    store: Store, who: Identity, broadcast_id: int, now: datetime | None = None
+) -> dict[str, list[int]]:
+    """Cancel a broadcast; return {node_id: [broadcast_id]} of nodes that hold its items.
+
+    Dispatches not yet played become ``cancelled``; the caller sends ``schedule.cancel`` (and
+    ``play.stop`` where it plays) to the nodes returned.
+    """
+    now = now or utcnow()
+    authz.require(who, "broadcast.cancel")
+    with store.transaction() as db:
+        before = visible_broadcast(db, who, broadcast_id)
+        if before["status"] != "active":
+            raise ApiError(409, "broadcast_finished")
+        holders = [
+            r["node_id"]
+            for r in db.query(
+                "SELECT DISTINCT node_id FROM dispatches WHERE broadcast_id = ? "
+                "AND state IN ('sent', 'acked', 'playing')",
+                [broadcast_id],
+            )
+        ]
+        stamp = to_wire_time(now)
+        db.execute(
+            "UPDATE dispatches SET state = 'cancelled', updated_at = ? WHERE broadcast_id = ? "
+            "AND state IN ('queued', 'sent', 'acked', 'playing')",
+            [stamp, broadcast_id],
+        )
+        table(db, "broadcasts").update(
+            broadcast_id,
+            {"status": "cancelled", "cancelled_at": stamp, "cancelled_by": who.user_id},
+        )
+        audit.record(
+            db,
+            who,
+            "broadcast.cancel",
+            "broadcast",
+            broadcast_id,
+            before,
+            {"status": "cancelled", "nodes": holders},
+        )
+    return {node_id: [broadcast_id] for node_id in holders}
+
+
+def visible_broadcast(db: sqlite_utils.Database, who: Identity, broadcast_id: int) -> dict:
+    """The broadcast row, or 404 when it does not exist or targets nothing in the user's area."""
+    rows = list(db.query("SELECT * FROM broadcasts WHERE id = ?", [broadcast_id]))
+    if not rows:
+        raise ApiError(404, "broadcast_not_found")
+    allowed = authz.area(db, who)
+    if allowed is not None and not set(json.loads(rows[0]["zone_ids"])) & allowed:
+        raise ApiError(404, "broadcast_not_found")
+    return rows[0]
+
+
+def broadcast_detail(
+    db: sqlite_utils.Database, broadcast_id: int, who: Identity | None = None
+) -> dict[str, Any] | None:
+    if who is not None:
+        try:
+            visible_broadcast(db, who, broadcast_id)
+        except ApiError:
+            return None
     rows = list(
         db.query(
-            "SELECT b.*, a.title, a.text FROM broadcasts b "
-            "JOIN announcements a ON a.id = b.announcement_id WHERE b.id = ?",
+            "SELECT b.*, a.title, a.text, a.media_sha256, a.status AS announcement_status "
+            "FROM broadcasts b JOIN announcements a ON a.id = b.announcement_id WHERE b.id = ?",
             [broadcast_id],
         )
     )
@@ -118,33 +402,49 @@ def broadcast_detail(db: sqlite_utils.Database, broadcast_id: int) -> dict[str, 
     dispatches = list(
         db.query(
             "SELECT node_id, occurrence, state, play_at, sent_at, acked_at, started_at, "
-            "finished_at, error FROM dispatches WHERE broadcast_id = ? ORDER BY node_id, play_at",
+            "finished_at, error FROM dispatches WHERE broadcast_id = ? ORDER BY play_at, node_id",
             [broadcast_id],
         )
     )
+    schedule = schedule_of(b)
     return {
         "id": b["id"],
         "announcement_id": b["announcement_id"],
+        "announcement_status": b["announcement_status"],
         "title": b["title"],
         "zone_ids": json.loads(b["zone_ids"]),
         "starts_at": b["starts_at"],
+        "rrule": b["rrule"],
+        "summary": schedules.summarize(schedule),
+        "repeats": b["repeats"],
         "priority": b["priority"],
+        "emergency": bool(b["emergency"]),
         "status": b["status"],
         "media_sha256": b["media_sha256"],
         "created_at": b["created_at"],
         "played": sum(d["state"] == "played" for d in dispatches),
+        "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
         "dispatches": dispatches,
     }
 
 
-def recent_broadcasts(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
-    return list(
+def recent_broadcasts(
+    db: sqlite_utils.Database, who: Identity | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    rows = list(
         db.query(
-            "SELECT b.id, b.starts_at, b.priority, b.status, a.title, "
-            "COUNT(d.id) AS total, SUM(d.state = 'played') AS played "
+            "SELECT b.id, b.starts_at, b.rrule, b.priority, b.status, b.zone_ids, b.emergency, "
+            "a.title, COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played "
             "FROM broadcasts b JOIN announcements a ON a.id = b.announcement_id "
             "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
-            "GROUP BY b.id ORDER BY b.starts_at DESC LIMIT ?",
+            "GROUP BY b.id ORDER BY b.id DESC LIMIT ?",
             [limit],
         )
     )
+    allowed = authz.area(db, who) if who else None
+    out = []
+    for r in rows:
+        zone_ids = json.loads(r.pop("zone_ids"))
+        if allowed is None or set(zone_ids) & allowed:
+            out.append({**r, "zone_ids": zone_ids})
+    return out

@@ -101,7 +101,6 @@ def _v1(db: sqlite_utils.Database) -> None:
         {
             "id": int,
             "announcement_id": int,
-            "media_sha256": str,  # the audio this broadcast plays, pinned at creation
             "zone_ids": str,  # JSON list
             "starts_at": str,
             "rrule": str,
@@ -150,6 +149,8 @@ def _v2(db: sqlite_utils.Database) -> None:
         ("review_comment", str),
         ("archived_at", str),
         ("source", str),  # "text" | "upload" | "recording"
+        ("author", str),  # who wrote it: "user:ID" or "token:NAME" (approver must differ)
+        ("emergency", int),
     ]:
         ann.add_column(name, type_)
     bc = table(db, "broadcasts")
@@ -205,6 +206,11 @@ def _v2(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     table(db, "audit_log").create_index(["entity", "entity_id"])
+    for op in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
     table(db, "login_attempts").create(
         {"id": int, "username": str, "ip": str, "at": str, "ok": int}, pk="id"
     )

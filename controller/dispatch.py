@@ -26,11 +26,15 @@ from loa import protocol
 from loa.protocol import (
     Ack,
     FileContent,
+    ItemRef,
     MediaFailed,
     PlayFinished,
+    PlayNow,
     PlayStarted,
+    PlayStop,
     ProtocolError,
     Report,
+    ScheduleCancel,
     ScheduleItem,
     SchedulePut,
     ScheduleSync,
@@ -53,12 +57,13 @@ SYNC_TTL = timedelta(minutes=10)
 
 _ITEM_QUERY = """
 SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
-       b.priority, b.max_late_s, b.repeats, a.title, m.sha256, m.bytes, m.duration_s
+       b.priority, b.max_late_s, b.repeats, b.repeat_gap_s, a.title,
+       m.sha256, m.bytes, m.duration_s
   FROM dispatches d
   JOIN broadcasts b ON b.id = d.broadcast_id
   JOIN announcements a ON a.id = b.announcement_id
-  JOIN media m ON m.sha256 = b.media_sha256
- WHERE b.status = 'active'
+  JOIN media m ON m.sha256 = a.media_sha256
+ WHERE b.status = 'active' AND a.status = 'approved'
 """
 
 
@@ -95,6 +100,7 @@ class Dispatcher:
             priority=row["priority"],
             max_late_s=row["max_late_s"],
             repeats=row["repeats"] or 1,
+            repeat_gap_s=row["repeat_gap_s"] if row["repeat_gap_s"] is not None else 3.0,
             title=row["title"][:200],
         )
 
@@ -103,7 +109,7 @@ class Dispatcher:
         db: sqlite_utils.Database,
         type_: protocol.CommandType,
         node_id: str,
-        body: SchedulePut | ScheduleSync,
+        body: protocol.CommandBody,
         rows: list[dict[str, Any]],
         ttl: timedelta,
         now: datetime,
@@ -167,6 +173,52 @@ class Dispatcher:
         log.info("schedule.sync to %s with %d items: %s", node_id, len(rows), ok)
         return ok
 
+    def play_now(self, broadcast_id: int, now: datetime | None = None) -> int:
+        """Send ``play.now`` for the broadcast's queued dispatches, to every node at once.
+
+        Emergencies do not wait for the scheduler tick; each node gets its own signed command.
+        """
+        now = now or utcnow()
+        sent = 0
+        with self._lock, self.store.transaction() as db:
+            rows = list(
+                db.query(
+                    _ITEM_QUERY + " AND d.broadcast_id = ? AND d.state = 'queued'",
+                    [broadcast_id],
+                )
+            )
+            for row in rows:
+                item = self._item(row)
+                ttl = timedelta(seconds=item.max_late_s)
+                if self._send(db, "play.now", row["node_id"], PlayNow(item=item), [row], ttl, now):
+                    sent += 1
+        log.info("play.now for broadcast %s sent to %d nodes", broadcast_id, sent)
+        return sent
+
+    def cancel(self, holders: dict[str, list[int]], now: datetime | None = None) -> int:
+        """Tell nodes to drop cancelled broadcasts, and to stop them if they are playing."""
+        now = now or utcnow()
+        sent = 0
+        for node_id, broadcast_ids in holders.items():
+            refs = [ItemRef(broadcast=b) for b in broadcast_ids]
+            sent += self.command(node_id, "schedule.cancel", ScheduleCancel(items=refs), now=now)
+            for b in broadcast_ids:
+                sent += self.command(node_id, "play.stop", PlayStop(broadcast=b), now=now)
+        return sent
+
+    def command(
+        self,
+        node_id: str,
+        type_: protocol.CommandType,
+        body: protocol.CommandBody,
+        *,
+        ttl: timedelta = timedelta(hours=1),
+        now: datetime | None = None,
+    ) -> bool:
+        """Sign and publish one command; False when the broker is not reachable now."""
+        envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
+        return self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
+
     def expire(self, now: datetime | None = None) -> int:
         """Mark missed what was never delivered and is now past its lateness limit."""
         now = now or utcnow()
@@ -174,18 +226,24 @@ class Dispatcher:
         with self._lock, self.store.transaction() as db:
             rows = list(
                 db.query(
-                    "SELECT d.id, d.play_at, b.max_late_s FROM dispatches d "
+                    "SELECT d.id, d.play_at, b.max_late_s, a.status FROM dispatches d "
                     "JOIN broadcasts b ON b.id = d.broadcast_id "
+                    "JOIN announcements a ON a.id = b.announcement_id "
                     "WHERE d.state = 'queued' AND d.play_at < ?",
                     [to_wire_time(now)],
                 )
             )
             for row in rows:
                 if _parse_time(row["play_at"]) + timedelta(seconds=row["max_late_s"]) <= now:
+                    reason = (
+                        "not delivered before play time"
+                        if row["status"] == "approved"
+                        else f"announcement not approved in time ({row['status']})"
+                    )
                     db.execute(
                         "UPDATE dispatches SET state = 'missed', error = ?, updated_at = ? "
                         "WHERE id = ? AND state = 'queued'",
-                        ["not delivered before play time", to_wire_time(now), row["id"]],
+                        [reason, to_wire_time(now), row["id"]],
                     )
                     missed += 1
         return missed

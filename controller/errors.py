@@ -16,12 +16,22 @@ from controller.messages import error_message
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, field: str | None = None, **params: Any):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        field: str | None = None,
+        *,
+        message: str | None = None,
+        details: Any = None,
+        **params: Any,
+    ):
         super().__init__(code)
         self.status = status
         self.code = code
         self.field = field
-        self.message = error_message(code, **params)
+        self.message = message or error_message(code, **params)
+        self.details = details
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -31,7 +41,10 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+        body = error_body(exc.code, exc.message, exc.field)
+        if exc.details is not None:
+            body["error"]["details"] = exc.details
+        return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

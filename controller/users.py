@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -86,3 +87,68 @@ def token_identity(db: sqlite_utils.Database, token: str) -> dict[str, Any] | No
         )
     )
     return rows[0] if rows else None
+
+
+PUBLIC_USER_FIELDS = ("id", "username", "display_name", "role", "zone_id", "disabled", "created_at")
+
+
+def public(user: dict[str, Any]) -> dict[str, Any]:
+    return {k: user[k] for k in PUBLIC_USER_FIELDS}
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [public(u) for u in db.query("SELECT * FROM users ORDER BY username")]
+
+
+def update_user(db: sqlite_utils.Database, user_id: int, changes: dict[str, Any]) -> None:
+    if "role" in changes and changes["role"] not in ROLES:
+        raise ValueError(f"unknown role {changes['role']!r}")
+    if "password" in changes:
+        password = changes.pop("password")
+        if len(password) < 10:
+            raise ValueError("password must have at least 10 characters")
+        changes["password_hash"] = hash_password(password)
+    table(db, "users").update(user_id, changes)
+
+
+def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT id, name, role, user_id, created_at, revoked_at FROM api_tokens ORDER BY id"
+        )
+    )
+
+
+def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
+    cursor = db.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        [to_wire_time(utcnow()), token_id],
+    )
+    return cursor.rowcount == 1
+
+
+#: Failed sign-ins allowed per user name, and per address, in a sliding window.
+LOGIN_WINDOW_MIN = 15
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_IP = 20
+
+
+def login_blocked(db: sqlite_utils.Database, username: str, ip: str, now: datetime) -> bool:
+    since = to_wire_time(now - timedelta(minutes=LOGIN_WINDOW_MIN))
+    by_user, by_ip = db.execute(
+        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(ip = ?), 0) FROM login_attempts "
+        "WHERE at >= ? AND ok = 0",
+        [username, ip, since],
+    ).fetchone()
+    return bool(by_user >= MAX_FAILURES_PER_USER or by_ip >= MAX_FAILURES_PER_IP)
+
+
+def record_login(
+    db: sqlite_utils.Database, username: str, ip: str, now: datetime, *, ok: bool
+) -> None:
+    db.execute(
+        "INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, ?)",
+        [username[:64], ip, to_wire_time(now), int(ok)],
+    )
+    if ok:  # a successful sign-in clears that user's failures
+        db.execute("DELETE FROM login_attempts WHERE username = ? AND ok = 0", [username])

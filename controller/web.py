@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from controller import announcements, broadcasts, fleet, users, zones
+from controller import announcements, authz, broadcasts, fleet, users, zones
 from controller.auth import Identity, official
 from controller.errors import ApiError
 from controller.messages import DISPATCH_STATES, UI, error_message
@@ -81,9 +81,21 @@ async def login(request: Request) -> Response:
             error=error_message("csrf"),
             username=username,
         )
-    user = users.authenticate(
-        request.app.state.runtime.store.db, username, str(form.get("password", ""))
-    )
+    db = request.app.state.runtime.store.db
+    ip = request.client.host if request.client else ""
+    if users.login_blocked(db, username, ip, utcnow()):
+        response = _page(
+            request,
+            "login.html",
+            None,
+            no_admin=False,
+            username=username,
+            error=error_message("too_many_attempts", minutes=users.LOGIN_WINDOW_MIN),
+        )
+        response.status_code = 429
+        return response
+    user = users.authenticate(db, username, str(form.get("password", "")))
+    users.record_login(db, username, ip, utcnow(), ok=user is not None)
     if user is None:
         response = _page(
             request,
@@ -168,8 +180,10 @@ async def new_submit(request: Request) -> Response:
 
 
 def _schedule(rt: Any, who: Identity, values: dict[str, Any]) -> int:
-    """Check every field before anything is written; then announcement and broadcast."""
+    """Check every field before anything is written; then the announcement (submitted for
+    approval) and its broadcast, together or not at all. It goes out once approved."""
     db = rt.store.db
+    authz.require(who, "announcement.write")
     announcements.clean_title_and_text(values["title"], values["text"], rt.settings.max_text_chars)
     try:
         starts_at = datetime.fromisoformat(values["play_at"]).replace(
@@ -183,25 +197,86 @@ def _schedule(rt: Any, who: Identity, values: dict[str, Any]) -> int:
         raise ApiError(exc.status, exc.code, field="play_at") from None
     if not values["zone_ids"]:
         raise ApiError(422, "no_zones", field="zone_ids")
+    authz.require_zones(db, who, values["zone_ids"])
     if not zones.nodes_under(db, values["zone_ids"]):
         raise ApiError(422, "no_nodes", field="zone_ids")
     with rt.store.transaction():
         announcement_id = announcements.create_announcement(
             db,
+            who,
             values["title"],
             values["text"],
             max_text_chars=rt.settings.max_text_chars,
-            created_by=who.user_id,
+            status="pending",
         )
-        # Rendering happens inside create_broadcast; if it fails, the announcement goes too.
-        return broadcasts.create_broadcast(
-            rt.store,
-            rt.settings,
-            announcement_id=announcement_id,
-            zone_ids=values["zone_ids"],
-            starts_at=starts_at,
-            created_by=who.user_id,
-        )
+        try:
+            return broadcasts.create_broadcast(
+                rt.store,
+                rt.settings,
+                who,
+                broadcasts.BroadcastRequest(
+                    announcement_id=announcement_id,
+                    zone_ids=values["zone_ids"],
+                    starts_at=starts_at,
+                ),
+            )
+        except ApiError as exc:
+            field = "play_at" if exc.field == "starts_at" else exc.field
+            raise ApiError(exc.status, exc.code, field=field, message=exc.message) from None
+
+
+@router.get("/approvals")
+def approvals_page(request: Request) -> Response:
+    who = official(request)
+    if who is None:
+        return _login_redirect()
+    db = request.app.state.runtime.store.db
+    pending = announcements.list_announcements(db, status="pending")
+    return _page(
+        request,
+        "approvals.html",
+        who,
+        rows=pending,
+        error=None,
+        can_review=authz.can(who, "announcement.review"),
+    )
+
+
+@router.post("/approvals/{announcement_id}")
+async def approvals_submit(announcement_id: int, request: Request) -> Response:
+    who = official(request)
+    if who is None:
+        return _login_redirect()
+    rt = request.app.state.runtime
+    form = await request.form()
+    error = None
+    if not _csrf_ok(request, form):
+        error = error_message("csrf")
+    else:
+        try:
+            authz.require(who, "announcement.review")
+            if form.get("action") == "approve":
+                announcements.approve(rt.store.db, who, announcement_id)
+                rt.kick()
+            else:
+                announcements.reject(
+                    rt.store.db, who, announcement_id, str(form.get("comment", ""))
+                )
+        except ApiError as exc:
+            error = exc.message
+    if error is None:
+        return RedirectResponse("/approvals", status_code=303)
+    pending = announcements.list_announcements(rt.store.db, status="pending")
+    response = _page(
+        request,
+        "approvals.html",
+        who,
+        rows=pending,
+        error=error,
+        can_review=authz.can(who, "announcement.review"),
+    )
+    response.status_code = 422
+    return response
 
 
 @router.get("/broadcasts")

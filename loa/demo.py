@@ -22,6 +22,13 @@ from typing import Any
 
 log = logging.getLogger("loa.demo")
 
+#: Who runs a commune station: one writes, another approves (never the same person).
+DEMO_ACCOUNTS = [
+    ("admin", "admin", "Quản trị viên"),
+    ("bientap", "editor", "Biên tập viên"),
+    ("duyet", "approver", "Người duyệt (Chủ tịch UBND xã)"),
+]
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run broker, controller and three nodes on this machine")
@@ -76,15 +83,18 @@ def prepare(data_dir: Path, mqtt_url: str, token: str | None) -> dict:
     store = Store(settings.db_path)
     public_key = public_key_b64(load_or_create_private_key(settings.key_path))
     commune = seed_commune(store)
-    password = secrets.token_urlsafe(9)
-    create_user(store.db, "admin", password, "admin", "Quản trị viên (demo)")
+    accounts = []
+    for username, role, name in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(9)
+        create_user(store.db, username, password, role, name)
+        accounts.append({"username": username, "password": password, "role": role})
     for node in commune.nodes:
         node_dir = data_dir / "nodes" / node.node_id
         _write_private(
             node_dir / "node.toml",
             node_config(node.node_id, node.secret, node_dir, mqtt_url, public_key),
         )
-    login = {"username": "admin", "password": password, "token": token or secrets.token_urlsafe(24)}
+    login = {"accounts": accounts, "token": token or secrets.token_urlsafe(24)}
     _write_private(login_file, json.dumps(login))
     return login
 
@@ -139,8 +149,11 @@ async def _run(args: argparse.Namespace) -> int:
     url = f"http://127.0.0.1:{args.port}"
     print(
         f"\nLoa demo đang chạy / is running: {url}\n"
-        f"  Đăng nhập / login: {login['username']} / {login['password']}\n"
-        f"  API token: {login['token']}\n"
+        + "".join(
+            f"  Đăng nhập / login ({a['role']}): {a['username']} / {a['password']}\n"
+            for a in login["accounts"]
+        )
+        + f"  API token: {login['token']}\n"
         f"  MQTT broker: {mqtt_url}\n"
         f"  Nhật ký phát của cụm loa / node play logs: {data_dir}/nodes/*/plays.jsonl\n"
         "  Ctrl-C để dừng / to stop.\n",

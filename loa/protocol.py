@@ -182,6 +182,10 @@ class NodePing(_Model):
     pass
 
 
+CommandBody = (
+    SchedulePut | ScheduleCancel | ScheduleSync | PlayNow | PlayStop | NodeConfig | NodePing
+)
+
 CommandType = Literal[
     "schedule.put",
     "schedule.cancel",
@@ -223,7 +227,7 @@ class Command(_Model):
 
 
 def new_command(
-    type_: CommandType, node: str, body: _Model, *, ttl: timedelta, now: datetime | None = None
+    type_: CommandType, node: str, body: CommandBody, *, ttl: timedelta, now: datetime | None = None
 ) -> dict[str, Any]:
     """An unsigned command envelope as a JSON-ready dict."""
     now = now or utcnow()

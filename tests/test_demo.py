@@ -69,6 +69,7 @@ def _csrf(html: str) -> str:
 def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo):
     url, data_dir = demo
     login = json.loads((data_dir / "login.json").read_text())
+    editor = next(a for a in login["accounts"] if a["role"] == "editor")
     with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as web:
         wait_until(
             lambda: all(
@@ -85,15 +86,15 @@ def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo)
             "/login",
             data={
                 "csrf": _csrf(page.text),
-                "username": login["username"],
-                "password": login["password"],
+                "username": editor["username"],
+                "password": editor["password"],
             },
         )
         assert response.status_code == 303 and response.headers["location"] == "/new"
         form = web.get("/new")
         assert "Soạn bản tin" in form.text
         zone_id = re.search(r'name="zone_ids" value="(\d+)"', form.text).group(1)  # commune
-        play_at = (datetime.now(UTC) + timedelta(seconds=6)).astimezone(
+        play_at = (datetime.now(UTC) + timedelta(seconds=8)).astimezone(
             ZoneInfo("Asia/Ho_Chi_Minh")
         )
         response = web.post(
@@ -109,6 +110,13 @@ def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo)
         assert response.status_code == 303, response.text
         broadcast_id = int(response.headers["location"].split("/")[2].split("?")[0])
         assert "Đã lên lịch phát" in web.get(response.headers["location"]).text
+        # Someone else approves it (the demo's admin, through the API), and it goes out.
+        detail = web.get(f"/api/v1/broadcasts/{broadcast_id}").json()
+        approved = web.post(
+            f"/api/v1/announcements/{detail['announcement_id']}/approve",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert approved.status_code == 200, approved.text
 
     wait_until(
         lambda: len(list((data_dir / "nodes").glob("*/plays.jsonl"))) == 3,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.broker import Mosquitto
 from tests.support.net import wait_until
-from tests.support.system import Commune
+from tests.support.system import EDITOR_TOKEN, Commune
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +30,13 @@ def commune(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Commune]:
 
 
 def _schedule(commune: Commune, seconds_ahead: float) -> dict:
-    with commune.api() as api:
-        ann = api.post("/api/v1/announcements", json={"title": "Tiêm chủng", "text": TEXT})
-        assert ann.status_code == 201, ann.text
+    announcement_id = commune.approved_announcement("Tiêm chủng", TEXT)
+    with commune.api(EDITOR_TOKEN) as api:
         starts_at = datetime.now(UTC) + timedelta(seconds=seconds_ahead)
         response = api.post(
             "/api/v1/broadcasts",
             json={
-                "announcement_id": ann.json()["id"],
+                "announcement_id": announcement_id,
                 "zone_ids": [commune.seeded.commune_id],
                 "starts_at": starts_at.isoformat(),
             },

@@ -77,7 +77,8 @@ def test_unknown_fields_and_wrong_types_are_invalid_requests(client):
 
 def _announcement(client: TestClient) -> int:
     response = client.post(
-        "/api/v1/announcements", json={"title": "Tiêm chủng", "text": "Sáng mai tiêm chủng."}
+        "/api/v1/announcements",
+        json={"title": "Tiêm chủng", "text": "Sáng mai tiêm chủng.", "submit": True},
     )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])

@@ -70,7 +70,6 @@ class Harness:
             "broadcasts",
             {
                 "announcement_id": ann,
-                "media_sha256": SHA,
                 "zone_ids": "[]",
                 "starts_at": to_wire_time(play_at),
                 "priority": "normal",

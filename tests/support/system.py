@@ -20,11 +20,14 @@ import httpx
 from controller.db import Store
 from controller.seed import SeededCommune, seed_commune
 from controller.settings import Settings
+from controller.users import create_token, create_user
 from loa.demo import node_config
 from loa.signing import load_or_create_private_key, public_key_b64
 from tests.support.net import free_port, wait_for_port, wait_until
 
-TOKEN = "e2e-token-" + "k" * 24
+TOKEN = "e2e-token-" + "k" * 24  # the bootstrap admin token
+EDITOR_TOKEN = "e2e-editor-" + "e" * 24
+APPROVER_TOKEN = "e2e-approver-" + "a" * 24
 
 
 @dataclass
@@ -78,6 +81,11 @@ class Commune:
         self.store = Store(self.settings.db_path)
         self.key = load_or_create_private_key(self.settings.key_path)
         self.seeded: SeededCommune = seed_commune(self.store)
+        db = self.store.db
+        editor = create_user(db, "bientap", "mat-khau-bien-tap", "editor", "Biên tập viên")
+        approver = create_user(db, "duyet", "mat-khau-nguoi-duyet", "approver", "Người duyệt")
+        create_token(db, "editor", user_id=editor, token=EDITOR_TOKEN)
+        create_token(db, "approver", user_id=approver, token=APPROVER_TOKEN)
         self.controller: Process | None = None
         self.nodes: dict[str, Process] = {}
         for node in self.seeded.nodes:
@@ -151,10 +159,22 @@ class Commune:
 
     # --- talking to it ----------------------------------------------------------------------
 
-    def api(self) -> httpx.Client:
+    def api(self, token: str = TOKEN) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
+
+    def approved_announcement(self, title: str, text: str) -> int:
+        """Written and submitted by the editor, approved by the approver: ready to broadcast."""
+        with self.api(EDITOR_TOKEN) as editor, self.api(APPROVER_TOKEN) as approver:
+            made = editor.post(
+                "/api/v1/announcements", json={"title": title, "text": text, "submit": True}
+            )
+            assert made.status_code == 201, made.text
+            announcement_id = int(made.json()["id"])
+            approved = approver.post(f"/api/v1/announcements/{announcement_id}/approve")
+            assert approved.status_code == 200, approved.text
+        return announcement_id
 
     def wait_nodes_online(self, timeout: float = 20) -> None:
         with self.api() as api:

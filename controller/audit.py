@@ -1,0 +1,61 @@
+"""The audit log (nhật ký hệ thống): append-only, who did what, when, before and after."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from controller.auth import Identity
+from controller.db import insert
+from loa.protocol import to_wire_time, utcnow
+
+
+def record(
+    db: sqlite_utils.Database,
+    who: Identity | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Append one entry; call it inside the transaction that makes the change."""
+    insert(
+        db,
+        "audit_log",
+        {
+            "at": to_wire_time(utcnow()),
+            "actor": who.key if who else "system",
+            "actor_id": who.user_id if who else None,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": json.dumps(before, ensure_ascii=False, default=str) if before else None,
+            "after": json.dumps(after, ensure_ascii=False, default=str) if after else None,
+            "ip": ip,
+        },
+    )
+
+
+def entries(
+    db: sqlite_utils.Database,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    if entity:
+        where.append("entity = ?")
+        params.append(entity)
+    if entity_id:
+        where.append("entity_id = ?")
+        params.append(entity_id)
+    sql = "SELECT * FROM audit_log"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?"
+    return list(db.query(sql, [*params, limit]))
