@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller import metrics
 from controller.alerts import Monitor
+from controller.broadcasts import materialize
 from controller.db import Store
 from controller.dispatch import Dispatcher
 from controller.mqtt_link import MqttLink
@@ -74,6 +75,7 @@ class Runtime:
 
     def tick(self) -> None:
         try:
+            materialize(self.store, self.settings)
             self.dispatcher.expire()
             self.dispatcher.deliver()
         except Exception:
