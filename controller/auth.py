@@ -39,18 +39,17 @@ def official(request: Request) -> Identity | None:
     token = bearer(request)
     if token:
         row = users.token_identity(db, token)
-        if row:
-            owner = users.get_user(db, row["user_id"]) if row["user_id"] else None
-            if row["user_id"] and owner is None:
-                return None  # the token's owner was disabled
-            return Identity(
-                "token",
-                row["name"],
-                row["role"],
-                row["user_id"],
-                owner["zone_id"] if owner else None,
-            )
-        return None
+        if row is None:
+            return None
+        if row["user_id"] is None:  # an integration's own token
+            return Identity("token", row["name"], row["role"])
+        owner = users.get_user(db, row["user_id"])
+        if owner is None:
+            return None  # the token's owner was disabled
+        # A personal token acts as its owner: same role, same area, same authorship.
+        return Identity(
+            "token", owner["display_name"], owner["role"], owner["id"], owner["zone_id"]
+        )
     user_id = request.session.get("user_id") if "session" in request.scope else None
     if user_id:
         user = users.get_user(db, int(user_id))
