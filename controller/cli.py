@@ -26,6 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="text, or json: one JSON object per line (default $LOA_LOG_FORMAT or text)",
     )
     p.set_defaults(func=run_controller)
+    csub = p.add_subparsers(dest="controller_command", metavar="SUBCOMMAND")
+    backup = csub.add_parser("backup", help="copy the live database (SQLite online backup)")
+    backup.add_argument("dest", type=Path, help="backup file, or a folder for a dated one")
+    backup.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
+    backup.set_defaults(func=backup_command)
+    files = csub.add_parser(
+        "broker-files", help="write Mosquitto's password and ACL files from the database"
+    )
+    files.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
+    files.set_defaults(func=broker_files_command)
+    rotate = csub.add_parser(
+        "rotate-key", help="new signing key; re-issue every node's bundle (controller stopped)"
+    )
+    rotate.add_argument("--bundles", type=Path, required=True, help="folder for the new bundles")
+    rotate.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
+    rotate.set_defaults(func=rotate_key_command)
 
     admin = sub.add_parser("admin", help="manage officials' accounts")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -52,7 +68,16 @@ def settings_from_args(args: argparse.Namespace):
         "api_token": getattr(args, "api_token", None),
         "tick_s": getattr(args, "tick", None),
     }
-    return Settings.from_env(**overrides)
+    settings = Settings.from_env(**overrides)
+    if not settings.mqtt_password:  # the one generated with the broker's files, if any
+        from dataclasses import replace
+
+        from controller.broker_files import stored_controller_password
+
+        stored = stored_controller_password(settings.data_dir)
+        if stored:
+            settings = replace(settings, mqtt_password=stored)
+    return settings
 
 
 def run_controller(args: argparse.Namespace) -> int:
@@ -101,3 +126,33 @@ def admin_create(args: argparse.Namespace) -> int:
         return 2
     print(f"Đã tạo tài khoản quản trị {args.username}.")
     return 0
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    from controller.backup import BackupError, backup_database
+
+    settings = settings_from_args(args)
+    try:
+        path = backup_database(settings.db_path, args.dest)
+    except (BackupError, OSError) as exc:
+        print(f"Không sao lưu được: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def broker_files_command(args: argparse.Namespace) -> int:
+    from controller.db import Store
+    from controller.provisioning import ProvisioningConfig, refresh_broker
+
+    settings = settings_from_args(args)
+    cfg = ProvisioningConfig.from_settings(settings)
+    refresh_broker(Store(settings.db_path).db, cfg)
+    print(cfg.broker_dir)
+    return 0
+
+
+def rotate_key_command(args: argparse.Namespace) -> int:
+    from controller.provisioning import cli_rotate_key
+
+    return cli_rotate_key(args)

@@ -132,6 +132,7 @@ def _audit(
     node_id: str,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
+    entity: str = "node",
 ) -> None:
     insert(
         db,
@@ -141,7 +142,7 @@ def _audit(
             "actor": actor,
             "actor_id": actor_id,
             "action": action,
-            "entity": "node",
+            "entity": entity,
             "entity_id": node_id,
             "before": json.dumps(before, ensure_ascii=False) if before else None,
             "after": json.dumps(after, ensure_ascii=False) if after else None,
@@ -290,3 +291,161 @@ def reissue_node(
 
 def load_key(cfg: ProvisioningConfig) -> Ed25519PrivateKey:
     return load_or_create_private_key(cfg.key_path)
+
+
+def rotate_key(
+    store: Store, cfg: ProvisioningConfig, bundles_dir: Path, actor: str = "system"
+) -> tuple[Path, list[Path]]:
+    """Replace the controller's signing key and re-issue every active node's bundle.
+
+    The old key is kept beside the new one (``controller_ed25519.pem.<time>.old``, 0600). Every
+    node gets a new secret too, so a copy of an old bundle is worth nothing. Run it with the
+    controller stopped (it holds the key in memory); nodes keep playing what they hold until
+    their new bundle is installed. Returns the old key's new path and the bundles written.
+    """
+    from loa.signing import generate_private_key
+
+    bundles_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(bundles_dir, 0o700)
+    node_ids = [
+        r["id"] for r in store.db.query("SELECT id FROM nodes WHERE revoked = 0 ORDER BY id")
+    ]
+    taken = [
+        bundles_dir / f"{n}.bundle.json"
+        for n in node_ids
+        if (bundles_dir / f"{n}.bundle.json").exists()
+    ]
+    if taken:
+        raise FileExistsError(f"{taken[0]} exists: use an empty folder")
+    old = cfg.key_path.with_name(f"{cfg.key_path.name}.{utcnow().strftime('%Y%m%dT%H%M%SZ')}.old")
+    if cfg.key_path.exists():
+        os.replace(cfg.key_path, old)
+    key = generate_private_key(cfg.key_path)
+    written = []
+    for node_id in node_ids:
+        bundle = reissue_node(store, cfg, key, node_id, actor=actor, refresh=False)
+        path = bundles_dir / f"{node_id}.bundle.json"
+        write_bundle(path, bundle)
+        written.append(path)
+    with store.transaction() as db:
+        _audit(
+            db,
+            actor,
+            None,
+            "controller.rotate_key",
+            cfg.key_path.name,
+            None,
+            {"public_key": public_key_b64(key), "bundles": len(written)},
+            entity="controller",
+        )
+    refresh_broker(store.db, cfg)
+    return old, written
+
+
+# --- the command line (``loa node add|revoke``, ``loa controller rotate-key``) -----------------
+
+
+def _cli_context(args: Any) -> tuple[Store, ProvisioningConfig]:
+    from controller.cli import settings_from_args
+
+    settings = settings_from_args(args)
+    if not settings.db_path.is_file():
+        raise SystemExit(
+            f"Không thấy cơ sở dữ liệu {settings.db_path}: hãy chỉ đúng --data-dir "
+            "(hoặc LOA_DATA_DIR) của bộ điều khiển."
+        )
+    return Store(settings.db_path), ProvisioningConfig.from_settings(settings)
+
+
+def _zone_id(db: sqlite_utils.Database, zone: str) -> int:
+    if zone.isdigit():
+        return int(zone)
+    rows = list(db.query("SELECT id FROM zones WHERE name = ?", [zone]))
+    if len(rows) == 1:
+        return int(rows[0]["id"])
+    raise ProvisioningError(404 if not rows else 409, "zone_not_found", zone_ids=zone)
+
+
+def _broker_note(cfg: ProvisioningConfig) -> str:
+    if cfg.broker_pid_file is not None:
+        return f"Đã gửi SIGHUP tới Mosquitto (pid trong {cfg.broker_pid_file}) để nạp lại tệp."
+    return (
+        f"Đã ghi tệp mật khẩu và ACL vào {cfg.broker_dir}. Nếu không có dịch vụ systemd theo dõi "
+        "thư mục này, hãy chạy: systemctl reload mosquitto"
+    )
+
+
+def _print_error(exc: ProvisioningError) -> int:
+    import sys
+
+    from controller.messages import error_message
+
+    print(f"{exc.code}: {error_message(exc.code, **exc.params)}", file=sys.stderr)
+    return 2
+
+
+def cli_add(args: Any) -> int:
+    import sys
+
+    store, cfg = _cli_context(args)
+    try:
+        bundle = create_node(
+            store,
+            cfg,
+            load_key(cfg),
+            args.node_id,
+            _zone_id(store.db, args.zone),
+            name=args.name or "",
+            lat=args.lat,
+            lon=args.lon,
+            actor="cli",
+        )
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    text = json.dumps(bundle, ensure_ascii=False, indent=2)
+    out = args.out or Path(f"{args.node_id}.bundle.json")
+    if str(out) == "-":
+        print(text)
+    else:
+        write_bundle(out, bundle)
+        print(
+            f"Đã tạo cụm loa {args.node_id}. "
+            f"Gói cấu hình (chứa mật khẩu, chỉ hiện một lần): {out}\n"
+            f"Trên Raspberry Pi: sudo loa node provision {out.name}",
+            file=sys.stderr,
+        )
+    print(_broker_note(cfg), file=sys.stderr)
+    return 0
+
+
+def cli_revoke(args: Any) -> int:
+    import sys
+
+    store, cfg = _cli_context(args)
+    try:
+        node = revoke_node(store, cfg, args.node_id, actor="cli")
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    print(f"Đã thu hồi cụm loa {node['id']} lúc {node['revoked_at']}.", file=sys.stderr)
+    print(_broker_note(cfg), file=sys.stderr)
+    return 0
+
+
+def cli_rotate_key(args: Any) -> int:
+    import sys
+
+    store, cfg = _cli_context(args)
+    try:
+        old, written = rotate_key(store, cfg, args.bundles, actor="cli")
+    except FileExistsError as exc:
+        print(f"Không ghi đè: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Đã tạo khóa ký mới {cfg.key_path}; khóa cũ giữ ở {old}.\n"
+        f"Đã cấp lại {len(written)} gói cấu hình trong {args.bundles}: cài từng gói lên cụm loa "
+        "của nó (sudo loa node provision --force GÓI; systemctl restart loa-node), rồi khởi "
+        "động lại bộ điều khiển.",
+        file=sys.stderr,
+    )
+    print(_broker_note(cfg), file=sys.stderr)
+    return 0

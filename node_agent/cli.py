@@ -41,6 +41,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prov.add_argument("--force", action="store_true", help="overwrite an existing config")
     prov.set_defaults(func=_provision)
 
+    # Run on the controller's server (they need the controller's packages, loaded when run).
+    add = sub.add_parser("add", help="(controller) register a node; write its bundle for the Pi")
+    add.add_argument("node_id", help="lower-case letters, digits, hyphens: lac-xuan-2")
+    add.add_argument("--zone", required=True, help="zone id, or its exact name")
+    add.add_argument("--name", default="", help="display name (default: the id)")
+    add.add_argument("--lat", type=float)
+    add.add_argument("--lon", type=float)
+    add.add_argument("--out", type=Path, help="bundle file (default NODE_ID.bundle.json; - stdout)")
+    add.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
+    add.set_defaults(func=_add)
+    revoke = sub.add_parser("revoke", help="(controller) lock a node out")
+    revoke.add_argument("node_id")
+    revoke.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
+    revoke.set_defaults(func=_revoke)
+
 
 def _run(args: argparse.Namespace) -> int:
     if args.config is None:
@@ -74,3 +89,15 @@ def _provision(args: argparse.Namespace) -> int:
         return 2
     print(f"installed {path}")
     return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from controller.provisioning import cli_add
+
+    return cli_add(args)
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from controller.provisioning import cli_revoke
+
+    return cli_revoke(args)
