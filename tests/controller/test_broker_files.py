@@ -15,7 +15,7 @@ from controller.broker_files import mosquitto_hash, mosquitto_verify, write_brok
 from controller.db import Store
 from tests.support.broker import Mosquitto
 from tests.support.mqtt_auth import Client, auth_config
-from tests.support.net import wait_until
+from tests.support.net import free_port, wait_until
 
 CONTROLLER = "loa-controller"
 
@@ -143,6 +143,34 @@ def test_acl_keeps_each_node_to_its_own_topics(secured) -> None:
     finally:
         for c in (ctl, a, b):
             c.close()
+
+
+def test_a_node_cannot_push_another_off_by_borrowing_its_client_id(
+    fleet_db: Store, tmp_path: Path
+) -> None:
+    """Without ``use_username_as_clientid`` on the nodes' listener, node A connecting with client
+    id "node-b" would close B's connection (Mosquitto's session takeover)."""
+    secrets = add(fleet_db, "node-a", "node-b")
+    files_dir = tmp_path / "broker"
+    write_broker_files(fleet_db.db, files_dir, CONTROLLER, "ctl-pass")
+    nodes_port = free_port()
+    broker = Mosquitto(
+        tmp_path / "mosquitto",
+        extra_config=auth_config(files_dir)
+        + f"listener {nodes_port} 127.0.0.1\nuse_username_as_clientid true\n",
+    )
+    broker.start()
+    b = Client(nodes_port, "node-b", secrets["node-b"], "node-b")
+    a = Client(nodes_port, "node-a", secrets["node-a"], "node-b")
+    try:
+        assert b.connect() and a.connect()
+        time.sleep(0.3)
+        assert not b.disconnected.is_set()
+        assert "as node-a (" in broker.log_path.read_text(), "A is known by its own name"
+    finally:
+        a.close()
+        b.close()
+        broker.stop()
 
 
 def test_revoked_node_is_dropped_and_locked_out_after_sighup(fleet_db: Store, secured) -> None:

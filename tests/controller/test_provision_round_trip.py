@@ -67,6 +67,7 @@ def test_bundles_from_cli_and_api_bring_real_agents_onto_a_secured_broker(tmp_pa
     tls_port = free_port()
     broker.extra_config = auth_config(files) + (
         f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {crt}\nkeyfile {key}\n"
+        "use_username_as_clientid true\n"  # the nodes' listener, as in docs/operations.md
     )
     port = free_port()
     env = {
