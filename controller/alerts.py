@@ -311,8 +311,8 @@ class WebhookNotifier:
             while True:
                 payload = self._queue.get()
                 try:
-                    if payload is None:
-                        return
+                    if payload is None or self._stop.is_set():
+                        return  # undelivered opened alerts are sent again at the next start
                     self._deliver(client, payload)
                 finally:
                     self._queue.task_done()

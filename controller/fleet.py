@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller import metrics
 from controller.broker_files import mosquitto_hash
 from controller.db import table
 from controller.security import new_secret, token_hash
@@ -95,6 +96,7 @@ def record_status(
         "INSERT INTO node_events (node_id, at, online, reason) VALUES (?, ?, ?, ?)",
         [node_id, stamp, int(online), reason],
     )
+    metrics.NODE_STATUS_CHANGES.labels("online" if online else "offline", reason).inc()
     return True
 
 
