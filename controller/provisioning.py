@@ -443,7 +443,7 @@ def cli_rotate_key(args: Any) -> int:
     print(
         f"Đã tạo khóa ký mới {cfg.key_path}; khóa cũ giữ ở {old}.\n"
         f"Đã cấp lại {len(written)} gói cấu hình trong {args.bundles}: cài từng gói lên cụm loa "
-        "của nó (sudo loa node provision --force GÓI; systemctl restart loa-node), rồi khởi "
+        "của nó (sudo loa node provision --force GÓI, rồi khởi động lại tác tử), rồi khởi "
         "động lại bộ điều khiển.",
         file=sys.stderr,
     )
