@@ -52,6 +52,11 @@ class Settings:
         return self.data_dir / "media"
 
     @property
+    def tts_cache_dir(self) -> Path:
+        """Synthesized speech by everything that changes it: the same text never renders twice."""
+        return self.data_dir / "tts-cache"
+
+    @property
     def key_path(self) -> Path:
         return self.data_dir / "controller_ed25519.pem"
 
