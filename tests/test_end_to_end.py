@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.broker import Mosquitto
 from tests.support.net import wait_until
-from tests.support.system import EDITOR_TOKEN, Commune
+from tests.support.system import APPROVER_TOKEN, EDITOR_TOKEN, Commune
 
 pytestmark = pytest.mark.slow
 
@@ -118,3 +118,39 @@ def test_nodes_play_on_time_when_the_controller_is_killed_after_dispatch(commune
     )
     time.sleep(0.5)
     assert all(len(commune.plays(n.node_id)) == 1 for n in commune.seeded.nodes)
+
+
+def test_emergency_reaches_every_node_at_once_and_plays(commune: Commune):
+    commune.start_controller()
+    commune.start_nodes()
+    commune.wait_nodes_online()
+    with commune.api(APPROVER_TOKEN) as api:
+        asked = datetime.now(UTC)
+        response = api.post(
+            "/api/v1/emergency",
+            json={
+                "title": "Cảnh báo lũ",
+                "text": "Khẩn cấp: nước sông lên nhanh, bà con di chuyển lên vùng cao.",
+                "zone_ids": [commune.seeded.commune_id],
+                "repeats": 1,
+            },
+        )
+        assert response.status_code == 201, response.text
+        broadcast = response.json()
+        assert broadcast["emergency"] is True and broadcast["priority"] == "emergency"
+
+        def acked() -> bool:
+            detail = api.get(f"/api/v1/broadcasts/{broadcast['id']}").json()
+            return bool(detail["acked"] == 3)
+
+        wait_until(acked, timeout=15, interval=0.1, what="three nodes acking play.now")
+    wait_until(
+        lambda: all(commune.plays(n.node_id) for n in commune.seeded.nodes),
+        timeout=40,
+        what="the emergency played everywhere",
+    )
+    for node in commune.seeded.nodes:
+        play = commune.plays(node.node_id)[0]
+        assert play["broadcast"] == broadcast["id"]
+        started = datetime.fromisoformat(play["started_at"])
+        assert (started - asked).total_seconds() < 5, "an emergency does not wait"
