@@ -14,6 +14,7 @@ files, at the broker too.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -36,6 +37,10 @@ BUNDLE_VERSION = 1
 #: client id, topic level, file name and ACL ``%u``.
 NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_NAME = 200
+#: SQLite's integer range: a larger zone id is simply not found.
+MAX_ID = 2**63 - 1
+
+log = logging.getLogger(__name__)
 
 
 class ProvisioningError(Exception):
@@ -103,6 +108,19 @@ def refresh_broker(db: sqlite_utils.Database, cfg: ProvisioningConfig) -> bool:
         db, cfg.broker_dir, cfg.controller_username, cfg.mqtt_password()
     )
     return broker_files.reload_broker(cfg.broker_pid_file)
+
+
+def _refresh_after_change(db: sqlite_utils.Database, cfg: ProvisioningConfig) -> None:
+    """After a committed change: a failure to write the files must not lose the change (or a
+    bundle shown once), so it is logged loudly; ``loa controller broker-files`` repeats it."""
+    try:
+        refresh_broker(db, cfg)
+    except OSError:
+        log.exception(
+            "the broker files in %s were not written: fix it, then run "
+            "`loa controller broker-files`",
+            cfg.broker_dir,
+        )
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -214,6 +232,8 @@ def create_node(
     if len(name) > MAX_NAME:
         raise ProvisioningError(422, "invalid_request", field="name")
     check_coordinates(lat, lon)
+    if not 0 < zone_id <= MAX_ID:
+        raise ProvisioningError(404, "zone_not_found", field="zone_id", zone_ids=zone_id)
     with store.transaction() as db:
         if not list(db.query("SELECT 1 FROM zones WHERE id = ?", [zone_id])):
             raise ProvisioningError(404, "zone_not_found", field="zone_id", zone_ids=zone_id)
@@ -224,7 +244,7 @@ def create_node(
             table(db, "nodes").update(node_id, {"lat": lat, "lon": lon})
         node = get_node(db, node_id) or {}
         _audit(db, actor, actor_id, "node.add", node_id, None, public_row(node))
-    refresh_broker(store.db, cfg)
+    _refresh_after_change(store.db, cfg)
     return make_bundle(node, secret, cfg, public_key_b64(key))
 
 
@@ -255,7 +275,7 @@ def revoke_node(
             after = get_node(db, node_id) or {}
             _audit(db, actor, actor_id, "node.revoke", node_id, public_row(node), public_row(after))
             node = after
-    refresh_broker(store.db, cfg)
+    _refresh_after_change(store.db, cfg)
     return public_row(node)
 
 
@@ -285,7 +305,7 @@ def reissue_node(
         )
         _audit(db, actor, actor_id, "node.reissue", node_id, None, public_row(node))
     if refresh:
-        refresh_broker(store.db, cfg)
+        _refresh_after_change(store.db, cfg)
     return make_bundle(node, secret, cfg, public_key_b64(key))
 
 
@@ -442,9 +462,9 @@ def cli_rotate_key(args: Any) -> int:
         return 2
     print(
         f"Đã tạo khóa ký mới {cfg.key_path}; khóa cũ giữ ở {old}.\n"
-        f"Đã cấp lại {len(written)} gói cấu hình trong {args.bundles}: cài từng gói lên cụm loa "
-        "của nó (sudo loa node provision --force GÓI, rồi khởi động lại tác tử), rồi khởi "
-        "động lại bộ điều khiển.",
+        f"Đã cấp lại {len(written)} gói cấu hình trong {args.bundles}. Hãy khởi động lại bộ "
+        "điều khiển ngay (nó cần khóa mới), rồi cài từng gói lên cụm loa của nó (sudo loa node "
+        "provision --force GÓI, rồi khởi động lại tác tử).",
         file=sys.stderr,
     )
     print(_broker_note(cfg), file=sys.stderr)

@@ -107,7 +107,7 @@ def test_rotate_key_signs_with_a_new_key_and_reissues_every_active_bundle(data, 
         assert node_for_token(store.db, node.secret) is None
         assert node_for_token(store.db, secret)["id"] == node.node_id
         assert mosquitto_verify(users(data_dir)[node.node_id], secret)
-    assert "khởi động lại bộ điều khiển" in capsys.readouterr().err
+    assert "khởi động lại bộ điều khiển ngay" in capsys.readouterr().err
     # a second rotation into the same folder refuses before touching the key
     assert main(["controller", "rotate-key", "--bundles", "new-bundles"]) == 2
     again = load_or_create_private_key(data_dir / "controller_ed25519.pem")

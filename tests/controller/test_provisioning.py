@@ -149,6 +149,7 @@ def test_refusals_have_stable_codes_and_vietnamese_messages(
             "Đã có cụm loa mang mã lac-xuan-1.",
         ),
         ({"id": "moi-1", "zone_id": 9999}, 404, "zone_not_found", "Không tìm thấy địa bàn: 9999."),
+        ({"id": "moi-1", "zone_id": 2**70}, 404, "zone_not_found", None),
         ({"id": "moi-1", "zone_id": zone, "lat": 21.0}, 422, "bad_coordinates", None),
         ({"id": "moi-1", "zone_id": zone, "lat": 91.0, "lon": 105.0}, 422, "bad_coordinates", None),
         ({"id": "moi-1", "zone_id": zone, "lat": 21.0, "lon": 181.0}, 422, "bad_coordinates", None),
@@ -274,3 +275,16 @@ def test_broker_files_are_written_private_with_a_generated_controller_password(
     assert stored_controller_password(settings.data_dir) == first, "made once, then kept"
     acl = (settings.data_dir / "broker" / "acl").read_text()
     assert "pattern read loa/v1/node/%u/cmd" in acl
+
+
+def test_a_broker_file_failure_never_loses_the_new_node_or_its_bundle(
+    client: TestClient, commune: SeededCommune, settings: Settings, tmp_path: Path, caplog
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    settings.extra["broker_dir"] = str(blocker)  # mkdir fails, even for root
+    code, bundle = add(client, id="moi-9", zone_id=commune.commune_id)
+    assert code == 201 and bundle["mqtt"]["password"]
+    assert "loa controller broker-files" in caplog.text
+    db = client.app.state.runtime.store.db
+    assert db.execute("SELECT COUNT(*) FROM nodes WHERE id = 'moi-9'").fetchone()[0] == 1
