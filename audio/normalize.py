@@ -9,7 +9,8 @@ own layers before it, in this order, each a small pure function:
 4. hotlines (1800/1900 …) and emergency or short service numbers (113, 114, 115 …) digit by digit,
 5. ranges read with "đến" (``100-150mm``, ``7h30-11h``, ``5-7/12``, ``2021-2025``),
 6. dates written without "ngày" (``từ 20/11``),
-7. Loa's abbreviation lexicon (``abbreviations.tsv``: UBND, PCTT, TKCN …; case-sensitive),
+7. "per" after money (``500.000 đồng/người/tháng`` → "… đồng mỗi người mỗi tháng"),
+8. Loa's abbreviation lexicon (``abbreviations.tsv``: UBND, PCTT, TKCN …; case-sensitive),
 
 then sea-g2p, then a few fixes of its output (``10 giờ không phút`` → ``10 giờ``).
 The result is lower case, one output line per input line.
@@ -349,6 +350,33 @@ def expand_bare_dates(text: str) -> str:
     return _BARE_DATE.sub(replace, text)
 
 
+_PER_AFTER_MONEY = re.compile(
+    r"((?:\d|nghìn|ngàn|triệu|tỷ|trăm)\s?(?:đồng|đ|VNĐ|VND))((?:/[^\W_]+)+)(?!\w)"
+)
+#: Units that sea-g2p reads only after a number, said in full after "mỗi".
+PER_UNITS = {
+    "kg": "ki lô gam",
+    "ha": "héc ta",
+    "m2": "mét vuông",
+    "m²": "mét vuông",
+    "m3": "mét khối",
+    "m³": "mét khối",
+    "km": "ki lô mét",
+    "m": "mét",
+    "l": "lít",
+}
+
+
+def expand_money_per(text: str) -> str:
+    """``500.000 đồng/người/tháng`` → ``500.000 đồng mỗi người mỗi tháng``."""
+
+    def replace(m: re.Match[str]) -> str:
+        units = [PER_UNITS.get(u, u) for u in m.group(2).split("/") if u]
+        return m.group(1) + "".join(f" mỗi {u}" for u in units)
+
+    return _PER_AFTER_MONEY.sub(replace, text)
+
+
 def expand_abbreviations(text: str) -> str:
     return apply_lexicon(text, builtin_abbreviations(), ignore_case=False)
 
@@ -361,6 +389,7 @@ PRE_RULES: tuple[Callable[[str], str], ...] = (
     spell_emergency_numbers,
     expand_ranges,
     expand_bare_dates,
+    expand_money_per,
     expand_abbreviations,
 )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio.engines import espeak
 from audio.render import VoiceSettings, render_text
 
 SENTENCES = (
@@ -113,6 +114,7 @@ def main() -> int:
     parser.add_argument("--engine", default="espeak-ng")
     parser.add_argument("--voices", default="vi,vi-vn-x-south,vi-vn-x-central")
     parser.add_argument("--rates", default="120,150")
+    parser.add_argument("--pitches", default="", help="espeak-ng pitches (0-99) to try")
     args = parser.parse_args()
     try:
         import vietasr
@@ -121,18 +123,24 @@ def main() -> int:
         return 1
     asr = vietasr.Pipeline.new().add("vietasr").build()
     print(f"{len(SENTENCES)} sentences, engine {args.engine}, recognizer viet-asr")
-    print(f"{'voice':<18} {'rate':>5} {'WER':>7} {'audio s':>8} {'bench s':>8}")
+    print(f"{'voice':<18} {'rate':>5} {'pitch':>5} {'WER':>7} {'audio s':>8} {'bench s':>8}")
     results = []
+    pitches = [int(p) for p in args.pitches.split(",") if p] or [espeak.PITCH]
     for voice in args.voices.split(","):
         for rate_text in args.rates.split(","):
-            rate = int(rate_text) if rate_text else None
-            started = time.perf_counter()
-            wer, seconds = score(asr, args.engine, voice or None, rate)
-            took = time.perf_counter() - started
-            results.append((wer, voice, rate))
-            print(f"{voice:<18} {rate!s:>5} {wer:>7.1%} {seconds:>8.1f} {took:>8.1f}", flush=True)
-    wer, voice, rate = min(results)
-    print(f"best: voice={voice} rate={rate} WER={wer:.1%}")
+            for pitch in pitches:
+                espeak.PITCH = pitch
+                rate = int(rate_text) if rate_text else None
+                started = time.perf_counter()
+                wer, seconds = score(asr, args.engine, voice or None, rate)
+                took = time.perf_counter() - started
+                results.append((wer, voice, rate, pitch))
+                print(
+                    f"{voice:<18} {rate!s:>5} {pitch:>5} {wer:>7.1%} {seconds:>8.1f} {took:>8.1f}",
+                    flush=True,
+                )
+    wer, voice, rate, pitch = min(results)
+    print(f"best: voice={voice} rate={rate} pitch={pitch} WER={wer:.1%}")
     return 0
 
 
