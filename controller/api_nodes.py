@@ -1,4 +1,5 @@
-"""Provisioning API: add a node (its bundle is in the answer, shown once), revoke a node.
+"""Provisioning API: add a node (its bundle is in the answer, shown once), revoke a node, re-issue
+a node's secret (a new bundle; the old one stops working).
 
 Administrators only for now.
 """
@@ -81,3 +82,19 @@ def revoke_node(node_id: str, request: Request, who: Official) -> dict[str, Any]
         )
     except ProvisioningError as exc:
         raise _api_error(exc) from None
+
+
+@router.post(
+    "/nodes/{node_id}/reissue",
+    responses={200: {"description": "the node's new bundle: its old secret stops working"}},
+)
+def reissue_node(node_id: str, request: Request, who: Official) -> JSONResponse:
+    _admin(who)
+    rt: Runtime = request.app.state.runtime
+    try:
+        bundle = provisioning.reissue_node(
+            rt.store, _config(rt), rt.key, node_id, actor=who.name, actor_id=who.user_id
+        )
+    except ProvisioningError as exc:
+        raise _api_error(exc) from None
+    return JSONResponse(bundle, headers={"Cache-Control": "no-store"})

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -396,18 +397,25 @@ def _broker_note(cfg: ProvisioningConfig) -> str:
 
 
 def _print_error(exc: ProvisioningError) -> int:
-    import sys
-
     from controller.messages import error_message
 
     print(f"{exc.code}: {error_message(exc.code, **exc.params)}", file=sys.stderr)
     return 2
 
 
-def cli_add(args: Any) -> int:
-    import sys
+def _out_free(args: Any) -> bool:
+    """Refuse before any change: a bundle that cannot be written is a secret lost."""
+    out = args.out or Path(f"{args.node_id}.bundle.json")
+    if str(out) != "-" and out.exists():
+        print(f"Không ghi đè {out}.", file=sys.stderr)
+        return False
+    return True
 
+
+def cli_add(args: Any) -> int:
     store, cfg = _cli_context(args)
+    if not _out_free(args):
+        return 2
     try:
         bundle = create_node(
             store,
@@ -422,25 +430,43 @@ def cli_add(args: Any) -> int:
         )
     except ProvisioningError as exc:
         return _print_error(exc)
-    text = json.dumps(bundle, ensure_ascii=False, indent=2)
+    _emit(args, cfg, bundle, f"Đã tạo cụm loa {args.node_id}.", "")
+    return 0
+
+
+def _emit(args: Any, cfg: ProvisioningConfig, bundle: dict[str, Any], done: str, flag: str) -> None:
     out = args.out or Path(f"{args.node_id}.bundle.json")
     if str(out) == "-":
-        print(text)
+        print(json.dumps(bundle, ensure_ascii=False, indent=2))
     else:
         write_bundle(out, bundle)
         print(
-            f"Đã tạo cụm loa {args.node_id}. "
-            f"Gói cấu hình (chứa mật khẩu, chỉ hiện một lần): {out}\n"
-            f"Trên Raspberry Pi: sudo loa node provision {out.name}",
+            f"{done} Gói cấu hình (chứa mật khẩu, chỉ hiện một lần): {out}\n"
+            f"Trên Raspberry Pi: sudo loa node provision{flag} {out.name}",
             file=sys.stderr,
         )
     print(_broker_note(cfg), file=sys.stderr)
+
+
+def cli_reissue(args: Any) -> int:
+    store, cfg = _cli_context(args)
+    if not _out_free(args):
+        return 2
+    try:
+        bundle = reissue_node(store, cfg, load_key(cfg), args.node_id, actor="cli")
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    _emit(
+        args,
+        cfg,
+        bundle,
+        f"Đã cấp mật khẩu mới cho cụm loa {args.node_id}; mật khẩu cũ hết hiệu lực.",
+        " --force",
+    )
     return 0
 
 
 def cli_revoke(args: Any) -> int:
-    import sys
-
     store, cfg = _cli_context(args)
     try:
         node = revoke_node(store, cfg, args.node_id, actor="cli")
@@ -452,8 +478,6 @@ def cli_revoke(args: Any) -> int:
 
 
 def cli_rotate_key(args: Any) -> int:
-    import sys
-
     store, cfg = _cli_context(args)
     try:
         old, written = rotate_key(store, cfg, args.bundles, actor="cli")

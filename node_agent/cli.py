@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("node_id")
     revoke.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
     revoke.set_defaults(func=_revoke)
+    reissue = sub.add_parser("reissue", help="(controller) new secret and bundle for a node")
+    reissue.add_argument("node_id")
+    reissue.add_argument("--out", type=Path, help="bundle file (default NODE_ID.bundle.json)")
+    reissue.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
+    reissue.set_defaults(func=_reissue)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,3 +106,9 @@ def _revoke(args: argparse.Namespace) -> int:
     from controller.provisioning import cli_revoke
 
     return cli_revoke(args)
+
+
+def _reissue(args: argparse.Namespace) -> int:
+    from controller.provisioning import cli_reissue
+
+    return cli_reissue(args)

@@ -57,7 +57,7 @@ def test_node_add_writes_a_private_bundle_and_revoke_locks_it_out(data, capsys) 
     assert "loa node provision lac-xuan-9.bundle.json" in err
     assert "systemctl reload mosquitto" in err, "no pid file: the operator is told to reload"
 
-    assert main(["node", "add", "lac-xuan-9", "--zone", "1"]) == 2
+    assert main(["node", "add", "lac-xuan-9", "--zone", "1", "--out", "-"]) == 2
     assert "node_exists" in capsys.readouterr().err
     assert main(["node", "add", "x-1", "--zone", "Không có"]) == 2
     assert "zone_not_found" in capsys.readouterr().err
@@ -120,3 +120,23 @@ def test_broker_files_command_writes_the_files_for_a_first_broker_start(data, ca
     assert set(users(data_dir)) == {"loa-controller", *(n.node_id for n in commune.nodes)}
     assert (data_dir / "broker" / "acl").exists()
     assert stat.S_IMODE((data_dir / "mqtt_password").stat().st_mode) == 0o600
+
+
+def test_reissue_and_add_refuse_to_overwrite_a_bundle_before_changing_anything(
+    data, capsys
+) -> None:
+    data_dir, commune = data
+    node = commune.nodes[0]
+    Path(f"{node.node_id}.bundle.json").write_text("an older bundle")
+    assert main(["node", "reissue", node.node_id]) == 2
+    store = Store(data_dir / "loa.db")
+    assert node_for_token(store.db, node.secret)["id"] == node.node_id, "secret unchanged"
+    Path("moi-1.bundle.json").write_text("x")
+    assert main(["node", "add", "moi-1", "--zone", "1"]) == 2
+    assert not list(store.db.query("SELECT 1 FROM nodes WHERE id = 'moi-1'"))
+
+    assert main(["node", "reissue", node.node_id, "--out", "new.json"]) == 0
+    secret = json.loads(Path("new.json").read_text())["mqtt"]["password"]
+    assert node_for_token(store.db, node.secret) is None
+    assert node_for_token(store.db, secret)["id"] == node.node_id
+    assert "loa node provision --force new.json" in capsys.readouterr().err

@@ -288,3 +288,29 @@ def test_a_broker_file_failure_never_loses_the_new_node_or_its_bundle(
     assert "loa controller broker-files" in caplog.text
     db = client.app.state.runtime.store.db
     assert db.execute("SELECT COUNT(*) FROM nodes WHERE id = 'moi-9'").fetchone()[0] == 1
+
+
+def test_reissue_gives_a_new_secret_and_the_old_one_stops_working(
+    client: TestClient, commune: SeededCommune, settings: Settings
+) -> None:
+    node = commune.nodes[1]
+    r = client.post(f"/api/v1/nodes/{node.node_id}/reissue")
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    secret = r.json()["mqtt"]["password"]
+    assert secret != node.secret and r.json()["http"]["token"] == secret
+    assert media(client, settings, node.secret) == 401
+    assert media(client, settings, secret) == 200
+    assert mosquitto_verify(broker_users(settings)[node.node_id], secret)
+    assert not mosquitto_verify(broker_users(settings)[node.node_id], node.secret)
+
+    client.post(f"/api/v1/nodes/{node.node_id}/revoke")
+    gone = client.post(f"/api/v1/nodes/{node.node_id}/reissue")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (409, "node_revoked")
+    assert client.post("/api/v1/nodes/khong-co/reissue").status_code == 404
+    viewer = create_token(client.app.state.runtime.store.db, "v", role="viewer")
+    denied = client.post(
+        f"/api/v1/nodes/{commune.nodes[0].node_id}/reissue",
+        headers={"Authorization": f"Bearer {viewer}"},
+    )
+    assert denied.status_code == 403
