@@ -78,7 +78,12 @@ def revoke_node(node_id: str, request: Request, who: Official) -> dict[str, Any]
     rt: Runtime = request.app.state.runtime
     try:
         return provisioning.revoke_node(
-            rt.store, _config(rt), node_id, actor=who.name, actor_id=who.user_id
+            rt.store,
+            _config(rt),
+            node_id,
+            actor=who.name,
+            actor_id=who.user_id,
+            before_broker=rt.dispatcher.sync_node,  # an empty schedule: it drops what it holds
         )
     except ProvisioningError as exc:
         raise _api_error(exc) from None

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,14 +256,22 @@ def revoke_node(
     node_id: str,
     actor: str = "system",
     actor_id: int | None = None,
+    before_broker: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
-    """Lock a node out; its pending dispatches are cancelled. Revoking twice changes nothing."""
+    """Lock a node out; its pending dispatches are cancelled. Revoking twice changes nothing.
+
+    ``before_broker(node_id)`` runs after the change is committed and before the broker is told,
+    while the node may still be connected: the running controller sends it an empty
+    ``schedule.sync`` there, so a connected node drops what it held.
+    """
     now = to_wire_time(utcnow())
+    changed = False
     with store.transaction() as db:
         node = get_node(db, node_id)
         if node is None:
             raise ProvisioningError(404, "node_not_found")
         if not node["revoked"]:
+            changed = True
             db.execute(
                 "UPDATE nodes SET revoked = 1, revoked_at = ?, online = 0 WHERE id = ?",
                 [now, node_id],
@@ -276,6 +285,11 @@ def revoke_node(
             after = get_node(db, node_id) or {}
             _audit(db, actor, actor_id, "node.revoke", node_id, public_row(node), public_row(after))
             node = after
+    if changed and before_broker is not None:
+        try:
+            before_broker(node_id)
+        except Exception:  # the revocation stands whatever happens here
+            log.exception("could not clear the schedule of revoked node %s", node_id)
     _refresh_after_change(store.db, cfg)
     return public_row(node)
 

@@ -173,7 +173,20 @@ def test_bundles_from_cli_and_api_bring_real_agents_onto_a_secured_broker(tmp_pa
 
         # 4. revoke through the API: the broker drops the node and keeps it out
         secret2 = json.loads((tmp_path / "b2.json").read_text())["mqtt"]["password"]
+        seen_before = len(spy.messages)
         assert api.post("/api/v1/nodes/lac-xuan-2/revoke").status_code == 200
+
+        def emptied() -> bool:
+            """An empty, signed schedule.sync went to the node before the broker dropped it."""
+            return any(
+                t == "loa/v1/node/lac-xuan-2/cmd"
+                and json.loads(p)["type"] == "schedule.sync"
+                and json.loads(p)["body"]["items"] == []
+                and json.loads(p)["sig"]
+                for t, p in spy.messages[seen_before:]
+            )
+
+        wait_until(emptied, timeout=10, what="an empty schedule.sync to the revoked node")
         wait_until(
             lambda: (
                 "Client lac-xuan-2 disconnected" in broker.log_path.read_text()
