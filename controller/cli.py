@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -20,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-password", help="the controller's MQTT password")
     p.add_argument("--api-token", help="also accept this API token (bootstrap)")
     p.add_argument("--tick", type=float, help="seconds between scheduler ticks (default 2)")
+    p.add_argument(
+        "--horizon", type=float, help="deliver occurrences this many seconds ahead (default 1 day)"
+    )
     p.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -67,6 +71,9 @@ def settings_from_args(args: argparse.Namespace):
         "mqtt_password": getattr(args, "mqtt_password", None),
         "api_token": getattr(args, "api_token", None),
         "tick_s": getattr(args, "tick", None),
+        "delivery_horizon": (
+            timedelta(seconds=args.horizon) if getattr(args, "horizon", None) else None
+        ),
     }
     settings = Settings.from_env(**overrides)
     if not settings.mqtt_password:  # the one generated with the broker's files, if any

@@ -74,6 +74,7 @@ class Commune:
     mqtt_url: str
     port: int = field(default_factory=free_port)
     tick_s: float = 0.5
+    horizon_s: float | None = None
     processes: list[Process] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -122,6 +123,7 @@ class Commune:
                 TOKEN,
                 "--tick",
                 str(self.tick_s),
+                *(["--horizon", str(self.horizon_s)] if self.horizon_s else []),
             ],
             self.root / "controller.log",
         )
