@@ -133,23 +133,35 @@ def apply_state(db: sqlite_utils.Database, state: State, now: datetime) -> bool:
     return state.online
 
 
-_TELEMETRY_CHECK = (
-    "SELECT n.online, (SELECT e.online FROM node_events e WHERE e.node_id = n.id "
-    "ORDER BY e.at DESC, e.id DESC LIMIT 1) FROM nodes n WHERE n.id = ?"
+_TELEMETRY_UPDATE = (
+    "UPDATE nodes SET last_seen = ?, heartbeat_s = ?, version = ?, telemetry = ? WHERE id = ? "
+    "RETURNING online, (SELECT e.online FROM node_events e WHERE e.node_id = nodes.id "
+    "ORDER BY e.at DESC, e.id DESC LIMIT 1)"
 )
+
+_stamp_cache: tuple[datetime, str] | None = None
+
+
+def _stamp(now: datetime) -> str:
+    """``to_wire_time`` for the hot path: a batch shares one ``now``, formatted once."""
+    global _stamp_cache
+    cached = _stamp_cache
+    if cached is not None and cached[0] is now:
+        return cached[1]
+    text = to_wire_time(now)
+    _stamp_cache = (now, text)
+    return text
 
 
 def apply_telemetry(db: sqlite_utils.Database, t: Telemetry, now: datetime) -> None:
-    """Store a heartbeat (the hot path: one lookup and one update per message).
+    """Store a heartbeat (the hot path: one statement per message).
 
     A node whose history says offline because its heartbeats stopped, while its state still
     says online, is back online when a heartbeat arrives.
     """
-    row = db.execute(_TELEMETRY_CHECK, [t.node]).fetchone()
-    db.execute(
-        "UPDATE nodes SET last_seen = ?, heartbeat_s = ?, version = ?, telemetry = ? WHERE id = ?",
-        [to_wire_time(now), t.interval_s, t.version, t.model_dump_json(), t.node],
-    )
+    row = db.conn.execute(
+        _TELEMETRY_UPDATE, [_stamp(now), t.interval_s, t.version, t.model_dump_json(), t.node]
+    ).fetchone()
     if row is not None and row[0] and row[1] != 1:
         record_status(db, t.node, True, REASON_HEARTBEAT, now)
 
@@ -210,22 +222,22 @@ def uptime(
     if ids is not None:
         if not ids:
             return {}
-        where = f" AND node_id IN ({','.join('?' * len(ids))})"
+        where = f" WHERE n.id IN ({','.join('?' * len(ids))})"
         params = ids
-    initial: dict[str, bool] = {}
-    # the status each node had when the period began: its last event before ``start``
+    # Both queries walk the nodes and seek the (node_id, at) index, so the cost follows the
+    # number of nodes and of events in the period, not the length of the whole history.
+    initial: dict[str, bool] = {}  # each node's status when the period began
     for node_id, online in db.execute(
-        "SELECT e.node_id, e.online FROM node_events e JOIN ("
-        "  SELECT node_id, MAX(at) AS at FROM node_events WHERE at < ?"
-        f"{where} GROUP BY node_id"
-        ") last ON last.node_id = e.node_id AND last.at = e.at ORDER BY e.id",
+        "SELECT n.id, (SELECT e.online FROM node_events e WHERE e.node_id = n.id AND e.at < ? "
+        f"ORDER BY e.at DESC, e.id DESC LIMIT 1) FROM nodes n{where}",
         [start_s, *params],
     ):
-        initial[node_id] = bool(online)
+        if online is not None:
+            initial[node_id] = bool(online)
     changes: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
     for node_id, at, online in db.execute(
-        f"SELECT node_id, at, online FROM node_events WHERE at >= ? AND at < ?{where} "
-        "ORDER BY node_id, at, id",
+        "SELECT e.node_id, e.at, e.online FROM nodes n CROSS JOIN node_events e "
+        f"ON e.node_id = n.id AND e.at >= ? AND e.at < ?{where} ORDER BY n.id, e.at, e.id",
         [start_s, end_s, *params],
     ):
         changes[node_id].append((datetime.fromisoformat(at), bool(online)))
@@ -284,15 +296,19 @@ def _node_view(
 
 
 def _status_since(db: sqlite_utils.Database, node_ids: list[str] | None) -> dict[str, str]:
+    """When each node's current recorded status began (its newest event)."""
     where, params = "", []
     if node_ids is not None:
-        where = f" WHERE node_id IN ({','.join('?' * len(node_ids))})"
+        where = f" WHERE n.id IN ({','.join('?' * len(node_ids))})"
         params = node_ids
     return {
         r[0]: r[1]
         for r in db.execute(
-            f"SELECT node_id, MAX(at) FROM node_events{where} GROUP BY node_id", params
+            "SELECT n.id, (SELECT MAX(e.at) FROM node_events e WHERE e.node_id = n.id) "
+            f"FROM nodes n{where}",
+            params,
         )
+        if r[1] is not None
     }
 
 

@@ -53,6 +53,8 @@ class Runtime:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._tick_idle = threading.Event()
+        self._tick_idle.set()
         self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
 
     def start(self) -> None:
@@ -74,13 +76,16 @@ class Runtime:
         self.monitor.stop()
 
     def tick(self) -> None:
+        self._tick_idle.clear()  # ingest steps aside, so a heartbeat flood never starves the tick
         try:
             materialize(self.store, self.settings)
             self.dispatcher.expire()
             self.dispatcher.deliver()
         except Exception:
             log.exception("scheduler tick failed")
-        self.monitor.tick()  # missed heartbeats → node history; alerts
+        finally:
+            self.monitor.tick()  # missed heartbeats → node history; alerts
+            self._tick_idle.set()
 
     def kick(self) -> None:
         """Run a tick now (a new broadcast, or the broker connection is back)."""
@@ -110,6 +115,7 @@ class Runtime:
                     self._inbox.put(None)
                     break
                 batch.append(more)
+            self._tick_idle.wait(timeout=self.settings.tick_s)
             metrics.INGEST_BATCH.observe(len(batch))
             try:
                 with metrics.INGEST_SECONDS.time():
