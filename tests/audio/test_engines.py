@@ -219,6 +219,6 @@ def test_catalog_lists_every_engine_with_labels_for_the_ui(tiny_voice: tuple[Pat
     assert set(rows) == {"espeak-ng", "piper", "gtts"}
     espeak_row = rows["espeak-ng"]
     assert espeak_row["available"] is True
-    assert {"voice": "vi-vn-x-south", "label": "Giọng miền Nam"} in espeak_row["voices"]
+    assert {"voice": "vi-vn-x-south+f3", "label": "Giọng miền Nam (nữ)"} in espeak_row["voices"]
     assert rows["piper"]["default_voice"] == "vi_VN-tiny-test"
     assert "trực tuyến" in str(rows["gtts"]["label"])
