@@ -123,12 +123,13 @@ DISPATCH_STATES: dict[str, str] = {
     "cancelled": "Đã hủy",
 }
 
-#: Alerts for operators (cảnh báo), by kind; see controller/alerts.py.
+#: Alerts for operators (cảnh báo), by kind; see controller/alerts.py. ``{node}`` is the
+#: node's name, which already reads "Cụm loa …".
 ALERTS: dict[str, str] = {
-    "node_offline": "Cụm loa {node} mất kết nối đã {minutes} phút.",
-    "media_failed": "Cụm loa {node} không có tệp âm thanh cho lượt phát #{broadcast}: {error}",
+    "node_offline": "{node} mất kết nối đã {minutes} phút.",
+    "media_failed": "{node} không có tệp âm thanh cho lượt phát #{broadcast}: {error}",
     "clock_unsynced": (
-        "Đồng hồ của cụm loa {node} chưa được đồng bộ (đồng bộ: {synced}, lệch {offset} ms)."
+        "Đồng hồ của {node} chưa được đồng bộ (đồng bộ: {synced}, lệch {offset} ms)."
     ),
 }
 
