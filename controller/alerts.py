@@ -366,8 +366,11 @@ class Monitor:
             else None
         )
         self._next_check = 0.0
+        #: Silence counts from here (set again at start); see ``fleet.check_heartbeats``.
+        self.listening_since: datetime | None = None
 
     def start(self) -> None:
+        self.listening_since = utcnow()
         if self.notifier:
             self.notifier.start()
             for alert in list_alerts(self.store.db):
@@ -382,7 +385,9 @@ class Monitor:
         now = now or utcnow()
         events: list[Event] = []
         try:
-            fleet.check_heartbeats(self.store.db, now, self.settings.missed_heartbeats)
+            fleet.check_heartbeats(
+                self.store.db, now, self.settings.missed_heartbeats, self.listening_since
+            )
             if time.monotonic() >= self._next_check:
                 self._next_check = time.monotonic() + self.settings.alert_check_s
                 events = evaluate(self.store, self.settings, now)

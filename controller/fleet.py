@@ -166,28 +166,37 @@ def apply_telemetry(db: sqlite_utils.Database, t: Telemetry, now: datetime) -> N
         record_status(db, t.node, True, REASON_HEARTBEAT, now)
 
 
-def check_heartbeats(db: sqlite_utils.Database, now: datetime, missed_heartbeats: int) -> list[str]:
+def check_heartbeats(
+    db: sqlite_utils.Database,
+    now: datetime,
+    missed_heartbeats: int,
+    listening_since: datetime | None = None,
+) -> list[str]:
     """Record offline every node whose state says online but whose heartbeats stopped.
 
     Called by the controller's scheduler tick. The event is dated when the node crossed the
-    limit (last heard + ``missed_heartbeats`` intervals), so a controller that was stopped
-    still writes an honest history when it returns. Returns the nodes marked offline.
+    limit (last heard + ``missed_heartbeats`` intervals). ``listening_since`` is when this
+    controller started hearing the broker: heartbeats sent while the controller was down were
+    never heard, so silence counts from then — a controller restart is not a node outage, and
+    a node that stays silent after it is dated honestly. Returns the nodes marked offline.
     """
+    since = to_wire_time(listening_since) if listening_since else ""
     query = (
-        "SELECT n.id, n.last_seen, n.heartbeat_s FROM nodes n "
+        "SELECT n.id, MAX(n.last_seen, ?), n.heartbeat_s FROM nodes n "
         "WHERE n.revoked = 0 AND n.online = 1 AND n.last_seen IS NOT NULL "
-        "AND julianday(n.last_seen) + COALESCE(n.heartbeat_s, ?) * ? / 86400.0 < julianday(?) "
+        "AND julianday(MAX(n.last_seen, ?)) + COALESCE(n.heartbeat_s, ?) * ? / 86400.0 "
+        "< julianday(?) "
         "AND COALESCE((SELECT e.online FROM node_events e WHERE e.node_id = n.id "
         "ORDER BY e.at DESC, e.id DESC LIMIT 1), 1) = 1"
     )
-    params = [DEFAULT_HEARTBEAT_S, missed_heartbeats, to_wire_time(now)]
+    params = [since, since, DEFAULT_HEARTBEAT_S, missed_heartbeats, to_wire_time(now)]
     if not db.execute(query, params).fetchone():
         return []
     marked = []
     with db.conn:
-        for node_id, last_seen, heartbeat_s in db.execute(query, params).fetchall():
+        for node_id, heard, heartbeat_s in db.execute(query, params).fetchall():
             limit = timedelta(seconds=(heartbeat_s or DEFAULT_HEARTBEAT_S) * missed_heartbeats)
-            at = min(datetime.fromisoformat(last_seen) + limit, now)
+            at = min(datetime.fromisoformat(heard) + limit, now)
             if record_status(db, node_id, False, REASON_HEARTBEAT, at):
                 marked.append(node_id)
     return marked

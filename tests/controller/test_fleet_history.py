@@ -95,6 +95,25 @@ def test_missed_heartbeats_mark_offline_dated_at_the_limit_and_heartbeat_brings_
     ]
 
 
+def test_a_controller_restart_is_not_a_node_outage(store: Store) -> None:
+    db = store.db
+    fleet.apply_state(db, state(True, T0), T0)
+    fleet.apply_telemetry(db, heartbeat(T0, interval_s=30), T0)
+    # the controller was down for an hour and has just started listening again
+    restarted = T0 + timedelta(hours=1)
+    assert fleet.check_heartbeats(db, restarted + timedelta(seconds=5), 3, restarted) == []
+    fleet.apply_telemetry(db, heartbeat(restarted), restarted + timedelta(seconds=20))
+    assert fleet.check_heartbeats(db, restarted + timedelta(seconds=60), 3, restarted) == []
+    assert [e[1] for e in events(store)] == [True]
+    # a node that stays silent after the restart: offline, dated 3 intervals after it
+    assert fleet.check_heartbeats(db, restarted + timedelta(seconds=200), 3, restarted) == [NODE]
+    assert events(store)[-1] == (
+        to_wire_time(restarted + timedelta(seconds=110)),
+        False,
+        "heartbeat",
+    )
+
+
 def test_heartbeat_from_a_node_whose_state_says_offline_does_not_make_it_online(
     store: Store,
 ) -> None:
