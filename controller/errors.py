@@ -64,6 +64,14 @@ def install(app: FastAPI) -> None:
         ]
         return JSONResponse(body, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number no database row can have (SQLite integers are 64-bit): nothing matches it.
+        return JSONResponse(
+            error_body("invalid_request", f"{error_message('invalid_request')} {exc}"),
+            status_code=422,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(

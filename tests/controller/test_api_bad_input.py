@@ -144,3 +144,10 @@ def test_broadcast_with_no_zones_is_refused(client, commune: SeededCommune):
 
 def test_unknown_broadcast_is_a_404(client):
     _error(client.get("/api/v1/broadcasts/12345"), 404, "broadcast_not_found")
+
+
+def test_ids_beyond_64_bits_are_invalid_not_a_server_error(client):
+    response = client.post(f"/api/v1/announcements/{2**63}/submit")
+    _error(response, 422, "invalid_request")
+    response = client.get(f"/api/v1/broadcasts/{2**64}")
+    _error(response, 422, "invalid_request")
