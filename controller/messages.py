@@ -1,7 +1,8 @@
 """Every word the controller shows to people, in Vietnamese, in one place.
 
-``ERRORS`` maps the API's stable error codes to the message an official reads; ``UI`` holds the
-web pages' words. Domain words follow the project glossary (cụm loa, bản tin, lượt phát, …).
+``ERRORS`` maps the API's stable error codes to the message an official reads. The web pages'
+own words are in the gettext catalog (controller/i18n, see docs/ui.md). Domain words follow the
+project glossary (cụm loa, bản tin, lượt phát, …).
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ ERRORS: dict[str, str] = {
     "not_found": "Không tìm thấy trang.",
     "login_failed": "Tên đăng nhập hoặc mật khẩu không đúng.",
     "csrf": "Phiên làm việc đã hết hạn. Hãy tải lại trang và thử lại.",
+    "stream_bad_url": "Địa chỉ luồng phải bắt đầu bằng http:// hoặc https://.",
+    "stream_name_required": "Hãy đặt tên cho nguồn tiếp sóng (ví dụ VOV1).",
+    "stream_unreachable": "Không kết nối được tới luồng phát: {detail}",
+    "stream_wrong_type": "Địa chỉ này không phải luồng âm thanh: {detail}",
+    "stream_stalled": "Luồng phát không gửi dữ liệu âm thanh: {detail}",
+    "stream_source_not_found": "Không tìm thấy nguồn tiếp sóng.",
+    "bad_window": "Thời lượng tiếp sóng phải từ {low} đến {high} giây.",
+    "live_not_found": "Không có buổi phát trực tiếp này hoặc buổi phát đã kết thúc.",
+    "live_already_connected": "Buổi phát trực tiếp này đang được phát từ một trình duyệt khác.",
 }
 
 
@@ -59,69 +69,6 @@ def error_message(code: str, **params: object) -> str:
     except (KeyError, IndexError):
         return template
 
-
-UI: dict[str, str] = {
-    "app_name": "Loa — Truyền thanh thông minh",
-    "nav_new": "Bản tin mới",
-    "nav_nodes": "Cụm loa",
-    "nav_approvals": "Duyệt bản tin",
-    "approvals_title": "Bản tin chờ duyệt",
-    "no_pending": "Không có bản tin nào chờ duyệt.",
-    "approve": "Duyệt",
-    "reject": "Từ chối",
-    "reject_comment": "Lý do từ chối (bắt buộc khi từ chối)",
-    "nav_broadcasts": "Lịch phát",
-    "logout": "Đăng xuất",
-    "login_title": "Đăng nhập",
-    "username": "Tên đăng nhập",
-    "password": "Mật khẩu",
-    "login": "Đăng nhập",
-    "no_admin": (
-        "Chưa có tài khoản quản trị. Trên máy chủ, hãy chạy lệnh `loa admin create` để tạo "
-        "tài khoản đầu tiên."
-    ),
-    "new_title": "Soạn bản tin và lên lịch phát",
-    "title": "Tiêu đề",
-    "text": "Nội dung bản tin",
-    "zones": "Địa bàn phát",
-    "play_at": "Thời gian phát (giờ Việt Nam)",
-    "submit": "Lên lịch phát",
-    "chars": "ký tự",
-    "nodes_title": "Tình trạng cụm loa",
-    "node": "Cụm loa",
-    "zone": "Địa bàn",
-    "status": "Trạng thái",
-    "online": "Trực tuyến",
-    "offline": "Mất kết nối",
-    "last_seen": "Lần cuối hoạt động",
-    "version": "Phiên bản",
-    "volume": "Âm lượng",
-    "never": "Chưa từng",
-    "broadcast_title": "Lượt phát",
-    "broadcast_created": "Đã lên lịch phát. Bản tin sẽ được phát sau khi được duyệt.",
-    "announcement": "Bản tin",
-    "listen": "Nghe thử",
-    "dispatches": "Nhật ký phát",
-    "state": "Trạng thái",
-    "started_at": "Bắt đầu",
-    "finished_at": "Kết thúc",
-    "broadcasts_title": "Các lượt phát gần đây",
-    "no_broadcasts": "Chưa có lượt phát nào.",
-    "delivered": "Đã phát {played}/{total} cụm loa",
-}
-
-#: Dispatch states as officials read them (nhật ký phát).
-DISPATCH_STATES: dict[str, str] = {
-    "queued": "Chờ gửi",
-    "sent": "Đã gửi",
-    "acked": "Cụm loa đã nhận",
-    "playing": "Đang phát",
-    "played": "Đã phát",
-    "interrupted": "Bị ngắt",
-    "failed": "Lỗi",
-    "missed": "Lỡ giờ phát",
-    "cancelled": "Đã hủy",
-}
 
 #: Alerts for operators (cảnh báo), by kind; see controller/alerts.py. ``{node}`` is the
 #: node's name, which already reads "Cụm loa …".

@@ -1,16 +1,20 @@
 """The web pages as a browser without JavaScript sees them: sign-in, CSRF, rate limiting, inline
-Vietnamese errors that keep what was typed, and escaping."""
+Vietnamese errors that keep what was typed and save nothing, escaping, roles, the catalog's
+second locale, the lexicon, uploads, and the public page."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from controller.seed import SeededCommune
 from tests.controller.conftest import People
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def _csrf(html: str) -> str:
@@ -20,14 +24,40 @@ def _csrf(html: str) -> str:
 
 
 def _browser(client: TestClient) -> TestClient:
-    browser = TestClient(client.app, follow_redirects=False)
-    return browser
+    return TestClient(client.app, follow_redirects=False)
 
 
-def _login(browser: TestClient, username: str, password: str):  # type: ignore[no-untyped-def]
+def _login(browser: TestClient, username: str, password: str = People.PASSWORD):  # type: ignore[no-untyped-def]
     page = browser.get("/login")
     return browser.post(
         "/login", data={"csrf": _csrf(page.text), "username": username, "password": password}
+    )
+
+
+def _signed_in(client: TestClient, username: str) -> tuple[TestClient, str]:
+    browser = _browser(client)
+    assert _login(browser, username).status_code == 303
+    return browser, _csrf(browser.get("/").text)
+
+
+def _db(client: TestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.runtime.store.db  # type: ignore[attr-defined]
+
+
+def _count(client: TestClient, table: str) -> int:
+    return int(_db(client).execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _write(browser: TestClient, csrf: str, title: str, text: str, action: str = "submit"):  # type: ignore[no-untyped-def]
+    return browser.post(
+        "/announcements/new",
+        data={
+            "csrf": csrf,
+            "title": title,
+            "text": text,
+            "category": "thong_bao",
+            "action": action,
+        },
     )
 
 
@@ -38,74 +68,304 @@ def test_first_run_points_to_the_admin_command(client: TestClient):
 
 def test_sign_in_sets_an_httponly_strict_session_cookie(client: TestClient, people: People):
     browser = _browser(client)
-    response = _login(browser, "editor", People.PASSWORD)
-    assert response.status_code == 303 and response.headers["location"] == "/new"
+    response = _login(browser, "editor")
+    assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
-    assert "Soạn bản tin" in browser.get("/new").text
+    assert "Tổng quan" in browser.get("/").text
+    assert "Soạn bản tin" in browser.get("/announcements/new").text
+
+
+def test_pages_need_a_session_and_an_api_token_is_not_one(client: TestClient, people: People):
+    browser = _browser(client)
+    for path in ("/", "/announcements", "/schedule", "/nodes", "/reports"):
+        assert browser.get(path).headers["location"] == "/login", path
+    with_token = browser.get("/nodes", headers=people.headers("admin"))
+    assert with_token.headers["location"] == "/login"
 
 
 def test_a_form_without_its_csrf_token_is_refused(client: TestClient, people: People):
     browser = _browser(client)
     response = browser.post("/login", data={"username": "editor", "password": People.PASSWORD})
     assert "Phiên làm việc đã hết hạn" in response.text
-    assert browser.get("/new").headers["location"] == "/login", "not signed in"
+    assert browser.get("/").headers["location"] == "/login", "not signed in"
+    editor, _ = _signed_in(client, "editor")
+    refused = _write(editor, "not-the-token", "Họp thôn", "Mời bà con họp.")
+    assert refused.status_code == 422 and "Phiên làm việc đã hết hạn" in refused.text
+    assert _count(client, "announcements") == 0
 
 
 def test_repeated_wrong_passwords_are_slowed_down(client: TestClient, people: People):
     browser = _browser(client)
     for _ in range(5):
         assert _login(browser, "editor", "sai-mat-khau").status_code == 401
-    blocked = _login(browser, "editor", People.PASSWORD)
+    blocked = _login(browser, "editor")
     assert blocked.status_code == 429
     assert "thử lại sau 15 phút" in blocked.text
-    assert _login(browser, "approver", People.PASSWORD).status_code == 303, "others unaffected"
+    assert _login(browser, "approver").status_code == 303, "others unaffected"
 
 
-def test_form_errors_are_inline_in_vietnamese_and_keep_what_was_typed(
+def test_announcement_errors_are_inline_keep_the_text_and_save_nothing(
+    client: TestClient, people: People
+):
+    editor, csrf = _signed_in(client, "editor")
+    response = _write(editor, csrf, "   ", "Mời bà con họp lúc 19h.")
+    assert response.status_code == 422
+    assert 'id="title-error"' in response.text and "Tiêu đề bản tin không được để trống" in (
+        response.text
+    )
+    assert "Mời bà con họp lúc 19h." in response.text
+    too_long = _write(editor, csrf, "Họp thôn", "x" * 501)
+    assert 'id="text-error"' in too_long.text and "tối đa 500 ký tự" in too_long.text
+    assert 'value="Họp thôn"' in too_long.text
+    assert _count(client, "announcements") == 0
+
+
+def test_a_file_that_is_not_audio_is_refused_next_to_the_field(client: TestClient, people: People):
+    editor, csrf = _signed_in(client, "editor")
+    response = editor.post(
+        "/announcements/new",
+        data={"csrf": csrf, "title": "Tệp hỏng", "text": "Ghi âm họp thôn", "action": "submit"},
+        files={"audio": ("hop-thon.mp3", b"this is not audio at all", "audio/mpeg")},
+    )
+    assert response.status_code == 422
+    assert 'id="audio-error"' in response.text and "không phải là tệp âm thanh" in response.text
+    assert 'value="Tệp hỏng"' in response.text
+    assert _count(client, "announcements") == 0
+
+
+def test_an_uploaded_recording_becomes_the_announcements_audio(
+    client: TestClient, people: People, tmp_path: Path
+):
+    from tests.support.media import tone_mp3
+
+    tone_mp3(tmp_path / "tone.mp3", seconds=1.0)
+    editor, csrf = _signed_in(client, "editor")
+    response = editor.post(
+        "/announcements/new",
+        data={
+            "csrf": csrf,
+            "title": "Ghi âm",
+            "text": "Lời chủ tịch xã",
+            "action": "submit",
+            "recorded": "1",
+        },
+        files={"audio": ("ghi-am.mp3", (tmp_path / "tone.mp3").read_bytes(), "audio/mpeg")},
+    )
+    assert response.status_code == 303, response.text
+    row = (
+        _db(client)
+        .execute("SELECT status, source, engine, media_sha256 FROM announcements")
+        .fetchone()
+    )
+    assert row[:3] == ("pending", "recording", "upload") and row[3]
+    assert _count(client, "media") == 1
+
+
+def test_schedule_errors_are_inline_and_keep_every_choice(
     client: TestClient, people: People, commune: SeededCommune
 ):
-    browser = _browser(client)
-    _login(browser, "editor", People.PASSWORD)
-    form = browser.get("/new")
-    past = (datetime.now(UTC) - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-    response = browser.post(
-        "/new",
+    editor, csrf = _signed_in(client, "editor")
+    assert _write(editor, csrf, "Họp thôn", "Mời bà con họp lúc 19h.").status_code == 303
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    past = (datetime.now(UTC) - timedelta(hours=1)).astimezone(LOCAL)
+    village = commune.nodes[0].zone_id
+    response = editor.post(
+        "/schedule/new",
         data={
-            "csrf": _csrf(form.text),
-            "title": "Họp thôn",
-            "text": "Mời bà con họp lúc 19h.",
-            "zone_ids": str(commune.commune_id),
+            "csrf": csrf,
+            "announcement_id": str(announcement_id),
+            "zone_ids": str(village),
+            "kind": "once",
             "play_at": past.strftime("%Y-%m-%dT%H:%M"),
+            "repeats": "2",
         },
     )
     assert response.status_code == 422
-    assert 'id="play-at-error"' in response.text and "đã qua" in response.text
-    assert 'value="Họp thôn"' in response.text and "Mời bà con họp lúc 19h." in response.text
-    db = client.app.state.runtime.store.db  # type: ignore[attr-defined]
-    assert db.execute("SELECT COUNT(*) FROM announcements").fetchone()[0] == 0, "nothing saved"
+    assert 'id="play_at-error"' in response.text and "đã qua" in response.text
+    assert f'value="{village}" data-zone="{village}"' in response.text
+    assert re.search(
+        rf'value="{village}" data-zone="{village}" data-parent="\d+"\s+checked', (response.text)
+    )
+    assert 'name="repeats" type="number" min="1" max="10" value="2"' in response.text
+    assert _count(client, "broadcasts") == 0
+
+
+def test_the_rule_builder_check_shows_the_vietnamese_summary_before_saving(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    editor, csrf = _signed_in(client, "editor")
+    _write(editor, csrf, "Phát thanh buổi sáng", "Chương trình phát thanh buổi sáng.")
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    today = datetime.now(UTC).astimezone(LOCAL).date()
+    check = editor.post(
+        "/schedule/check",
+        data={
+            "announcement_id": str(announcement_id),
+            "zone_ids": str(commune.commune_id),
+            "kind": "recurring",
+            "frequency": "weekly",
+            "weekdays": ["0", "2"],
+            "times": "06:00, 17:30",
+            "valid_from": today.isoformat(),
+            "repeats": "1",
+        },
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert check.status_code == 200
+    assert 'data-check="ok"' in check.text
+    assert "Thứ Hai" in check.text and "06:00" in check.text and "17:30" in check.text
+    assert "Đến 3 cụm loa" in check.text
+    assert _count(client, "broadcasts") == 0
 
 
 def test_titles_are_escaped_everywhere(client: TestClient, people: People, commune):
-    browser = _browser(client)
-    _login(browser, "editor", People.PASSWORD)
-    form = browser.get("/new")
-    soon = (datetime.now(UTC) + timedelta(hours=1)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-    response = browser.post(
-        "/new",
+    editor, csrf = _signed_in(client, "editor")
+    response = _write(editor, csrf, "<script>alert(1)</script>", "Nội dung <b>đậm</b>")
+    assert response.status_code == 303, response.text
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    soon = (datetime.now(UTC) + timedelta(hours=1)).astimezone(LOCAL)
+    scheduled = editor.post(
+        "/schedule/new",
         data={
-            "csrf": _csrf(form.text),
-            "title": "<script>alert(1)</script>",
-            "text": "Nội dung <b>đậm</b>",
+            "csrf": csrf,
+            "announcement_id": str(announcement_id),
             "zone_ids": str(commune.commune_id),
+            "kind": "once",
             "play_at": soon.strftime("%Y-%m-%dT%H:%M"),
+            "repeats": "1",
         },
     )
-    assert response.status_code == 303, response.text
-    for page in (
-        browser.get(response.headers["location"]),
-        browser.get("/broadcasts"),
-        browser.get("/approvals"),
+    assert scheduled.status_code == 303, scheduled.text
+    for path in (
+        response.headers["location"],
+        scheduled.headers["location"],
+        "/announcements",
+        "/approvals",
+        "/schedule",
+        "/schedule/new",
     ):
-        assert "<script>alert(1)</script>" not in page.text
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+        page = editor.get(path)
+        assert "<script>alert(1)</script>" not in page.text, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text, path
+    assert "<b>đậm</b>" not in editor.get("/approvals").text
+
+
+def test_an_approver_cannot_approve_their_own_announcement_and_is_told_why(
+    client: TestClient, people: People
+):
+    admin, csrf = _signed_in(client, "admin")
+    _write(admin, csrf, "Tự duyệt", "Không được tự duyệt.")
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    response = admin.post(f"/approvals/{announcement_id}", data={"csrf": csrf, "action": "approve"})
+    assert response.status_code == 422 and "Người duyệt phải là người khác" in response.text
+    approver, csrf2 = _signed_in(client, "approver")
+    no_comment = approver.post(
+        f"/approvals/{announcement_id}", data={"csrf": csrf2, "action": "reject", "comment": ""}
+    )
+    assert 'id="comment-error"' in no_comment.text and "Hãy ghi lý do từ chối" in no_comment.text
+    ok = approver.post(f"/approvals/{announcement_id}", data={"csrf": csrf2, "action": "approve"})
+    assert ok.status_code == 303
+    status = _db(client).execute("SELECT status FROM announcements").fetchone()[0]
+    assert status == "approved"
+
+
+def test_menus_and_pages_follow_the_role(client: TestClient, people: People):
+    editor, _ = _signed_in(client, "editor")
+    home = editor.get("/").text
+    assert 'href="/emergency"' not in home and 'href="/users"' not in home
+    assert editor.get("/emergency").status_code == 403
+    assert editor.get("/users").status_code == 403
+    assert editor.get("/audit").status_code == 403
+    admin, _ = _signed_in(client, "admin")
+    assert 'href="/users"' in admin.get("/").text
+    assert admin.get("/audit").status_code == 200
+
+
+def test_the_emergency_page_asks_for_confirmation_and_saves_nothing_without_it(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    approver, csrf = _signed_in(client, "approver")
+    response = approver.post(
+        "/emergency",
+        data={
+            "csrf": csrf,
+            "title": "Lũ quét",
+            "text": "Bà con di chuyển lên vùng cao ngay.",
+            "zone_ids": str(commune.commune_id),
+            "repeats": "2",
+        },
+    )
+    assert response.status_code == 422 and 'id="confirm-error"' in response.text
+    assert "Bà con di chuyển lên vùng cao ngay." in response.text
+    assert _count(client, "broadcasts") == 0
+
+
+def test_english_is_the_second_locale_and_vietnamese_the_default(
+    client: TestClient, people: People
+):
+    admin, _ = _signed_in(client, "admin")
+    assert "Tình trạng cụm loa" in admin.get("/nodes").text
+    switched = admin.get("/lang/en?next=/nodes")
+    assert switched.status_code == 303 and switched.headers["location"] == "/nodes"
+    page = admin.get("/nodes").text
+    assert "Speaker clusters" in page and "Last seen" in page and '<html lang="en">' in page
+    admin.get("/lang/vi")
+    assert "Lần cuối hoạt động" in admin.get("/nodes").text
+    assert admin.get("/lang/en?next=//evil.example").headers["location"] == "/"
+
+
+def test_the_lexicon_changes_the_reading_shown_beside_the_text(client: TestClient, people: People):
+    editor, csrf = _signed_in(client, "editor")
+    saved = editor.post("/lexicon", data={"csrf": csrf, "term": "HTX", "reading": "hợp tác xã"})
+    assert saved.status_code == 303
+    reading = editor.post(
+        "/announcements/reading",
+        data={"text": "HTX Lạc Lâm họp"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert "hợp tác xã" in reading.text
+    empty = editor.post("/lexicon", data={"csrf": csrf, "term": "UBT", "reading": ""})
+    assert empty.status_code == 422 and 'id="reading-error"' in empty.text
+    assert 'value="UBT"' in empty.text
+    viewer, vcsrf = _signed_in(client, "viewer")
+    refused = viewer.post("/lexicon", data={"csrf": vcsrf, "term": "X", "reading": "ích"})
+    assert refused.status_code == 422
+    assert _count(client, "lexicon") == 1
+
+
+def test_the_public_page_lists_only_what_played_and_serves_its_audio(
+    client: TestClient, people: People, commune: SeededCommune, tmp_path: Path
+):
+    from tests.support.media import tone_mp3
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    db = runtime.store.db
+    sha, size = tone_mp3(runtime.settings.media_dir / "x.mp3")
+    (runtime.settings.media_dir / "x.mp3").rename(runtime.settings.media_dir / f"{sha}.mp3")
+    db.execute("INSERT INTO media (sha256, bytes, duration_s) VALUES (?, ?, 1.0)", [sha, size])
+    for n, (title, state) in enumerate([("Đã phát rồi", "played"), ("Chưa phát", "queued")], 1):
+        db.execute(
+            "INSERT INTO announcements (id, title, text, status, media_sha256) "
+            "VALUES (?, ?, 'Nội dung', 'approved', ?)",
+            [n, title, sha],
+        )
+        db.execute(
+            "INSERT INTO broadcasts (id, announcement_id, zone_ids, status, priority) "
+            "VALUES (?, ?, ?, 'active', 'normal')",
+            [n, n, f"[{commune.commune_id}]"],
+        )
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        db.execute(
+            "INSERT INTO dispatches (broadcast_id, occurrence, node_id, play_at, state, "
+            "started_at) VALUES (?, 'o', ?, ?, ?, ?)",
+            [n, commune.nodes[0].node_id, now, state, now],
+        )
+    anonymous = _browser(client)
+    page = anonymous.get(f"/public/{commune.commune_id}")
+    assert page.status_code == 200
+    assert "Đã phát rồi" in page.text and "Chưa phát" not in page.text
+    assert anonymous.get(f"/public/{commune.commune_id}/audio/1.mp3").status_code == 200
+    assert anonymous.get(f"/public/{commune.commune_id}/audio/2.mp3").status_code == 404
+    other_village = commune.nodes[1].zone_id
+    assert "Đã phát rồi" not in anonymous.get(f"/public/{other_village}").text

@@ -1,0 +1,176 @@
+/* Loa web UI: small progressive enhancements. Every page works without this file; words shown
+   here come from data-* attributes the server filled from the catalog. */
+(function () {
+  "use strict";
+
+  function csrf() {
+    var input = document.querySelector('input[name="csrf"]');
+    return input ? input.value : "";
+  }
+
+  /* Live character count beside the text. */
+  function charCount() {
+    var text = document.getElementById("text");
+    var count = document.getElementById("count");
+    if (!text || !count) return;
+    text.addEventListener("input", function () { count.textContent = String(text.value.length); });
+  }
+
+  /* Render text on the server and play it here ("nghe thử"). */
+  function speak(text, audio, button, errorBox) {
+    var body = new FormData();
+    body.append("csrf", csrf());
+    body.append("text", text);
+    var label = button.textContent;
+    button.disabled = true;
+    button.textContent = button.dataset.busy || label;
+    if (errorBox) { errorBox.hidden = true; errorBox.textContent = ""; }
+    return fetch("/announcements/preview.mp3", { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          return response.text().then(function (message) { throw new Error(message); });
+        }
+        return response.blob();
+      })
+      .then(function (blob) {
+        if (audio.dataset.url) URL.revokeObjectURL(audio.dataset.url);
+        var url = URL.createObjectURL(blob);
+        audio.dataset.url = url;
+        audio.src = url;
+        audio.dataset.ready = "1";
+        var played = audio.play();
+        if (played && played.catch) played.catch(function () { /* autoplay refused: the controls remain */ });
+      })
+      .catch(function (error) {
+        if (errorBox) { errorBox.textContent = error.message; errorBox.hidden = false; }
+      })
+      .finally(function () { button.disabled = false; button.textContent = label; });
+  }
+
+  function preview() {
+    var button = document.getElementById("preview");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      speak(document.getElementById("text").value, document.getElementById("preview-audio"),
+            button, document.getElementById("preview-error"));
+    });
+  }
+
+  function listenButtons() {
+    document.querySelectorAll(".listen-btn").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var text = button.dataset.text;
+        if (button.dataset.textFrom) text = document.querySelector(button.dataset.textFrom).value;
+        if (!text) return;
+        speak(text, document.querySelector(button.dataset.audio), button, null);
+      });
+    });
+  }
+
+  /* Record from the microphone (MediaRecorder) into the form's file input. */
+  function recorder() {
+    var button = document.getElementById("record");
+    if (!button) return;
+    var status = document.getElementById("record-status");
+    var input = document.getElementById("audio");
+    var playback = document.getElementById("record-audio");
+    var recorded = document.getElementById("recorded");
+    var media = null;
+    var chunks = [];
+    if (!window.MediaRecorder || !navigator.mediaDevices) {
+      button.disabled = true;
+      status.textContent = button.dataset.unsupported;
+      return;
+    }
+    button.addEventListener("click", function () {
+      if (media && media.state === "recording") { media.stop(); return; }
+      navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+        chunks = [];
+        var type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
+        media = type ? new MediaRecorder(stream, { mimeType: type }) : new MediaRecorder(stream);
+        media.addEventListener("dataavailable", function (e) { if (e.data.size) chunks.push(e.data); });
+        media.addEventListener("stop", function () {
+          stream.getTracks().forEach(function (t) { t.stop(); });
+          var blob = new Blob(chunks, { type: media.mimeType || "audio/webm" });
+          var file = new File([blob], "ghi-am.webm", { type: blob.type });
+          var transfer = new DataTransfer();
+          transfer.items.add(file);
+          input.files = transfer.files;
+          recorded.value = "1";
+          playback.src = URL.createObjectURL(blob);
+          playback.hidden = false;
+          button.textContent = button.dataset.start;
+          button.setAttribute("aria-pressed", "false");
+          status.textContent = button.dataset.done;
+        });
+        media.start();
+        button.textContent = button.dataset.stop;
+        button.setAttribute("aria-pressed", "true");
+        status.textContent = "● REC";
+      }).catch(function () { status.textContent = button.dataset.denied; });
+    });
+    input.addEventListener("change", function () { recorded.value = "0"; });
+  }
+
+  /* Schedule form: show the fields of the chosen kind and frequency. */
+  function scheduleForm() {
+    var form = document.getElementById("schedule-form");
+    if (!form) return;
+    function sync() {
+      var kind = form.querySelector('input[name="kind"]:checked');
+      var recurring = kind && kind.value === "recurring";
+      var frequency = form.querySelector("#frequency").value;
+      form.querySelectorAll(".when-once").forEach(function (el) { el.hidden = recurring; });
+      form.querySelectorAll(".when-recurring").forEach(function (el) { el.hidden = !recurring; });
+      form.querySelectorAll(".when-weekly").forEach(function (el) { el.hidden = frequency !== "weekly"; });
+      form.querySelectorAll(".when-monthly").forEach(function (el) { el.hidden = frequency !== "monthly"; });
+    }
+    form.addEventListener("change", sync);
+    sync();
+  }
+
+  /* Zone tree: ticking an area ticks the areas beneath it (they are reached anyway). */
+  function zoneTree() {
+    document.querySelectorAll("fieldset.zones").forEach(function (set) {
+      set.addEventListener("change", function (e) {
+        var box = e.target;
+        if (!box.dataset || !box.dataset.zone) return;
+        var stack = [box.dataset.zone];
+        while (stack.length) {
+          var parent = stack.pop();
+          set.querySelectorAll('input[data-parent="' + parent + '"]').forEach(function (child) {
+            child.checked = box.checked;
+            stack.push(child.dataset.zone);
+          });
+        }
+      });
+    });
+  }
+
+  function map() {
+    var el = document.getElementById("map");
+    if (!el || !window.L) return;
+    var points = JSON.parse(el.dataset.points || "[]");
+    var m = L.map(el);
+    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap" }).addTo(m);
+    var bounds = [];
+    points.forEach(function (p) {
+      var marker = L.circleMarker([p.lat, p.lon], { radius: 9, color: p.online ? "#1e6b2f" : "#b3261e" }).addTo(m);
+      var label = document.createElement("span");
+      label.textContent = p.name + " — " + (p.online ? el.dataset.online : el.dataset.offline);
+      marker.bindPopup(label);
+      bounds.push([p.lat, p.lon]);
+    });
+    if (bounds.length) m.fitBounds(bounds, { maxZoom: 15, padding: [20, 20] });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    charCount();
+    preview();
+    listenButtons();
+    recorder();
+    scheduleForm();
+    zoneTree();
+    map();
+  });
+})();

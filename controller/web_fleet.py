@@ -1,0 +1,224 @@
+"""Pages for operators: the speaker clusters (status, last seen, volume, temperature, version,
+clock), one cluster in detail (history, recent plays, remote actions) and the map."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from controller import audit, authz, fleet, reports
+from controller.auth import Identity
+from controller.db import table
+from controller.errors import ApiError
+from controller.messages import error_message
+from controller.web_common import (
+    csrf_ok,
+    login_redirect,
+    not_found,
+    render,
+    rt,
+    signed_in,
+    translator,
+)
+from loa.protocol import (
+    FileContent,
+    NodeConfig,
+    PlayNow,
+    PlayStop,
+    ScheduleItem,
+    to_wire_time,
+    utcnow,
+)
+
+router = APIRouter(include_in_schema=False)
+
+#: Test tones travel as ``play.now`` of this reserved broadcast number; no dispatch row has it,
+#: so their reports change nothing in the play log.
+TEST_TONE_BROADCAST = 2**31 - 1
+#: What a test tone says: spoken by the Vietnamese voice whatever the page's language.
+TEST_TONE_TEXT = "Phát thử. Một, hai, ba. Cụm loa đang hoạt động tốt."
+#: Map tiles; an operator without internet points this at a local tile server.
+DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+def _visible_nodes(request: Request, who: Identity) -> list[dict[str, Any]]:
+    runtime = rt(request)
+    db = runtime.store.db
+    allowed = authz.area(db, who)
+    return [
+        n
+        for n in fleet.list_nodes(db, utcnow(), runtime.settings.missed_heartbeats)
+        if allowed is None or n["zone_id"] in allowed
+    ]
+
+
+@router.get("/nodes")
+def nodes_page(request: Request) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    db = rt(request).store.db
+    has_map = bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
+    return render(request, "nodes.html", who, nodes=_visible_nodes(request, who), has_map=has_map)
+
+
+@router.get("/nodes/live")
+def nodes_live(request: Request) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    return render(request, "_nodes_rows.html", who, nodes=_visible_nodes(request, who))
+
+
+@router.get("/nodes/map")
+def nodes_map(request: Request) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    db = rt(request).store.db
+    coords = {
+        r["id"]: (r["lat"], r["lon"])
+        for r in db.query(
+            "SELECT id, lat, lon FROM nodes WHERE lat IS NOT NULL AND lon IS NOT NULL"
+        )
+    }
+    points = [
+        {"id": n["id"], "name": n["name"], "online": n["online"], "lat": lat, "lon": lon}
+        for n in _visible_nodes(request, who)
+        if n["id"] in coords
+        for lat, lon in [coords[n["id"]]]
+    ]
+    tile_url = rt(request).settings.extra.get("tile_url") or os.environ.get(
+        "LOA_TILE_URL", DEFAULT_TILE_URL
+    )
+    return render(request, "nodes_map.html", who, points=points, tile_url=tile_url)
+
+
+def _node_context(request: Request, who: Identity, node_id: str) -> dict[str, Any] | None:
+    runtime = rt(request)
+    db = runtime.store.db
+    detail = fleet.node_detail(db, node_id, utcnow(), runtime.settings.missed_heartbeats, 30)
+    if detail is None or not authz.node_visible(db, who, detail["zone_id"]):
+        return None
+    plays = reports.play_log(db, who, node_id=node_id, limit=20)
+    return {"n": detail, "plays": plays}
+
+
+@router.get("/nodes/{node_id}")
+def node_page(node_id: str, request: Request) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    context = _node_context(request, who, node_id)
+    if context is None:
+        return not_found(request, who, error_message("node_not_found"))
+    done = request.query_params.get("done", "")
+    return render(request, "node.html", who, done=done, error=None, **context)
+
+
+@router.get("/nodes/{node_id}/live")
+def node_live(node_id: str, request: Request) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    context = _node_context(request, who, node_id)
+    if context is None:
+        return Response(status_code=404)
+    return render(request, "_node_live.html", who, **context)
+
+
+def _test_tone(request: Request, node: dict[str, Any]) -> PlayNow:
+    """A short spoken test, rendered once (cached), played at once."""
+    from audio.render import render_text
+
+    _ = translator(request)
+    settings = rt(request).settings
+    rendered = render_text(
+        TEST_TONE_TEXT,
+        settings.media_dir,
+        cache_dir=settings.tts_cache_dir,
+    )
+    table(rt(request).store.db, "media").insert(
+        {
+            "sha256": rendered.sha256,
+            "bytes": rendered.bytes,
+            "duration_s": rendered.duration_s,
+            "mime": "audio/mpeg",
+            "created_at": to_wire_time(utcnow()),
+        },
+        ignore=True,
+    )
+    now = utcnow()
+    return PlayNow(
+        item=ScheduleItem(
+            broadcast=TEST_TONE_BROADCAST,
+            occurrence="phat-thu-" + now.strftime("%Y%m%dT%H%M%S"),
+            play_at=now,
+            content=FileContent(
+                url=f"{settings.base_url}/media/{rendered.sha256}.mp3",
+                sha256=rendered.sha256,
+                bytes=rendered.bytes,
+                duration_s=rendered.duration_s,
+            ),
+            priority="urgent",
+            max_late_s=60,
+            title=_("Phát thử"),
+        )
+    )
+
+
+@router.post("/nodes/{node_id}/action")
+async def node_action(node_id: str, request: Request) -> Response:
+    """Remote actions: test tone, volume, stop — one signed command each, audited."""
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    _ = translator(request)
+    runtime = rt(request)
+    context = _node_context(request, who, node_id)
+    if context is None:
+        return not_found(request, who, error_message("node_not_found"))
+    form = await request.form()
+    action = str(form.get("action", ""))
+    error = None
+    try:
+        if not csrf_ok(request, form):
+            raise ApiError(403, "csrf")
+        authz.require(who, "node.control")
+        if action == "tone":
+            ok = runtime.dispatcher.command(
+                node_id, "play.now", _test_tone(request, context["n"]), ttl=timedelta(minutes=1)
+            )
+            details: dict[str, Any] = {}
+        elif action == "volume":
+            raw = str(form.get("volume", ""))
+            if not raw.isdigit() or not 0 <= int(raw) <= 100:
+                raise ApiError(
+                    422, "invalid_request", field="volume", message=_("Âm lượng từ 0 đến 100.")
+                )
+            details = {"volume": int(raw)}
+            ok = runtime.dispatcher.command(node_id, "node.config", NodeConfig(volume=int(raw)))
+        elif action == "stop":
+            details = {}
+            ok = runtime.dispatcher.command(node_id, "play.stop", PlayStop())
+        else:
+            raise ApiError(422, "invalid_request", field="action")
+        if not ok:
+            raise ApiError(
+                503,
+                "invalid_request",
+                message=_("Chưa gửi được lệnh: mất kết nối tới máy chủ MQTT."),
+            )
+        with runtime.store.transaction() as db:
+            audit.record(db, who, f"node.{action}", "node", node_id, after=details or None)
+    except ApiError as exc:
+        error = error_message("csrf") if exc.code == "csrf" else exc.message
+    except Exception as exc:  # e.g. the speech engine failed for the test tone
+        error = str(exc)
+    if error:
+        return render(request, "node.html", who, 422, done="", error=error, **context)
+    return RedirectResponse(f"/nodes/{node_id}?done={action}", status_code=303)
