@@ -28,18 +28,25 @@ from node_agent.media import Fetcher, MediaCache
 from node_agent.mixer import set_volume
 from node_agent.player import Player, make_player
 from node_agent.policy import Settings, load_tz
+from node_agent.reactor import Reactor
 from node_agent.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class Agent:
-    def __init__(self, cfg: Config, player: Player | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        player: Player | None = None,
+        durable: bool = True,
+        reactor: Reactor | None = None,
+    ):
         self.cfg = cfg
         self.started_mono = time.monotonic()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.public_key = load_public_key_b64(cfg.controller_public_key)
-        self.store = Store(cfg.db_file)
+        self.store = Store(cfg.db_file, durable=durable)
         self._settings = Settings.from_config(cfg, self.store.settings())
         self.cache = MediaCache(cfg.media_dir, self.store, int(cfg.cache.max_mb * 2**20))
         self.player = player or make_player(cfg.player.backend, cfg.sink_file, cfg.player.device)
@@ -77,6 +84,7 @@ class Agent:
             on_command=self._on_command,
             state=self._state,
             on_tick=self._tick,
+            reactor=reactor,
         )
         self.commands = CommandContext(
             node_id=cfg.node_id,
@@ -143,7 +151,7 @@ class Agent:
         handle(payload, self.commands)
 
     def apply_config(self, values: dict[str, Any]) -> None:
-        self.store.set_settings(values)
+        """Apply settings from node.config (already saved in the store)."""
         self._settings = self._settings.updated(values)
         self.amplifier.hold_s = self._settings.hold_s
         if "heartbeat_s" in values:

@@ -68,39 +68,59 @@ def handle(payload: bytes, ctx: CommandContext) -> None:
         if cid:
             ctx.ack(Ack(cmd_id=cid, ok=False, code=exc.code, error=str(exc)[:500]))
         return
-    ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
     try:
-        apply(cmd, ctx)
+        # the replay cache and the command's effect are written in one transaction
+        with ctx.store.transaction():
+            ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
+            after = apply(cmd, ctx)
     except Exception as exc:
         log.exception("command %s (%s) could not be applied", cmd.id, cmd.type)
+        ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
         ctx.ack(Ack(cmd_id=cmd.id, ok=False, code="rejected", error=str(exc)[:500]))
         return
+    after()  # tell the engine only once the change is committed
     log.info("command %s %s ok", cmd.type, cmd.id)
     ctx.ack(Ack(cmd_id=cmd.id, ok=True))
 
 
-def apply(cmd: Command, ctx: CommandContext) -> None:
+def apply(cmd: Command, ctx: CommandContext) -> Callable[[], None]:
+    """Write the command's effect to the store; return what to do once it is committed."""
     body = cmd.parsed_body()
     now = time.time()
+    engine = ctx.engine
     if isinstance(body, SchedulePut):
         ctx.store.put_items(body.items, now)
-        ctx.engine.wake(schedule_changed=True)
-    elif isinstance(body, ScheduleSync):
+        return lambda: engine.wake(schedule_changed=True)
+    if isinstance(body, ScheduleSync):
         ctx.store.sync_items(body.items, now)
-        ctx.engine.wake(schedule_changed=True)
-    elif isinstance(body, ScheduleCancel):
-        keys = ctx.store.cancel(body.items)
-        ctx.engine.stop_playing("cancelled", keys=set(keys), error="schedule.cancel")
-        ctx.engine.wake(schedule_changed=True)
-    elif isinstance(body, PlayNow):
+        return lambda: engine.wake(schedule_changed=True)
+    if isinstance(body, ScheduleCancel):
+        keys = set(ctx.store.cancel(body.items))
+
+        def stop_cancelled() -> None:
+            engine.stop_playing("cancelled", keys=keys, error="schedule.cancel")
+            engine.wake(schedule_changed=True)
+
+        return stop_cancelled
+    if isinstance(body, PlayNow):
         ctx.store.put_items([body.item], now + ctx.warmup_for_now(), immediate=True)
-        ctx.engine.wake(schedule_changed=True)
-    elif isinstance(body, PlayStop):
-        ctx.engine.stop_playing("cancelled", broadcast=body.broadcast, error="play.stop")
-    elif isinstance(body, NodeConfig):
+        return lambda: engine.wake(schedule_changed=True)
+    if isinstance(body, PlayStop):
+        broadcast = body.broadcast
+
+        def stop() -> None:
+            engine.stop_playing("cancelled", broadcast=broadcast, error="play.stop")
+
+        return stop
+    if isinstance(body, NodeConfig):
         values = {k: getattr(body, k) for k in body.model_fields_set}
         if "quiet_hours" in values and values["quiet_hours"] is not None:
             values["quiet_hours"] = values["quiet_hours"].model_dump()
-        ctx.apply_config(values)
-        ctx.engine.wake()
-    # node.ping: the ack is the answer
+        ctx.store.set_settings(values)
+
+        def configure() -> None:
+            ctx.apply_config(values)
+            engine.wake()
+
+        return configure
+    return lambda: None  # node.ping: the ack is the answer

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from loa.protocol import MAX_PAYLOAD_BYTES, State, dumps, node_topic, utcnow
 from node_agent.config import MqttConfig
+from node_agent.reactor import Reactor
 from node_agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,15 @@ def _published(info: mqtt.MQTTMessageInfo) -> bool:
         return bool(getattr(info, "_published", False))
 
 
+def _wait(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 class Connection:
+    """One node's MQTT session, driven by a Reactor (its own, or one shared by a simulation)."""
+
     def __init__(
         self,
         cfg: MqttConfig,
@@ -68,6 +77,7 @@ class Connection:
         on_command: Callable[[bytes], None],
         state: Callable[[], dict[str, Any]],
         on_tick: Callable[[], None] | None = None,
+        reactor: Reactor | None = None,
     ):
         self.cfg = cfg
         self.node_id = node_id
@@ -79,8 +89,11 @@ class Connection:
         self.state_topic = node_topic(node_id, "state")
         self.connected = threading.Event()
         self.connects = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.next_connect = float("inf")
+        self.next_tick = float("inf")
+        self._own_reactor = reactor is None
+        self.reactor = reactor or Reactor(f"mqtt-{node_id}")
+        self._stopping = False
         self._tracked: list[tuple[mqtt.MQTTMessageInfo, str]] = []
         self._tracked_lock = threading.Lock()
         self._backoff = Backoff(cfg.backoff_min_s, cfg.backoff_max_s)
@@ -105,67 +118,70 @@ class Connection:
     def start(self) -> None:
         for report_id, topic, payload in self.store.outbox_all():
             self._publish_tracked(report_id, topic, payload)
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
-        self._thread.start()
+        self.next_connect = 0.0
+        self.next_tick = 0.0
+        self.reactor.add(self)
 
     def stop(self, reason: str = "shutdown") -> None:
-        """Leave cleanly: an offline state in place of the will, then disconnect."""
+        """Leave cleanly: an offline state in place of the will, then a DISCONNECT (which also
+        tells the broker not to publish the will)."""
+        self._stopping = True
+        self.next_connect = float("inf")
         if self.connected.is_set():
             body = {**self.state(), "online": False, "reason": reason, "at": utcnow()}
             info = self.client.publish(self.state_topic, dumps(State(**body)), qos=1, retain=True)
-            deadline = time.monotonic() + 2
-            while not info.is_published() and time.monotonic() < deadline:
-                time.sleep(0.02)
-        self._stop.set()
+            _wait(lambda: _published(info), 2.0)
         self.client.disconnect()
-        if self._thread:
-            self._thread.join(5)
+        self.reactor.wake()
+        _wait(lambda: self.client.socket() is None, 2.0)
+        self.reactor.remove(self)
+        self.connected.clear()
+        if self._own_reactor:
+            self.reactor.stop()
 
-    def _set_will(self) -> None:
+    # --- driven by the reactor (network thread) ------------------------------------------
+
+    def try_connect(self) -> None:
+        if self._stopping:
+            self.next_connect = float("inf")
+            return
         will = State(node=self.node_id, online=False, at=utcnow(), reason="will")
         self.client.will_set(self.state_topic, dumps(will), qos=1, retain=True)
+        try:
+            self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._retry_later(f"connect to {self.cfg.url} failed: {exc}")
+            return
+        self.next_connect = float("inf")
+        self.next_tick = time.monotonic()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._session()
-            except Exception:  # the network thread must never die
-                log.exception("connection loop failed")
-                self._stop.wait(1.0)
+    def lost(self, rc: Any) -> None:
+        self.connected.clear()
+        if self._stopping:
+            self.next_connect = float("inf")
+            return
+        self._retry_later(f"connection lost ({mqtt.error_string(rc)})")
 
-    def _session(self) -> None:
-        """One connection: connect, run until it drops, then wait a backoff delay."""
-        if not self._stop.is_set():
-            try:
-                self._set_will()
-                self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                self._pause(f"connect to {self.cfg.url} failed: {exc}")
-                return
-            while not self._stop.is_set():
-                rc = self.client.loop(timeout=0.5)
-                self._sweep_outbox()
-                if self.on_tick and self.connected.is_set():
-                    try:
-                        self.on_tick()
-                    except Exception:
-                        log.exception("tick failed")
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-            self.connected.clear()
-            if not self._stop.is_set():
-                self._pause("connection lost")
-
-    def _pause(self, why: str) -> None:
+    def _retry_later(self, why: str) -> None:
         delay = self._backoff.next()
-        log.warning("%s; retrying in %.1fs", why, delay)
-        self._stop.wait(delay)
+        log.warning("%s %s; retrying in %.1fs", self.node_id, why, delay)
+        self.next_connect = time.monotonic() + delay
+
+    def tick(self) -> None:
+        self._sweep_outbox()
+        if self.on_tick and self.connected.is_set():
+            try:
+                self.on_tick()
+            except Exception:
+                log.exception("tick failed")
 
     # --- callbacks (network thread) ------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
+            client.disconnect()
+            self.lost(rc)
             return
         self._backoff.reset()
         self.connects += 1
@@ -176,8 +192,8 @@ class Connection:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
-        if not self._stop.is_set():
-            log.warning("disconnected: %s", rc)
+        if not self._stopping:
+            log.warning("%s disconnected: %s", self.node_id, rc)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic != self.cmd_topic:

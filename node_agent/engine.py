@@ -165,7 +165,7 @@ class Engine:
         self._sessions: set[Session] = set()
         self._started_keys: set[tuple[str, float]] = set()
         self._thread: threading.Thread | None = None
-        self._last_offset = self.clock() - time.monotonic()
+        self._last_offset = self._offset()
         self._last_purge = 0.0
         self._prepared: set[str] = set()
 
@@ -286,7 +286,7 @@ class Engine:
                 if left <= FINE_WAIT_S:
                     break
                 self._cond.wait(min(left - FINE_WAIT_S, IDLE_WAKE_S))
-                if abs(self.clock() - time.monotonic() - self._last_offset) > CLOCK_JUMP_S:
+                if abs(self._offset() - self._last_offset) > CLOCK_JUMP_S:
                     break
             if self._woken or self._stopping:
                 return
@@ -297,7 +297,7 @@ class Engine:
             time.sleep(min(left, 0.0005))
 
     def _check_clock(self, now: float) -> None:
-        offset = now - time.monotonic()
+        offset = self._offset()
         jump = offset - self._last_offset
         if abs(jump) > CLOCK_JUMP_S:
             log.warning("wall clock jumped by %+.1f s", jump)
@@ -316,6 +316,17 @@ class Engine:
             self._current = cur = None
         for si in self._items:
             if si.status != "pending" or si.key in self._ready:
+    def _offset(self) -> float:
+        """Wall minus monotonic, sampled so that a thread switch between the two readings
+        (seconds, on a loaded machine) is not taken for a clock jump."""
+        for _ in range(3):
+            m1 = time.monotonic()
+            wall = self.clock()
+            m2 = time.monotonic()
+            if m2 - m1 < 0.01:
+                break
+        return wall - (m1 + m2) / 2
+
                 continue
             if (si.key, si.play_at) in self._started_keys:
                 continue

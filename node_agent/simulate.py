@@ -15,6 +15,7 @@ from typing import Any
 
 from node_agent.agent import Agent
 from node_agent.config import Config, config_from_dict
+from node_agent.reactor import Reactor
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,22 @@ def raise_fd_limit() -> None:
 
 
 class Simulation:
+    """Agents are built and started one after another; their stores skip fsync (a simulation
+    need not survive a power cut, and a thousand fsyncs per command would only time the disk)."""
+
     def __init__(self, configs: list[Config]):
         raise_fd_limit()
-        self.agents = [Agent(cfg) for cfg in configs]
+        self.configs = configs
+        self.agents: list[Agent] = []
+        self.reactor = Reactor("mqtt-simulation")  # one network thread for every agent
 
-    def start(self) -> None:
-        for agent in self.agents:
+    def start(self, progress: bool = False) -> None:
+        for n, cfg in enumerate(self.configs, 1):
+            agent = Agent(cfg, durable=False, reactor=self.reactor)
             agent.start()
+            self.agents.append(agent)
+            if progress and n % 100 == 0:
+                print(f"{n} agents started", flush=True)
 
     def connected(self) -> int:
         return sum(a.connection.connected.is_set() for a in self.agents)
@@ -69,6 +79,7 @@ class Simulation:
             t.start()
         for t in threads:
             t.join()
+        self.reactor.stop()
 
 
 def simulate_main(args: argparse.Namespace) -> int:
@@ -90,7 +101,7 @@ def simulate_main(args: argparse.Namespace) -> int:
     sim = Simulation(configs)
     logging.getLogger("node_agent").setLevel(logging.WARNING)
     t0 = time.monotonic()
-    sim.start()
+    sim.start(progress=True)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -64,16 +64,19 @@ class Store:
     """One connection per thread: in WAL mode readers never wait for a writer's fsync, so the
     playback engine can read the schedule while a report is being written down."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, durable: bool = True):
+        """``durable=False`` (simulations only) skips the fsync on every commit."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._synchronous = "FULL" if durable else "OFF"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._parsed: dict[str, tuple[str, ScheduleItem]] = {}
         db = self._conn()
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(SCHEMA)
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(f"BEGIN;{SCHEMA}COMMIT;")  # one transaction: one fsync
 
     def _conn(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -81,7 +84,7 @@ class Store:
             db = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None, timeout=30
             )
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
             with self._all_lock:
@@ -109,7 +112,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable write; nested uses join the outer transaction."""
         db = self._conn()
+        if db.in_transaction:
+            yield db
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
