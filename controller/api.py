@@ -346,8 +346,11 @@ def play_log(
     broadcast_id: int | None = None,
     since: str | None = None,
     until: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
     format: Literal["json", "csv"] = "json",
 ) -> list[dict[str, Any]] | Response:
+    """The play log, newest first, a page at a time (``limit``, ``offset``)."""
     rows = reports.play_log(
         runtime(request).store.db,
         who,
@@ -357,6 +360,8 @@ def play_log(
         broadcast_id=broadcast_id,
         since=since,
         until=until,
+        limit=limit,
+        offset=offset,
     )
     return reports.csv_response(rows, "nhat-ky-phat.csv") if format == "csv" else rows
 
@@ -369,10 +374,9 @@ def delivery(
     since: str | None = None,
     until: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    rows = reports.play_log(
+    return reports.delivery_summary(
         runtime(request).store.db, who, zone_id=zone_id, since=since, until=until
     )
-    return reports.delivery(rows)
 
 
 @router.get("/audit", tags=["admin"], response_model=None)

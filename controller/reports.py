@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import sqlite_utils
@@ -13,7 +12,6 @@ from fastapi.responses import Response
 
 from controller import authz
 from controller.auth import Identity
-from schedules import to_local
 
 
 def play_log(
@@ -26,9 +24,48 @@ def play_log(
     broadcast_id: int | None = None,
     since: str | None = None,
     until: str | None = None,
-    limit: int = 5000,
+    limit: int = 500,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Dispatches with real start and end times, newest first, inside the official's area."""
+    where, params = _filters(
+        db,
+        who,
+        zone_id=zone_id,
+        node_id=node_id,
+        announcement_id=announcement_id,
+        broadcast_id=broadcast_id,
+        since=since,
+        until=until,
+    )
+    return list(
+        db.query(
+            "SELECT d.broadcast_id, d.occurrence, b.announcement_id, "
+            "COALESCE(a.title, b.title) AS title, d.node_id, "
+            "n.name AS node_name, z.name AS zone_name, b.priority, d.play_at, d.state, "
+            "d.started_at, d.finished_at, d.error, COALESCE(b.kind, 'file') AS kind, "
+            "d.played_s, d.interruptions, b.recording_sha256 "
+            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "JOIN nodes n ON n.id = d.node_id JOIN zones z ON z.id = n.zone_id "
+            f"WHERE {where} ORDER BY d.play_at DESC, d.node_id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+
+
+def _filters(
+    db: sqlite_utils.Database,
+    who: Identity,
+    *,
+    zone_id: int | None = None,
+    node_id: str | None = None,
+    announcement_id: int | None = None,
+    broadcast_id: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (over d = dispatches, b = broadcasts, n = nodes) and its parameters."""
     where = ["1 = 1"]
     params: list[Any] = []
     allowed = authz.area(db, who)
@@ -50,47 +87,49 @@ def play_log(
         if value is not None:
             where.append(clause)
             params.append(value)
-    return list(
+    return " AND ".join(where), params
+
+
+#: Asia/Ho_Chi_Minh has no daylight saving: local days are UTC days shifted by a fixed offset.
+LOCAL_UTC_OFFSET = "+7 hours"
+
+
+def delivery_summary(
+    db: sqlite_utils.Database,
+    who: Identity,
+    *,
+    zone_id: int | None = None,
+    node_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 500,
+) -> dict[str, list[dict[str, Any]]]:
+    """Delivery rate per broadcast occurrence ("đã phát 47/50 cụm loa") and per local day,
+    counted by the database."""
+    where, params = _filters(db, who, zone_id=zone_id, node_id=node_id, since=since, until=until)
+    base = (
+        "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
+        "LEFT JOIN announcements a ON a.id = b.announcement_id "
+        f"JOIN nodes n ON n.id = d.node_id WHERE {where}"
+    )
+    broadcasts = list(
         db.query(
-            "SELECT d.broadcast_id, d.occurrence, b.announcement_id, a.title, d.node_id, "
-            "n.name AS node_name, z.name AS zone_name, b.priority, d.play_at, d.state, "
-            "d.started_at, d.finished_at, d.error "
-            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
-            "JOIN announcements a ON a.id = b.announcement_id "
-            "JOIN nodes n ON n.id = d.node_id JOIN zones z ON z.id = n.zone_id "
-            f"WHERE {' AND '.join(where)} ORDER BY d.play_at DESC, d.node_id LIMIT ?",
+            "SELECT d.broadcast_id, d.occurrence, COALESCE(a.title, b.title) AS title, "
+            "MIN(d.play_at) AS play_at, SUM(d.state = 'played') AS played, COUNT(*) AS total "
+            f"{base} GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at DESC LIMIT ?",
             [*params, limit],
         )
     )
-
-
-def delivery(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Delivery rate per broadcast occurrence ("đã phát 47/50 cụm loa") and per local day."""
-    per_occurrence: dict[tuple[int, str], dict[str, Any]] = {}
-    per_day: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        occ = per_occurrence.setdefault(
-            (r["broadcast_id"], r["occurrence"]),
-            {
-                "broadcast_id": r["broadcast_id"],
-                "occurrence": r["occurrence"],
-                "title": r["title"],
-                "play_at": r["play_at"],
-                "played": 0,
-                "total": 0,
-            },
+    days = list(
+        db.query(
+            f"SELECT date(d.play_at, '{LOCAL_UTC_OFFSET}') AS day, SUM(d.state = 'played') AS played, "
+            f"COUNT(*) AS total {base} GROUP BY day ORDER BY day",
+            params,
         )
-        local_day = to_local(datetime.fromisoformat(r["play_at"])).date().isoformat()
-        day = per_day.setdefault(local_day, {"day": local_day, "played": 0, "total": 0})
-        for bucket in (occ, day):
-            bucket["total"] += 1
-            bucket["played"] += r["state"] == "played"
-    for bucket in (*per_occurrence.values(), *per_day.values()):
+    )
+    for bucket in (*broadcasts, *days):
         bucket["rate"] = round(bucket["played"] / bucket["total"], 4) if bucket["total"] else None
-    return {
-        "broadcasts": sorted(per_occurrence.values(), key=lambda b: b["play_at"], reverse=True),
-        "days": sorted(per_day.values(), key=lambda d: d["day"]),
-    }
+    return {"broadcasts": broadcasts, "days": days}
 
 
 def csv_response(rows: Sequence[dict[str, Any]], filename: str) -> Response:

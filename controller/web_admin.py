@@ -64,7 +64,7 @@ def reports_page(request: Request) -> Response:
         "until": until,
     }
     rows = reports.play_log(db, who, **query)  # type: ignore[arg-type]
-    summary = reports.delivery(rows)
+    summary = reports.delivery_summary(db, who, **query)
     csv_query = urlencode({k: v for k, v in query.items() if v is not None} | {"format": "csv"})
     allowed = authz.area(db, who)
     return render(

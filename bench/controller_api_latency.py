@@ -1,0 +1,179 @@
+"""API latency under 50 concurrent clients on the main pages and endpoints (goal p95 < 50 ms).
+
+A real controller process on a seeded database (one commune, 20 villages, 200 nodes, 100
+broadcasts with their dispatches, heartbeats recorded). 50 clients loop over the endpoints for a
+fixed time; per endpoint it prints p50 / p95 / p99 and requests per second.
+
+    .venv/bin/python bench/controller_api_latency.py [--clients 50] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from node_common import broker, cleanup, percentile
+
+from controller import fleet, zones
+from controller.db import Store, insert
+from controller.settings import Settings
+from controller.users import create_token, create_user
+from loa.protocol import to_wire_time, utcnow
+from tests.support.net import free_port, wait_for_port
+
+LOA = str(Path(sys.executable).parent / "loa")
+TOKEN = "bench-viewer-" + "v" * 24
+ENDPOINTS = [
+    "/api/v1/nodes",
+    "/api/v1/zones",
+    "/api/v1/broadcasts",
+    "/api/v1/broadcasts/{broadcast}",
+    "/api/v1/announcements?status=approved",
+    "/api/v1/reports/plays?since={since}",
+    "/api/v1/reports/delivery?since={since}",
+]
+
+
+def seed(data_dir: Path) -> int:
+    store = Store(Settings(data_dir=data_dir).db_path)
+    now = utcnow()
+    with store.transaction() as db:
+        commune = zones.add_zone(db, "Xã thử nghiệm", "commune")
+        villages = [zones.add_zone(db, f"Thôn {i}", "village", commune) for i in range(20)]
+        nodes = [f"n-{i:03d}" for i in range(200)]
+        for i, node_id in enumerate(nodes):
+            fleet.add_node(db, node_id, villages[i % 20])
+        db.execute("UPDATE nodes SET online = 1, last_seen = ?", [to_wire_time(now)])
+        insert(db, "media", {"sha256": "a" * 64, "bytes": 100_000, "duration_s": 30.0})
+        broadcast = 0
+        for b in range(100):
+            ann = insert(
+                db,
+                "announcements",
+                {
+                    "title": f"Bản tin {b}",
+                    "text": "Nội dung bản tin.",
+                    "status": "approved",
+                    "priority": "normal",
+                    "media_sha256": "a" * 64,
+                    "created_at": to_wire_time(now),
+                },
+            )
+            play_at = to_wire_time(now - timedelta(hours=b))
+            broadcast = insert(
+                db,
+                "broadcasts",
+                {
+                    "announcement_id": ann,
+                    "zone_ids": f"[{commune}]",
+                    "starts_at": play_at,
+                    "priority": "normal",
+                    "max_late_s": 30.0,
+                    "repeats": 1,
+                    "status": "active",
+                    "planned_until": play_at,
+                },
+            )
+            db.conn.executemany(
+                "INSERT INTO dispatches (broadcast_id, occurrence, node_id, play_at, state, "
+                "started_at, finished_at) VALUES (?, ?, ?, ?, 'played', ?, ?)",
+                [(broadcast, play_at, n, play_at, play_at, play_at) for n in nodes],
+            )
+        viewer = create_user(db, "xem", "mat-khau-nguoi-xem", "viewer")
+        create_token(db, "bench", user_id=viewer, token=TOKEN)
+    return broadcast
+
+
+async def client(
+    base: str, paths: list[str], until: float, timings: dict[str, list[float]]
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as http:
+        i = 0
+        while time.monotonic() < until:
+            path = paths[i % len(paths)]
+            i += 1
+            t0 = time.perf_counter()
+            response = await http.get(path)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+            timings[path.split("?")[0]].append(elapsed)
+
+
+async def run(base: str, paths: list[str], clients: int, seconds: float) -> dict:
+    timings: dict[str, list[float]] = defaultdict(list)
+    until = time.monotonic() + seconds
+    await asyncio.gather(
+        *(
+            client(base, paths[i % len(paths) :] + paths[: i % len(paths)], until, timings)
+            for i in range(clients)
+        )
+    )
+    return timings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10)
+    args = ap.parse_args()
+    b = broker()
+    tmp = Path(tempfile.mkdtemp(prefix="loa-bench-api-"))
+    last = seed(tmp / "controller")
+    port = free_port()
+    controller = subprocess.Popen(
+        [
+            LOA,
+            "controller",
+            "--data-dir",
+            str(tmp / "controller"),
+            "--port",
+            str(port),
+            "--mqtt-url",
+            b.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "controller.log").open("wb"),
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        since = to_wire_time(utcnow() - timedelta(days=1))
+        paths = [p.format(broadcast=last, since=since) for p in ENDPOINTS]
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(run(base, paths, 5, 2))  # warm up
+        timings = asyncio.run(run(base, paths, args.clients, args.seconds))
+        total = sum(len(v) for v in timings.values())
+        print(
+            f"{args.clients} concurrent clients, {args.seconds:.0f} s, {total} requests "
+            f"({total / args.seconds:.0f}/s)"
+        )
+        for path, values in timings.items():
+            print(
+                f"  {path:38s} n={len(values):5d}  p50={percentile(values, 50):6.1f} ms  "
+                f"p95={percentile(values, 95):6.1f} ms  p99={percentile(values, 99):6.1f} ms"
+            )
+        every = [v for values in timings.values() for v in values]
+        print(
+            f"  {'all':38s} n={len(every):5d}  p50={percentile(every, 50):6.1f} ms  "
+            f"p95={percentile(every, 95):6.1f} ms  p99={percentile(every, 99):6.1f} ms"
+        )
+        print(f"load average: {os.getloadavg()[0]:.2f} (2 cores; the clients share them)")
+    finally:
+        controller.terminate()
+        controller.wait(timeout=30)
+        cleanup(b)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Emergency: API call → ``play.now`` acked by every one of 1,000 simulated nodes.
+
+A real Mosquitto, a real controller process, and ``loa node simulate --count N`` (N complete
+agents in one process, each with its own credentials). Each run posts ``/api/v1/emergency`` and
+reads, from the play log, when each node's ack arrived; prints p50 / p99 / max of (ack − call).
+The speech is rendered inside the call, so the first figure includes text-to-speech.
+
+    .venv/bin/python bench/controller_emergency.py [--count 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from node_common import broker, cleanup, percentile
+
+from controller import fleet, zones
+from controller.db import Store
+from controller.settings import Settings
+from controller.users import create_token, create_user
+from loa.signing import load_or_create_private_key, public_key_b64
+from tests.support.net import free_port, wait_for_port, wait_until
+
+LOA = str(Path(sys.executable).parent / "loa")
+TOKEN = "bench-approver-" + "b" * 24
+
+
+def seed(data_dir: Path, count: int) -> tuple[Path, str, int]:
+    settings = Settings(data_dir=data_dir)
+    store = Store(settings.db_path)
+    key = load_or_create_private_key(settings.key_path)
+    creds: dict[str, str] = {}
+    with store.transaction() as db:
+        commune = zones.add_zone(db, "Xã thử nghiệm", "commune")
+        villages = [zones.add_zone(db, f"Thôn {i}", "village", commune) for i in range(1, 21)]
+        for n in range(1, count + 1):
+            node_id = f"sim-{n:04d}"
+            creds[node_id] = fleet.add_node(db, node_id, villages[n % len(villages)])
+        approver = create_user(db, "duyet", "mat-khau-nguoi-duyet", "approver")
+        create_token(db, "bench", user_id=approver, token=TOKEN)
+    creds_file = data_dir / "credentials.json"
+    creds_file.write_text(json.dumps(creds))
+    return creds_file, public_key_b64(key), commune
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    b = broker()
+    tmp = Path(tempfile.mkdtemp(prefix="loa-bench-emergency-"))
+    creds, public_key, commune = seed(tmp / "controller", args.count)
+    port = free_port()
+    env = {**os.environ, "LOA_LOG_LEVEL": "WARNING"}
+    controller = subprocess.Popen(
+        [
+            LOA,
+            "controller",
+            "--data-dir",
+            str(tmp / "controller"),
+            "--port",
+            str(port),
+            "--mqtt-url",
+            b.url,
+            "--tick",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "controller.log").open("wb"),
+        env=env,
+    )
+    sim = subprocess.Popen(
+        [
+            LOA,
+            "node",
+            "simulate",
+            "--count",
+            str(args.count),
+            "--broker",
+            b.url,
+            "--data-dir",
+            str(tmp / "nodes"),
+            "--controller-public-key",
+            public_key,
+            "--credentials",
+            str(creds),
+            "--heartbeat-s",
+            "20",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "sim.log").open("wb"),
+    )
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=60,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        t0 = time.monotonic()
+        wait_until(
+            lambda: sum(n["online"] for n in api.get("/api/v1/nodes").json()) == args.count,
+            timeout=300,
+            interval=1,
+            what="every simulated node online",
+        )
+        print(f"{args.count} nodes online after {time.monotonic() - t0:.1f} s")
+        for run in range(1, args.runs + 1):
+            called = datetime.now(UTC)
+            t_call = time.monotonic()
+            response = api.post(
+                "/api/v1/emergency",
+                json={
+                    "title": f"Cảnh báo {run}",
+                    "text": f"Khẩn cấp lần {run}: bão số 3 đổ bộ, bà con không ra khơi.",
+                    "zone_ids": [commune],
+                    "repeats": 1,
+                },
+            )
+            response.raise_for_status()
+            api_ms = (time.monotonic() - t_call) * 1000
+            broadcast_id = response.json()["id"]
+
+            def acks(broadcast_id: int = broadcast_id, called: datetime = called) -> list[float]:
+                detail = api.get(f"/api/v1/broadcasts/{broadcast_id}").json()
+                return [
+                    (datetime.fromisoformat(d["acked_at"]) - called).total_seconds() * 1000
+                    for d in detail["dispatches"]
+                    if d["acked_at"]
+                ]
+
+            wait_until(
+                lambda: len(acks()) == args.count, timeout=120, interval=0.5, what="every ack"
+            )
+            got = acks()
+            print(
+                f"run {run}: API call {api_ms:.0f} ms (incl. speech rendering); acks from "
+                f"{len(got)}/{args.count} nodes: p50={percentile(got, 50):.0f} ms  "
+                f"p99={percentile(got, 99):.0f} ms  max={max(got):.0f} ms after the call"
+            )
+            time.sleep(15)  # let the nodes finish playing before the next emergency
+        print(f"load average: {os.getloadavg()[0]:.2f} (2 cores)")
+    finally:
+        api.close()
+        for p in (sim, controller):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        cleanup(b)
+
+
+if __name__ == "__main__":
+    main()
