@@ -122,8 +122,9 @@ def delivery_summary(
     )
     days = list(
         db.query(
-            f"SELECT date(d.play_at, '{LOCAL_UTC_OFFSET}') AS day, SUM(d.state = 'played') AS played, "
-            f"COUNT(*) AS total {base} GROUP BY day ORDER BY day",
+            f"SELECT date(d.play_at, '{LOCAL_UTC_OFFSET}') AS day, "
+            f"SUM(d.state = 'played') AS played, COUNT(*) AS total {base} "
+            "GROUP BY day ORDER BY day",
             params,
         )
     )

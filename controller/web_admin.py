@@ -64,7 +64,14 @@ def reports_page(request: Request) -> Response:
         "until": until,
     }
     rows = reports.play_log(db, who, **query)  # type: ignore[arg-type]
-    summary = reports.delivery_summary(db, who, **query)
+    summary = reports.delivery_summary(
+        db,
+        who,
+        zone_id=int(filters["zone_id"]) if filters["zone_id"].isdigit() else None,
+        node_id=filters["node_id"] or None,
+        since=since,
+        until=until,
+    )
     csv_query = urlencode({k: v for k, v in query.items() if v is not None} | {"format": "csv"})
     allowed = authz.area(db, who)
     return render(
