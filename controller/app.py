@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from controller import api, api_fleet, errors, metrics, web
+from controller import api, api_fleet, api_streams, errors, metrics, web
 from controller.api_nodes import router as nodes_router
 from controller.runtime import Runtime
 from controller.settings import Settings
@@ -65,5 +65,6 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(nodes_router)
     app.include_router(api_fleet.router)
     app.include_router(metrics.router)
+    api_streams.install(app)  # relays, live speech, /streams/… (docs/streams.md)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

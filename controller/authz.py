@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "broadcast.schedule": frozenset({"admin", "editor", "approver"}),
     "broadcast.cancel": frozenset({"admin", "editor", "approver"}),
     "broadcast.emergency": frozenset({"admin", "approver"}),
+    "broadcast.live": frozenset({"admin", "approver"}),
     "node.manage": frozenset({"admin", "operator"}),
     "node.control": frozenset({"admin", "operator", "approver"}),
     "lexicon.write": frozenset({"admin", "editor"}),

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 import schedules
-from controller import announcements, audit, authz, zones
+from controller import announcements, audit, authz, streams, zones
 from controller.auth import Identity
 from controller.db import Store, insert, table
 from controller.errors import ApiError
@@ -107,11 +107,12 @@ def _duration(db: sqlite_utils.Database, sha: str | None) -> float:
 
 
 def _plan_of(db: sqlite_utils.Database, row: dict[str, Any]) -> schedules.BroadcastPlan:
+    streamed = (row.get("kind") or "file") != "file"
     return schedules.BroadcastPlan(
         id=row["id"],
-        title=row["title"],
+        title=row["title"] or "",
         schedule=schedule_of(row),
-        duration_s=_duration(db, row["media_sha256"]),
+        duration_s=(row["duration_s"] or 1.0) if streamed else _duration(db, row["media_sha256"]),
         nodes=frozenset(zones.nodes_under(db, json.loads(row["zone_ids"]))),
         priority=row["priority"],
     )
@@ -125,9 +126,9 @@ def conflicts_for(
     """Equal-priority overlaps of ``plan`` with active broadcasts on shared nodes."""
     rows = list(
         db.query(
-            "SELECT b.*, a.title, a.media_sha256 FROM broadcasts b "
-            "JOIN announcements a ON a.id = b.announcement_id "
-            "WHERE b.status = 'active' AND b.priority = ?",
+            "SELECT b.*, COALESCE(a.title, b.title) AS title, a.media_sha256 FROM broadcasts b "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "WHERE b.status = 'active' AND b.priority = ? AND COALESCE(b.kind, '') != 'live'",
             [plan.priority],
         )
     )
@@ -391,8 +392,11 @@ def broadcast_detail(
             return None
     rows = list(
         db.query(
-            "SELECT b.*, a.title, a.text, a.media_sha256, a.status AS announcement_status "
-            "FROM broadcasts b JOIN announcements a ON a.id = b.announcement_id WHERE b.id = ?",
+            "SELECT b.*, COALESCE(a.title, b.title) AS title, a.text, "
+            "COALESCE(a.media_sha256, b.recording_sha256) AS media_sha256, "
+            "a.status AS announcement_status, s.name AS stream_source_name "
+            "FROM broadcasts b LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "LEFT JOIN stream_sources s ON s.id = b.stream_source_id WHERE b.id = ?",
             [broadcast_id],
         )
     )
@@ -402,7 +406,8 @@ def broadcast_detail(
     dispatches = list(
         db.query(
             "SELECT node_id, occurrence, state, play_at, sent_at, acked_at, started_at, "
-            "finished_at, error FROM dispatches WHERE broadcast_id = ? ORDER BY play_at, node_id",
+            "finished_at, error, played_s, interruptions FROM dispatches WHERE broadcast_id = ? "
+            "ORDER BY play_at, node_id",
             [broadcast_id],
         )
     )
@@ -422,6 +427,11 @@ def broadcast_detail(
         "status": b["status"],
         "media_sha256": b["media_sha256"],
         "created_at": b["created_at"],
+        "kind": b["kind"] or "file",
+        "stream_source_id": b["stream_source_id"],
+        "stream_source_name": b["stream_source_name"],
+        "window_s": b["duration_s"] if b["kind"] == "relay" else None,
+        "recording_sha256": b["recording_sha256"],
         "played": sum(d["state"] == "played" for d in dispatches),
         "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
         "dispatches": dispatches,
@@ -434,8 +444,9 @@ def recent_broadcasts(
     rows = list(
         db.query(
             "SELECT b.id, b.starts_at, b.rrule, b.priority, b.status, b.zone_ids, b.emergency, "
-            "a.title, COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played "
-            "FROM broadcasts b JOIN announcements a ON a.id = b.announcement_id "
+            "COALESCE(b.kind, 'file') AS kind, COALESCE(a.title, b.title) AS title, "
+            "COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played "
+            "FROM broadcasts b LEFT JOIN announcements a ON a.id = b.announcement_id "
             "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
             "GROUP BY b.id ORDER BY b.id DESC LIMIT ?",
             [limit],
@@ -448,3 +459,125 @@ def recent_broadcasts(
         if allowed is None or set(zone_ids) & allowed:
             out.append({**r, "zone_ids": zone_ids})
     return out
+
+
+# --- relays (tiếp sóng) -----------------------------------------------------------------------
+
+#: Shortest and longest relay window.
+MIN_WINDOW_S = 5.0
+MAX_WINDOW_S = 12 * 3600.0
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    stream_source_id: int
+    zone_ids: list[int]
+    window_s: float
+    starts_at: datetime | None = None
+    rrule: str | None = None
+    rule: schedules.RuleSpec | None = None
+    priority: str = "normal"
+    title: str = ""
+    accept_conflicts: bool = False
+
+
+def create_relay(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    req: RelayRequest,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """A relay of a saved stream source for a window, once or on a recurrence.
+
+    Checked like any broadcast (area, zones, time, and equal-priority overlaps with the window
+    as its duration); nodes may join late, until the window ends.
+    """
+    now = now or utcnow()
+    db = store.db
+    authz.require(who, "broadcast.schedule")
+    if not req.zone_ids:
+        raise ApiError(422, "no_zones", field="zone_ids")
+    missing = zones.missing_zones(db, req.zone_ids)
+    if missing:
+        raise ApiError(
+            404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
+        )
+    authz.require_zones(db, who, req.zone_ids)
+    source = streams.get_source(db, req.stream_source_id)
+    if source is None:
+        raise ApiError(404, "stream_source_not_found", field="stream_source_id")
+    if not MIN_WINDOW_S <= req.window_s <= MAX_WINDOW_S:
+        raise ApiError(
+            422, "bad_window", field="window_s", low=int(MIN_WINDOW_S), high=int(MAX_WINDOW_S)
+        )
+    if req.priority not in PRIORITY_RANK:
+        raise ApiError(422, "invalid_request", field="priority")
+    if req.priority == "emergency":
+        authz.require(who, "broadcast.emergency")
+    schedule = _build_schedule(
+        BroadcastRequest(
+            announcement_id=0,
+            zone_ids=req.zone_ids,
+            starts_at=req.starts_at,
+            rrule=req.rrule,
+            rule=req.rule,
+        ),
+        now,
+        req.window_s,
+    )
+    if schedule.rrule:
+        try:
+            schedules.check_schedule(schedule, now=now, duration_s=req.window_s)
+        except schedules.ScheduleError as exc:
+            raise _schedule_error(exc, "rrule") from None
+    node_ids = zones.nodes_under(db, req.zone_ids)
+    if not node_ids:
+        raise ApiError(422, "no_nodes", field="zone_ids")
+    title = (req.title or "").strip()[:200] or f"Tiếp sóng {source['name']}"
+    plan = schedules.BroadcastPlan(
+        id=None,
+        title=title,
+        schedule=schedule,
+        duration_s=req.window_s,
+        nodes=frozenset(node_ids),
+        priority=req.priority,  # type: ignore[arg-type]
+    )
+    found = conflict_details(db, conflicts_for(db, plan, now))
+    if found and not req.accept_conflicts:
+        raise ApiError(
+            409,
+            "schedule_conflict",
+            field="starts_at",
+            message=found[0]["message"],
+            details=found,
+        )
+    row = {
+        "kind": "relay",
+        "title": title,
+        "stream_source_id": req.stream_source_id,
+        "duration_s": req.window_s,
+        "zone_ids": json.dumps(sorted(set(req.zone_ids))),
+        "starts_at": to_wire_time(schedule.at) if schedule.at else None,
+        "rrule": schedule.rrule,
+        "priority": req.priority,
+        # a node that comes online inside the window still joins it
+        "max_late_s": req.window_s,
+        "repeats": 1,
+        "repeat_gap_s": 0.0,
+        "status": "active",
+        "emergency": 0,
+        "created_by": who.user_id,
+        "created_at": to_wire_time(now),
+    }
+    if schedule.rrule:
+        first = schedules.next_occurrence(schedule, now)
+        row["starts_at"] = to_wire_time(first.at) if first else None
+    with store.transaction() as tx:
+        broadcast_id = insert(tx, "broadcasts", row)
+        audit.record(
+            tx, who, "broadcast.relay", "broadcast", broadcast_id, after={**row, "conflicts": found}
+        )
+        _materialize_one(tx, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
+    return broadcast_id

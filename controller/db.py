@@ -221,7 +221,56 @@ def _v2(db: sqlite_utils.Database) -> None:
     table(db, "lexicon").create_index(["term"], unique=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Three kinds of content: relays of saved stream sources and live speech beside files."""
+    bc = table(db, "broadcasts")
+    for name, type_ in [
+        ("kind", str),  # file | relay | live (NULL: file, rows from before v3)
+        ("title", str),  # relay and live broadcasts have no announcement
+        ("stream_source_id", int),
+        ("duration_s", float),  # the relay window / live cap
+        ("recording_sha256", str),  # live: the recording in the media store
+    ]:
+        bc.add_column(name, type_)
+    table(db, "stream_sources").create(
+        {
+            "id": int,
+            "name": str,
+            "url": str,
+            "created_by": int,
+            "created_at": str,
+            "updated_at": str,
+            "deleted_at": str,
+            "reachable": int,
+            "content_type": str,
+            "codec": str,
+            "bitrate": int,
+            "error": str,
+            "checked_at": str,
+        },
+        pk="id",
+    )
+    table(db, "live_sessions").create(
+        {
+            "id": str,
+            "broadcast_id": int,
+            "started_by": int,
+            "started_at": str,
+            "first_audio_at": str,
+            "ended_at": str,
+            "end_reason": str,
+            "bytes_in": int,
+            "recording_sha256": str,
+        },
+        pk="id",
+        foreign_keys=[("broadcast_id", "broadcasts", "id")],
+    )
+    dp = table(db, "dispatches")
+    dp.add_column("played_s", float)
+    dp.add_column("interruptions", int)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

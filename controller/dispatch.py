@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller import fleet
+from controller import fleet, streams
 from controller.db import Store
 from controller.settings import Settings
 from loa import protocol
@@ -39,6 +39,7 @@ from loa.protocol import (
     SchedulePut,
     ScheduleSync,
     State,
+    StreamContent,
     Telemetry,
     to_wire_time,
     utcnow,
@@ -55,15 +56,20 @@ _RANK = {"queued": 0, "sent": 1, "acked": 2, "playing": 3}
 #: How long a schedule.sync stays valid in a node's queue.
 SYNC_TTL = timedelta(minutes=10)
 
+#: Every deliverable dispatch: a file broadcast's announcement must be approved and rendered;
+#: relay and live broadcasts carry no announcement (``kind`` NULL is a file, rows before v3).
 _ITEM_QUERY = """
 SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
-       b.priority, b.max_late_s, b.repeats, b.repeat_gap_s, a.title,
+       b.priority, b.max_late_s, b.repeats, b.repeat_gap_s,
+       COALESCE(a.title, b.title, '') AS title,
+       COALESCE(b.kind, 'file') AS kind, b.stream_source_id, b.duration_s AS window_s,
        m.sha256, m.bytes, m.duration_s
   FROM dispatches d
   JOIN broadcasts b ON b.id = d.broadcast_id
-  JOIN announcements a ON a.id = b.announcement_id
-  JOIN media m ON m.sha256 = a.media_sha256
- WHERE b.status = 'active' AND a.status = 'approved'
+  LEFT JOIN announcements a ON a.id = b.announcement_id
+  LEFT JOIN media m ON m.sha256 = a.media_sha256
+ WHERE b.status = 'active'
+   AND (COALESCE(b.kind, 'file') != 'file' OR (a.status = 'approved' AND m.sha256 IS NOT NULL))
 """
 
 
@@ -85,18 +91,31 @@ class Dispatcher:
 
     # --- controller → node ------------------------------------------------------------------
 
-    def _item(self, row: dict[str, Any]) -> ScheduleItem:
+    def _content(self, row: dict[str, Any]) -> FileContent | StreamContent:
+        if row["kind"] == "relay":
+            play_at = _parse_time(row["play_at"])
+            return StreamContent(
+                url=streams.relay_url(self.settings, row["stream_source_id"]),
+                until=play_at + timedelta(seconds=row["window_s"]),
+            )
+        if row["kind"] == "live":
+            return StreamContent(
+                url=streams.live_url(self.settings, row["broadcast_id"]), until=None, live=True
+            )
         sha = row["sha256"]
+        return FileContent(
+            url=f"{self.settings.base_url}/media/{sha}.mp3",
+            sha256=sha,
+            bytes=row["bytes"],
+            duration_s=row["duration_s"],
+        )
+
+    def _item(self, row: dict[str, Any]) -> ScheduleItem:
         return ScheduleItem(
             broadcast=row["broadcast_id"],
             occurrence=row["occurrence"],
             play_at=_parse_time(row["play_at"]),
-            content=FileContent(
-                url=f"{self.settings.base_url}/media/{sha}.mp3",
-                sha256=sha,
-                bytes=row["bytes"],
-                duration_s=row["duration_s"],
-            ),
+            content=self._content(row),
             priority=row["priority"],
             max_late_s=row["max_late_s"],
             repeats=row["repeats"] or 1,
@@ -226,9 +245,11 @@ class Dispatcher:
         with self._lock, self.store.transaction() as db:
             rows = list(
                 db.query(
-                    "SELECT d.id, d.play_at, b.max_late_s, a.status FROM dispatches d "
+                    "SELECT d.id, d.play_at, b.max_late_s, "
+                    "CASE WHEN COALESCE(b.kind, 'file') = 'file' THEN a.status "
+                    "ELSE 'approved' END AS status FROM dispatches d "
                     "JOIN broadcasts b ON b.id = d.broadcast_id "
-                    "JOIN announcements a ON a.id = b.announcement_id "
+                    "LEFT JOIN announcements a ON a.id = b.announcement_id "
                     "WHERE d.state = 'queued' AND d.play_at < ?",
                     [to_wire_time(now)],
                 )
@@ -328,13 +349,16 @@ class Dispatcher:
         elif isinstance(body, PlayFinished):
             db.execute(
                 "UPDATE dispatches SET state = ?, started_at = COALESCE(?, started_at), "
-                f"finished_at = ?, error = ?, updated_at = ? {where}",
+                "finished_at = ?, error = ?, updated_at = ?, played_s = ?, interruptions = ? "
+                f"{where}",
                 [
                     body.result,
                     to_wire_time(body.started_at) if body.started_at else None,
                     to_wire_time(body.ended_at),
                     body.error,
                     stamp,
+                    body.played_s,
+                    body.interruptions,
                     *key,
                 ],
             )
