@@ -275,6 +275,10 @@ class PlayFinished(_Model):
     ended_at: WireTime
     result: PlayResult
     error: str | None = None
+    #: Streams: seconds of audio that actually arrived, and how often it dropped or was
+    #: preempted and came back (absent for files).
+    played_s: float | None = Field(default=None, ge=0)
+    interruptions: int | None = Field(default=None, ge=0)
 
 
 class MediaFailed(_Model):

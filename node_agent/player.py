@@ -2,11 +2,15 @@
 (mpg123, ffplay, aplay) and a file sink that only records what would have played.
 
 ``play`` blocks until the source ends or ``stop`` is set, and calls ``on_started`` with the wall
-time the sound started. A stream (relay or live) plays its URL until ``until``.
+time the sound started. A stream (relay or live) plays its URL until ``until``: the node reads
+it itself (``node_agent.stream``: its token, reconnects, stall and silence timeouts) and feeds
+the player's stdin, or, for the file sink, writes what arrived to ``streams/<label>.audio`` with
+a timeline of arrival times, so tests can check the audio got there and when.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from node_agent.stream import StreamRefused, StreamStats, pump
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,14 @@ class Source:
     duration_s: float | None = None
     url: str | None = None
     until: float | None = None
+    #: Streams: live speech (ends with the stream) rather than a relay window.
+    live: bool = False
+    #: Streams: the node's bearer token, sent to the controller's stream URLs.
+    token: str = ""
+    #: A name for what plays (the item key), for the file sink's stream files.
+    label: str = ""
+    #: Streams: filled while playing (bytes, seconds, interruptions).
+    stats: StreamStats | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -81,6 +95,8 @@ class FileSink:
     def play(
         self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
     ) -> bool:
+        if source.is_stream:
+            return self._play_stream(source, stop, on_started)
         started = time.time()
         on_started(started)
         end_mono = time.monotonic() + max(0.0, source.seconds_left(started))
@@ -90,6 +106,31 @@ class FileSink:
                 return True
             if stop.wait(left):
                 return False
+
+    def stream_paths(self, label: str) -> tuple[Path, Path]:
+        """Where a stream's received audio and its arrival timeline are written."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "stream"
+        folder = self.path.parent / "streams"
+        return folder / f"{safe}.audio", folder / f"{safe}.times"
+
+    def _play_stream(
+        self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
+    ) -> bool:
+        audio_path, times_path = self.stream_paths(source.label)
+        audio_path.parent.mkdir(parents=True, exist_ok=True)
+        stats = source.stats if source.stats is not None else StreamStats()
+        with audio_path.open("ab") as audio, times_path.open("a") as times:
+            total = audio.tell()
+
+            def write(chunk: bytes) -> None:
+                nonlocal total
+                audio.write(chunk)
+                audio.flush()
+                total += len(chunk)
+                times.write(f"{time.time():.4f} {total}\n")
+                times.flush()
+
+            return _stream(source, stop, on_started, write, stats)
 
     def record(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -172,6 +213,8 @@ class ProcessPlayer:
     def play(
         self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
     ) -> bool:
+        if source.is_stream:
+            return self._play_stream(source, stop, on_started)
         target = self._target(source)
         try:
             proc = subprocess.Popen(
@@ -206,8 +249,66 @@ class ProcessPlayer:
             raise PlayerError(f"{self.name} exited {proc.returncode}: {err[-300:]}")
         return True
 
+    def _play_stream(
+        self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
+    ) -> bool:
+        """The node reads the stream (token, reconnects) and feeds the player's stdin."""
+        if self.name == "aplay":
+            raise PlayerError("aplay cannot play a stream")
+        try:
+            proc = subprocess.Popen(
+                player_command(self.name, "-" if self.name == "mpg123" else "pipe:0", self.device),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise PlayerError(f"{self.name}: {exc}") from exc
+        assert proc.stdin is not None
+        stdin = proc.stdin
+
+        def write(chunk: bytes) -> None:
+            if proc.poll() is not None:
+                raise PlayerError(f"{self.name} exited {proc.returncode} during the stream")
+            stdin.write(chunk)
+            stdin.flush()
+
+        stats = source.stats if source.stats is not None else StreamStats()
+        try:
+            return _stream(source, stop, on_started, write, stats)
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
     def record(self, entry: dict[str, Any]) -> None:
         pass
+
+
+def _stream(
+    source: Source,
+    stop: threading.Event,
+    on_started: Callable[[float], None],
+    write: Callable[[bytes], None],
+    stats: StreamStats,
+) -> bool:
+    assert source.url is not None
+    try:
+        return pump(
+            source.url, source.token, source.until, source.live, stop, write, on_started, stats
+        )
+    except StreamRefused as exc:
+        raise PlayerError(str(exc)) from exc
+    except TimeoutError as exc:
+        raise PlayerError(f"stream silent: {exc}") from exc
+    except (BrokenPipeError, ValueError) as exc:
+        raise PlayerError(f"player input closed: {exc}") from exc
 
 
 def has_sound_card() -> bool:

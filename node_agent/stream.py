@@ -1,0 +1,227 @@
+"""Streams on the node: a relay (tiếp sóng) or live speech read over HTTP with the node's token.
+
+``pump`` reads the stream and hands each chunk to a sink (a player's stdin, or the file sink).
+Within a relay's window it reconnects when the stream drops or stalls (no bytes for
+``STALL_S``), and stops exactly at the window's end. A live stream ends when the controller
+ends it (a clean end of the HTTP body), when the session is gone (404), or when no audio has
+arrived for ``LIVE_SILENCE_S``: no speaker is left open on silence. A relay that brings no audio
+for ``RELAY_GIVE_UP_S`` is given up too.
+
+What was received is counted in ``StreamStats`` (bytes, seconds with audio flowing,
+interruptions), which the engine reports in ``play.finished``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+CHUNK = 4096
+#: No bytes for this long while connected: the stream stalled; reconnect.
+STALL_S = 2.0
+#: Live: no audio for this long (connected or not) ends the play.
+LIVE_SILENCE_S = 6.0
+#: Relay: no audio for this long ends the play before the window does.
+RELAY_GIVE_UP_S = 30.0
+RECONNECT_MIN_S = 0.2
+RECONNECT_MAX_S = 2.0
+CONNECT_TIMEOUT_S = 3.0
+#: Content types a node plays; anything else (an HTML error page, say) is refused.
+AUDIO_TYPES = ("audio/", "application/ogg", "application/octet-stream")
+
+
+class StreamRefused(Exception):
+    """The stream cannot play and retrying will not help (wrong type, forbidden, gone)."""
+
+
+@dataclass
+class StreamStats:
+    bytes: int = 0
+    #: Seconds from the first audio to the end, minus the time spent with no audio.
+    played_s: float = 0.0
+    #: Drops and stalls after audio had started, each followed by a reconnect attempt.
+    interruptions: int = 0
+    first_audio_at: float | None = None
+    last_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.played_s:.1f}s played, {self.bytes} bytes, {self.interruptions} interruptions"
+            + (f"; last error: {self.last_error}" if self.last_error else "")
+        )
+
+
+class _Reader:
+    """One HTTP connection read in a thread into a queue: chunks, then None (clean end) or an
+    exception. Abandoned readers exit at their next socket timeout."""
+
+    def __init__(self, url: str, token: str):
+        self.url = url
+        self.token = token
+        self.q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=256)
+        self.abandoned = False
+        self.content_type = ""
+        self.ready = threading.Event()
+        self.open_error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        req = urllib.request.Request(self.url, headers={"Icy-MetaData": "0"})
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            resp = urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT_S)
+        except BaseException as exc:
+            self.open_error = exc
+            self.ready.set()
+            return
+        self.content_type = resp.headers.get("Content-Type", "") or ""
+        self.ready.set()
+        try:
+            with resp:
+                while not self.abandoned:
+                    try:
+                        chunk = resp.read1(CHUNK)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        self.q.put(None)
+                        return
+                    self.q.put(chunk)
+        except BaseException as exc:
+            self.q.put(exc)
+
+    def close(self) -> None:
+        self.abandoned = True
+
+
+def _open(url: str, token: str, stop: threading.Event) -> _Reader:
+    reader = _Reader(url, token)
+    while not reader.ready.wait(0.05):
+        if stop.is_set():
+            reader.close()
+            raise InterruptedError
+    if reader.open_error is not None:
+        exc = reader.open_error
+        if isinstance(exc, urllib.error.HTTPError):
+            if exc.code in (401, 403, 404, 410):
+                raise StreamRefused(f"HTTP {exc.code} from the stream")
+            raise OSError(f"HTTP {exc.code} from the stream")
+        if isinstance(exc, OSError):
+            raise exc
+        raise OSError(str(exc))
+    ctype = reader.content_type.split(";")[0].strip().lower()
+    if ctype and not ctype.startswith(AUDIO_TYPES):
+        reader.close()
+        raise StreamRefused(f"wrong content type {ctype!r}: not an audio stream")
+    return reader
+
+
+def pump(
+    url: str,
+    token: str,
+    until: float | None,
+    live: bool,
+    stop: threading.Event,
+    write: Callable[[bytes], None],
+    on_started: Callable[[float], None],
+    stats: StreamStats,
+    clock: Callable[[], float] = time.time,
+) -> bool:
+    """Read the stream into ``write`` until ``until`` (relay) or its end (live).
+
+    True when it ran to its end, False when ``stop`` was set. Raises StreamRefused when it
+    cannot play at all, or TimeoutError when no audio came for too long.
+    """
+    silence_limit = LIVE_SILENCE_S if live else RELAY_GIVE_UP_S
+    last_audio = clock()
+    backoff = RECONNECT_MIN_S
+    flowing_since: float | None = None
+
+    def account(now: float) -> None:
+        nonlocal flowing_since
+        if flowing_since is not None:
+            stats.played_s += now - flowing_since
+            flowing_since = None
+
+    try:
+        while True:
+            now = clock()
+            if stop.is_set():
+                return False
+            if until is not None and now >= until:
+                return True
+            if now - last_audio > silence_limit:
+                raise TimeoutError(f"no audio for {silence_limit:.0f}s")
+            try:
+                reader = _open(url, token, stop)
+            except InterruptedError:
+                return False
+            except StreamRefused as exc:
+                stats.last_error = str(exc)
+                if live and stats.first_audio_at is not None:
+                    return True  # the live session ended while we were reconnecting
+                raise
+            except OSError as exc:
+                stats.last_error = f"connect: {exc}"
+                wait = min(backoff, max(0.0, (until - now) if until else backoff))
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                if stop.wait(wait):
+                    return False
+                continue
+            try:
+                last_chunk = clock()
+                while True:
+                    now = clock()
+                    if stop.is_set():
+                        return False
+                    if until is not None and now >= until:
+                        return True
+                    wait = 0.05 if until is None else max(0.0, min(0.05, until - now))
+                    try:
+                        item = reader.q.get(timeout=wait)
+                    except queue.Empty:
+                        if clock() - last_chunk > STALL_S:
+                            stats.last_error = f"stalled: no data for {STALL_S:.0f}s"
+                            break
+                        continue
+                    if item is None:  # the server ended the body cleanly
+                        if live:
+                            return True
+                        stats.last_error = "the stream ended within the window"
+                        break
+                    if isinstance(item, BaseException):
+                        stats.last_error = f"read: {item}"
+                        break
+                    now = clock()
+                    write(item)
+                    stats.bytes += len(item)
+                    last_chunk = last_audio = now
+                    backoff = RECONNECT_MIN_S
+                    if stats.first_audio_at is None:
+                        stats.first_audio_at = now
+                        on_started(now)
+                    if flowing_since is None:
+                        flowing_since = now
+            finally:
+                reader.close()
+            # dropped or stalled: count it once audio had started, and reconnect
+            account(clock())
+            if stats.first_audio_at is not None:
+                stats.interruptions += 1
+                stats.notes.append(f"{time.strftime('%H:%M:%S')} {stats.last_error}")
+            log.warning("stream %s interrupted (%s); reconnecting", url, stats.last_error)
+            if stop.wait(min(backoff, RECONNECT_MAX_S)):
+                return False
+    finally:
+        account(clock())
