@@ -91,6 +91,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/approvals", N_("Duyệt bản tin"), None),
     ("/schedule", N_("Lịch phát"), None),
     ("/emergency", N_("Phát khẩn cấp"), "broadcast.emergency"),
+    ("/live", N_("Phát trực tiếp"), "broadcast.live"),
     ("/nodes", N_("Cụm loa"), None),
     ("/reports", N_("Báo cáo"), None),
     ("/lexicon", N_("Từ điển phát âm"), None),
@@ -184,7 +185,8 @@ def render(
             "nav": [
                 (path, label)
                 for path, label, perm in NAV
-                if who is not None and (perm is None or authz.can(who, perm))
+                if who is not None
+                and (perm is None or (perm in authz.PERMISSIONS and authz.can(who, perm)))
             ],
             "path": request.url.path,
             "dispatch_states": DISPATCH_STATES,
