@@ -33,11 +33,11 @@ ENGINE_LABELS: dict[str, str] = {
 
 VOICE_LABELS: dict[str, str] = {
     "vi": "Giọng miền Bắc (nam)",
-    "vi+f3": "Giọng miền Bắc (nữ)",
+    "vi+f2": "Giọng miền Bắc (nữ)",
     "vi-vn-x-south": "Giọng miền Nam (nam)",
-    "vi-vn-x-south+f3": "Giọng miền Nam (nữ)",
+    "vi-vn-x-south+f2": "Giọng miền Nam (nữ)",
     "vi-vn-x-central": "Giọng miền Trung (nam)",
-    "vi-vn-x-central+f3": "Giọng miền Trung (nữ)",
+    "vi-vn-x-central+f2": "Giọng miền Trung (nữ)",
 }
 
 

@@ -11,9 +11,9 @@ from audio.messages import message_for
 
 NAME = "espeak-ng"
 VOICES = ("vi", "vi-vn-x-south", "vi-vn-x-central")
-FEMALE_VARIANT = "f3"
+FEMALE_VARIANT = "f2"
 #: Chosen by bench/audio_intelligibility.py (lowest word error rate with viet-asr).
-DEFAULT_VOICE = "vi"
+DEFAULT_VOICE = "vi+f2"
 DEFAULT_RATE = 150
 #: espeak-ng's pitch (0-99); 50 is its own default.
 PITCH = 50
@@ -28,7 +28,7 @@ def available() -> bool:
 
 
 def voices() -> list[str]:
-    """The three regional voices, each in espeak-ng's male default and its ``+f3`` female
+    """The three regional voices, each in espeak-ng's male default and its ``+f2`` female
     variant (the variant the intelligibility bench scored best)."""
     return [v for base in VOICES for v in (base, f"{base}+{FEMALE_VARIANT}")]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audio import engines
-from audio.engines import gtts, piper
+from audio.engines import espeak, gtts, piper
 from audio.errors import AudioError
 from audio.render import VoiceSettings, render_text
 from audio.voices import install_voice, installed_voices
@@ -111,7 +111,7 @@ def test_auto_falls_back_to_the_next_engine_when_gtts_fails_and_records_it(tmp_p
         TEXT, tmp_path, VoiceSettings(chime=False), order=["gtts", "piper", "espeak-ng"]
     )
     assert result.engine == "espeak-ng"
-    assert result.voice == "vi"
+    assert result.voice == espeak.DEFAULT_VOICE
 
 
 def test_auto_uses_the_first_engine_that_works(
@@ -219,6 +219,6 @@ def test_catalog_lists_every_engine_with_labels_for_the_ui(tiny_voice: tuple[Pat
     assert set(rows) == {"espeak-ng", "piper", "gtts"}
     espeak_row = rows["espeak-ng"]
     assert espeak_row["available"] is True
-    assert {"voice": "vi-vn-x-south+f3", "label": "Giọng miền Nam (nữ)"} in espeak_row["voices"]
+    assert {"voice": "vi-vn-x-south+f2", "label": "Giọng miền Nam (nữ)"} in espeak_row["voices"]
     assert rows["piper"]["default_voice"] == "vi_VN-tiny-test"
     assert "trực tuyến" in str(rows["gtts"]["label"])
