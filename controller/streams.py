@@ -50,12 +50,15 @@ from loa.protocol import to_wire_time, utcnow
 log = logging.getLogger(__name__)
 
 #: Relay hubs start this long before a window opens.
-HUB_LEAD_S = 6.0
+HUB_LEAD_S = 10.0
 #: A hub nobody listens to and no window needs is stopped after this long.
 HUB_IDLE_S = 5.0
 #: How much recent audio a new listener gets at once (so playback starts without waiting).
 BACKLOG_S = 0.5
 LISTENER_QUEUE = 256
+#: A relay source silent this long has its encoder restarted; so has one that ended.
+SOURCE_STALL_S = 3.0
+RESTART_DELAY_S = 0.3
 RELAY_BITRATE = 64_000
 LIVE_BITRATE = 32_000
 #: Content types a stream source may answer with.
@@ -364,13 +367,14 @@ class Hub:
         self.proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._listeners: dict[asyncio.AbstractEventLoop, set[_Listener]] = {}
-        self._backlog: collections.deque[bytes] = collections.deque()
+        self._backlog: collections.deque[tuple[float, bytes]] = collections.deque()
         self._backlog_bytes = 0
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
         self.bytes_out = 0
         self.bytes_in = 0
         self.started_at = time.time()
         self.first_output_at: float | None = None
+        self.last_output = time.monotonic()
         self.last_listener_at = time.time()
         self.ended = threading.Event()
         self.stopping = False
@@ -388,10 +392,13 @@ class Hub:
             self._icecast = _IcecastPublisher(CONFIG.icecast_url, self.icecast_mount)
         self._spawn()
         threading.Thread(target=self._pump, name=f"hub-{self.key}", daemon=True).start()
+        if self.restart:
+            threading.Thread(target=self._watchdog, name=f"hub-wd-{self.key}", daemon=True).start()
         if self.feed_input:
             threading.Thread(target=self._writer, name=f"hub-in-{self.key}", daemon=True).start()
 
     def _spawn(self) -> None:
+        self.last_output = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.PIPE if self.feed_input else subprocess.DEVNULL,
@@ -419,6 +426,18 @@ class Hub:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+    def _watchdog(self) -> None:
+        """A relay source that stops sending without closing: restart the encoder."""
+        while not self.ended.wait(0.5):
+            proc = self.proc
+            if (
+                proc is not None
+                and proc.poll() is None
+                and time.monotonic() - self.last_output > SOURCE_STALL_S
+            ):
+                log.warning("hub %s: no audio from the source for %.0fs", self.key, SOURCE_STALL_S)
+                proc.kill()
+
     def _writer(self) -> None:
         while True:
             data = self._inbox.get()
@@ -444,6 +463,7 @@ class Hub:
                 chunk = out.read1(4096) if hasattr(out, "read1") else out.read(4096)
                 if not chunk:
                     break
+                self.last_output = time.monotonic()
                 if self.first_output_at is None:
                     self.first_output_at = time.time()
                 self.bytes_out += len(chunk)
@@ -452,10 +472,10 @@ class Hub:
                 if self._icecast is not None:
                     self._icecast.send(chunk)
                 with self._lock:
-                    self._backlog.append(chunk)
+                    self._backlog.append((time.monotonic(), chunk))
                     self._backlog_bytes += len(chunk)
                     while self._backlog_bytes > backlog_limit and len(self._backlog) > 1:
-                        self._backlog_bytes -= len(self._backlog.popleft())
+                        self._backlog_bytes -= len(self._backlog.popleft()[1])
                     loops = list(self._listeners.items())
                 for loop, listeners in loops:
                     with contextlib.suppress(RuntimeError):
@@ -465,7 +485,7 @@ class Hub:
                 # the source dropped: try again, nodes see a gap and reconnect if they must
                 self.restarts += 1
                 log.warning("hub %s: encoder exited %s; restarting", self.key, proc.returncode)
-                time.sleep(0.5)
+                time.sleep(RESTART_DELAY_S)
                 if self.stopping:
                     break
                 self._spawn()
@@ -486,9 +506,11 @@ class Hub:
 
     def subscribe(self, loop: asyncio.AbstractEventLoop) -> _Listener:
         listener = _Listener(loop)
+        fresh = time.monotonic() - BACKLOG_S
         with self._lock:
-            for chunk in self._backlog:
-                listener.queue.put_nowait(chunk)
+            for at, chunk in self._backlog:  # recent audio only: never replay stale audio
+                if at >= fresh:
+                    listener.queue.put_nowait(chunk)
             if self.ended.is_set():
                 listener.queue.put_nowait(None)
             self._listeners.setdefault(loop, set()).add(listener)
@@ -560,18 +582,12 @@ def relay_argv(url: str) -> list[str]:
         "-nostdin",
         "-loglevel",
         "error",
-        "-reconnect",
-        "1",
-        "-reconnect_streamed",
-        "1",
-        "-reconnect_delay_max",
-        "1",
         "-rw_timeout",
         "3000000",
         "-fflags",
         "nobuffer",
         "-probesize",
-        "32768",
+        "4096",
         "-analyzeduration",
         "0",
         "-i",

@@ -148,10 +148,12 @@ def pump(
     backoff = RECONNECT_MIN_S
     flowing_since: float | None = None
 
+    last_chunk = clock()
+
     def account(now: float) -> None:
         nonlocal flowing_since
         if flowing_since is not None:
-            stats.played_s += now - flowing_since
+            stats.played_s += max(0.0, now - flowing_since)
             flowing_since = None
 
     try:
@@ -215,8 +217,8 @@ def pump(
                         flowing_since = now
             finally:
                 reader.close()
-            # dropped or stalled: count it once audio had started, and reconnect
-            account(clock())
+            # dropped or stalled: audio lasted until its last chunk; count it, and reconnect
+            account(min(clock(), last_chunk + 0.1))
             if stats.first_audio_at is not None:
                 stats.interruptions += 1
                 stats.notes.append(f"{time.strftime('%H:%M:%S')} {stats.last_error}")
