@@ -102,7 +102,8 @@ class Agent:
     def settings(self) -> Settings:
         return self._settings
 
-    def start(self) -> None:
+    def start(self, engine_thread: bool = True) -> None:
+        """Start; with ``engine_thread=False`` the caller drives the engine (a simulation)."""
         log.info(
             "node %s starting (agent %s, player %s, data %s)",
             self.cfg.node_id,
@@ -114,7 +115,8 @@ class Agent:
             set_volume(
                 self._settings.volume, self.cfg.player.mixer_control, self.cfg.player.mixer_card
             )
-        self.engine.start()
+        if engine_thread:
+            self.engine.start()
         self.connection.start()
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from node_agent.agent import Agent
 from node_agent.config import Config, config_from_dict
+from node_agent.engine import Engine
 from node_agent.reactor import Reactor
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,68 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class EngineDriver:
+    """Runs the engines of many simulated agents in one thread.
+
+    A thread per engine would make a thousand threads wake for the same ``play_at`` and fight
+    over the GIL for seconds. Here every engine shares one condition (so ``wake()`` from any
+    thread reaches the driver) and the driver steps each engine when its time comes, exactly as
+    the engine's own thread would: reload if the schedule changed, step, sleep until the time
+    it asks for.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self._engines: list[Engine] = []
+        self._due: dict[int, float] = {}
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="engines", daemon=True)
+        self._thread.start()
+
+    def add(self, eng: Engine) -> None:
+        eng._cond = self.cond
+        eng._recover()
+        with self.cond:
+            self._engines.append(eng)
+            self._due[id(eng)] = 0.0
+            self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self._stopped = True
+            self.cond.notify_all()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while True:
+                    if self._stopped:
+                        return
+                    now = time.time()
+                    due = [
+                        e
+                        for e in self._engines
+                        if not e._stopping and (e._woken or e._dirty or self._due[id(e)] <= now)
+                    ]
+                    if due:
+                        break
+                    nxt = min((self._due[id(e)] for e in self._engines), default=now + 1.0)
+                    self.cond.wait(min(1.0, max(0.0, nxt - now)))
+                for e in due:
+                    e._woken = False
+                    if e._dirty:
+                        e._dirty = False
+                        e._reload()
+            for e in due:
+                try:
+                    target = e._step()
+                except Exception:
+                    log.exception("engine %s step failed", e.node_id)
+                    target = time.time() + 1.0
+                self._due[id(e)] = target
+
+
 class Simulation:
     """Agents are built and started one after another; their stores skip fsync (a simulation
     need not survive a power cut, and a thousand fsyncs per command would only time the disk)."""
@@ -61,11 +124,13 @@ class Simulation:
         self.configs = configs
         self.agents: list[Agent] = []
         self.reactor = Reactor("mqtt-simulation")  # one network thread for every agent
+        self.driver = EngineDriver()  # one thread for every engine
 
     def start(self, progress: bool = False) -> None:
         for n, cfg in enumerate(self.configs, 1):
             agent = Agent(cfg, durable=False, reactor=self.reactor)
-            agent.start()
+            self.driver.add(agent.engine)
+            agent.start(engine_thread=False)
             self.agents.append(agent)
             if progress and n % 100 == 0:
                 print(f"{n} agents started", flush=True)
@@ -79,6 +144,7 @@ class Simulation:
             t.start()
         for t in threads:
             t.join()
+        self.driver.stop()
         self.reactor.stop()
 
 
