@@ -10,7 +10,9 @@ Rules:
 * a higher priority preempts what plays (that one ends ``interrupted``); equal or lower
   priority waits until the player is free (never overlapping), higher priority first;
 * quiet hours and the hourly cap refuse non-emergency items (``cancelled``);
-* an item that started is never started again, even if the clock is set back.
+* an item that started is never started again, even if the clock is set back — except a
+  stream preempted by a higher priority: it is suspended and resumes when the player is free,
+  if its window is still open (one play, its interruptions counted in ``play.finished``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from loa.protocol import (
     MediaFailed,
@@ -36,6 +39,7 @@ from node_agent.mixer import set_volume
 from node_agent.player import Player, PlayerError, Source
 from node_agent.policy import Settings, in_quiet_hours, over_hourly_limit
 from node_agent.store import Store, StoredItem
+from node_agent.stream import StreamStats
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,8 @@ class Session:
         self.stop_error: str | None = None
         self.released = threading.Event()
         self.started_at: float | None = None
+        #: Set when a higher priority preempts a stream: suspend it rather than end it.
+        self.suspend = False
         self.thread = threading.Thread(target=self._run, name=f"play-{item.key}", daemon=True)
 
     @property
@@ -115,6 +121,9 @@ class Session:
             log.exception("play %s crashed", self.item.key)
         if self.stop_event.is_set() and result == "played":
             result, error = self.stop_reason, self.stop_error
+        stats = self.source.stats
+        if result == "failed" and self.source.live and stats and stats.first_audio_at:
+            result = "interrupted"  # live speech that fell silent: the node closed it
         ended = eng.clock()
         self.released.set()
         eng.wake()
@@ -168,6 +177,8 @@ class Engine:
         self._last_offset = self._offset()
         self._last_purge = 0.0
         self._prepared: set[str] = set()
+        #: Streams preempted by a higher priority, waiting to resume: key → (item, session).
+        self._suspended: dict[str, tuple[StoredItem, Session]] = {}
 
     # --- control from other threads ------------------------------------------------------
 
@@ -190,10 +201,19 @@ class Engine:
         keys: set[str] | None = None,
         error: str | None = None,
     ) -> bool:
+        dropped = []
+        with self._cond:
+            for key, (si, _prev) in list(self._suspended.items()):
+                if (broadcast is None or si.item.broadcast == broadcast) and (
+                    keys is None or key in keys
+                ):
+                    dropped.append(self._suspended.pop(key)[1])
+        for prev in dropped:
+            self._finish_suspended(prev, reason, error)
         with self._cond:
             cur = self._current
             if cur is None or cur.released.is_set():
-                return False
+                return bool(dropped)
             if broadcast is not None and cur.item.item.broadcast != broadcast:
                 return False
             if keys is not None and cur.item.key not in keys:
@@ -359,12 +379,26 @@ class Engine:
                 self._unplayed(si, "cancelled", refusal)
                 continue
             self._ready[si.key] = si
-        if self._ready:
-            best = max(self._ready.values(), key=lambda s: (s.rank, -s.play_at))
+        for key, (_si, prev) in list(self._suspended.items()):
+            until = prev.source.until
+            if until is not None and now >= until - 0.3:
+                with self._cond:
+                    self._suspended.pop(key, None)
+                self._finish_suspended(prev, "interrupted", "preempted until the window ended")
+        candidates = [*self._ready.values(), *(si for si, _ in self._suspended.values())]
+        if candidates:
+            best = max(candidates, key=lambda s: (s.rank, -s.play_at))
             if cur is None:
-                del self._ready[best.key]
-                self._begin(best)
+                if best.key in self._suspended:
+                    with self._cond:
+                        _, prev = self._suspended.pop(best.key)
+                    self._begin(best, resume=prev)
+                else:
+                    del self._ready[best.key]
+                    self._begin(best)
             elif best.rank > cur.rank:
+                if cur.source.is_stream:
+                    cur.suspend = True
                 cur.stop("interrupted", f"preempted by {best.item.priority} {best.key}")
             need_amp = True
         if self._current is not None or self._ready:
@@ -395,7 +429,15 @@ class Engine:
     def _source(self, si: StoredItem) -> Source:
         c = si.item.content
         if isinstance(c, StreamContent):
-            return Source(url=c.url, until=c.until.timestamp() if c.until else None)
+            base = self.fetcher.base_url
+            return Source(
+                url=urljoin(base, c.url) if base else c.url,
+                until=c.until.timestamp() if c.until else None,
+                live=c.live,
+                token=self.fetcher.token,
+                label=f"{si.item.broadcast}-{si.item.occurrence}",
+                stats=StreamStats(),
+            )
         return Source(path=self.cache.path(c.sha256), duration_s=c.duration_s)
 
     def _prepare(self, si: StoredItem) -> None:
@@ -408,13 +450,16 @@ class Engine:
         except PlayerError as exc:
             log.warning("could not prepare %s: %s", si.key, exc)
 
-    def _begin(self, si: StoredItem) -> None:
+    def _begin(self, si: StoredItem, resume: Session | None = None) -> None:
         self._started_keys.add((si.key, si.play_at))
         self._prepared.discard(si.key)
         volume = si.item.volume if si.item.volume is not None else self.settings().volume
         if volume is not None and self.mixer_control:
             set_volume(volume, self.mixer_control, self.mixer_card)
-        session = Session(self, si, self._source(si))
+        session = Session(self, si, resume.source if resume else self._source(si))
+        if resume is not None:  # the same play goes on: no second play.started
+            session.started_at = resume.started_at
+            log.info("%s resumes after preemption", si.key)
         with self._cond:
             self._current = session
             self._sessions.add(session)
@@ -442,7 +487,46 @@ class Engine:
         self.on_playing(self.playing())
 
     def _finished(self, s: Session, result: str, ended: float, error: str | None) -> None:
+        until = s.source.until
+        if (
+            s.suspend
+            and result == "interrupted"
+            and s.source.stats is not None
+            and (until is None or until - ended > 0.3)
+            and not self._stopping
+        ):
+            s.source.stats.interruptions += 1
+            s.source.stats.notes.append(f"preempted: {error}")
+            log.info("%s suspended: %s", s.item.key, error)
+            with self._cond:
+                self._suspended[s.item.key] = (s.item, s)
+                self._sessions.discard(s)
+                self._dirty = True
+                self._woken = True
+                self._cond.notify_all()
+            self.on_playing(self.playing())
+            return
+        self._report_finished(s, result, ended, error)
+        with self._cond:
+            self._sessions.discard(s)
+            self._dirty = True
+            self._woken = True
+            self._cond.notify_all()
+        self.on_playing(self.playing())
+
+    def _finish_suspended(self, s: Session, result: str, error: str | None) -> None:
+        self._report_finished(s, result, self.clock(), error)
+        self.wake(schedule_changed=True)
+
+    def _report_finished(self, s: Session, result: str, ended: float, error: str | None) -> None:
         item = s.item.item
+        stats = s.source.stats
+        if stats is not None:
+            if result == "played" and stats.bytes == 0:
+                result = "failed"
+                error = error or f"no audio received: {stats.last_error or 'stream silent'}"
+            if stats.interruptions and not error:
+                error = "; ".join(stats.notes)[-500:]
         if s.started_at is not None:
             self.store.log_play(s.started_at, ended - s.started_at, item.priority == "emergency")
         self.player.record(
@@ -455,6 +539,19 @@ class Engine:
                 "started_at": iso(s.started_at),
                 "finished_at": iso(ended),
                 "result": result,
+                **(
+                    {
+                        "stream": {
+                            "bytes": stats.bytes,
+                            "played_s": round(stats.played_s, 3),
+                            "interruptions": stats.interruptions,
+                            "notes": stats.notes,
+                            "live": s.source.live,
+                        }
+                    }
+                    if stats is not None
+                    else {}
+                ),
             }
         )
         self.store.mark_done(s.item.key, result)
@@ -469,14 +566,10 @@ class Engine:
                 ended_at=dt(ended),
                 result=result,  # type: ignore[arg-type]
                 error=error,
+                played_s=round(stats.played_s, 3) if stats is not None else None,
+                interruptions=stats.interruptions if stats is not None else None,
             ),
         )
-        with self._cond:
-            self._sessions.discard(s)
-            self._dirty = True
-            self._woken = True
-            self._cond.notify_all()
-        self.on_playing(self.playing())
 
     # --- outcomes without a play ---------------------------------------------------------
 
