@@ -40,6 +40,8 @@ router = APIRouter(include_in_schema=False)
 
 #: How far ahead the schedule's agenda looks.
 AGENDA_DAYS = 7
+#: The announcement form's fields that show their own error (anything else: above the form).
+ANNOUNCEMENT_FIELDS = ("title", "text", "category", "priority", "audio")
 #: Where a form error about a schedule rule is shown, by the schedules package's error code.
 RULE_FIELDS = {
     "no_times": "times",
@@ -295,7 +297,8 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     },
                 )
     except ApiError as exc:
-        errors[exc.field or "form"] = exc.message
+        field = exc.field if exc.field in ANNOUNCEMENT_FIELDS else "form"
+        errors[field] = exc.message
         if exc.code == "csrf":
             errors = {"form": error_message("csrf")}
         return _announcement_form(

@@ -40,7 +40,7 @@ router = APIRouter(include_in_schema=False)
 #: so their reports change nothing in the play log.
 TEST_TONE_BROADCAST = 2**31 - 1
 #: What a test tone says: spoken by the Vietnamese voice whatever the page's language.
-TEST_TONE_TEXT = "Phát thử. Một, hai, ba. Cụm loa đang hoạt động tốt."
+TEST_TONE_TEXT = "Phát thử. Một, hai, ba."
 #: Map tiles; an operator without internet points this at a local tile server.
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 

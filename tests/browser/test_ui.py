@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from controller.web_fleet import TEST_TONE_BROADCAST
 from tests.browser.conftest import DESKTOP, PHONE, Shared
 from tests.support.net import wait_until
 from tests.support.system import Commune
@@ -104,7 +105,7 @@ def test_scheduled_for_two_villages_it_plays_there_and_the_play_log_fills_in(
     page.get_by_label("Bản tin", exact=True).select_option(str(shared.values["announcement_id"]))
     for village in TWO_VILLAGES:
         page.get_by_label(village).check()
-    play_at = (datetime.now(UTC) + timedelta(seconds=9)).astimezone(LOCAL)
+    play_at = (datetime.now(UTC) + timedelta(seconds=10)).astimezone(LOCAL)
     page.get_by_label("Thời gian phát (giờ Việt Nam)").fill(play_at.strftime("%Y-%m-%dT%H:%M:%S"))
     check = page.locator("#check [data-check='ok']")
     expect(check).to_contain_text("Đến 2 cụm loa")
@@ -195,6 +196,27 @@ def test_every_main_page_at_phone_and_desktop_width(
         assert width <= viewport["width"], f"{name} scrolls sideways at {label}: {width}px"
         s.shoot(name, label)
     s.assert_no_console_errors()
+
+
+def test_remote_actions_reach_the_node(session: Any, commune: Commune) -> None:
+    page = session("duyet").page
+    page.goto("/nodes/lac-xuan-1")
+    before = len(commune.plays("lac-xuan-1"))
+    page.get_by_label("Âm lượng").fill("55")
+    page.get_by_role("button", name="Đặt âm lượng").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã gửi lệnh")
+    # The node applies node.config and reports its new volume in its state.
+    expect(page.locator("#node-volume")).to_have_text("55", timeout=10_000)
+    page.get_by_role("button", name="Phát thử").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã gửi lệnh", timeout=30_000)
+    wait_until(
+        lambda: any(
+            p["broadcast"] == TEST_TONE_BROADCAST for p in commune.plays("lac-xuan-1")[before:]
+        ),
+        timeout=30,
+        interval=0.25,
+        what="the test tone played on the node",
+    )
 
 
 def test_a_stopped_node_turns_offline_on_the_nodes_page(session: Any, commune: Commune) -> None:

@@ -369,3 +369,23 @@ def test_the_public_page_lists_only_what_played_and_serves_its_audio(
     assert anonymous.get(f"/public/{commune.commune_id}/audio/2.mp3").status_code == 404
     other_village = commune.nodes[1].zone_id
     assert "Đã phát rồi" not in anonymous.get(f"/public/{other_village}").text
+
+
+def test_a_submitted_announcement_is_not_edited_and_the_page_says_why(
+    client: TestClient, people: People
+):
+    editor, csrf = _signed_in(client, "editor")
+    _write(editor, csrf, "Họp thôn", "Mời bà con họp.")
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    view = editor.get(f"/announcements/{announcement_id}")
+    assert view.status_code == 200 and 'action="/announcements/' not in view.text, "no form"
+    response = editor.post(
+        f"/announcements/{announcement_id}",
+        data={"csrf": csrf, "title": "Đổi tiêu đề", "text": "Đổi nội dung", "action": "draft"},
+    )
+    assert response.status_code == 422
+    assert 'id="form-error"' in response.text
+    assert "Không thể thực hiện khi bản tin đang ở trạng thái" in response.text
+    assert 'value="Đổi tiêu đề"' in response.text
+    title = _db(client).execute("SELECT title FROM announcements").fetchone()[0]
+    assert title == "Họp thôn"
