@@ -14,7 +14,7 @@ VOICES = ("vi", "vi-vn-x-south", "vi-vn-x-central")
 FEMALE_VARIANT = "f2"
 #: Chosen by bench/audio_intelligibility.py (lowest word error rate with viet-asr).
 DEFAULT_VOICE = "vi+f2"
-DEFAULT_RATE = 150
+DEFAULT_RATE = 145
 #: espeak-ng's pitch (0-99); 50 is its own default.
 PITCH = 50
 
