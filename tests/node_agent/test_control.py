@@ -117,4 +117,8 @@ def test_play_now_starts_at_once_and_play_stop_ends_it(node_factory, controller,
     done = controller.finished(node.node_id, 5)
     assert done["result"] == "cancelled" and done["error"] == "play.stop"
     assert parse_time(done["ended_at"]) - sent < 5
-    assert controller.states(node.node_id)[-1]["playing"] is None
+    wait_until(
+        lambda: controller.states(node.node_id)[-1]["playing"] is None,
+        5,
+        what="state: nothing playing",
+    )
