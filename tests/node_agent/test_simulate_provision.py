@@ -138,7 +138,6 @@ def test_provision_installs_the_ca_keeps_local_settings_and_reads_toml(tmp_path)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from loa.signing import public_key_b64
-    from tests.node_agent.harness import Controller as _C  # noqa: F401  (key helper below)
 
     pub = public_key_b64(Ed25519PrivateKey.generate())
     conf = tmp_path / "node.toml"
