@@ -97,3 +97,20 @@ def test_hourly_limit():
     assert not over_hourly_limit(0, 10_000, 60), "0 means no limit"
     assert not over_hourly_limit(10, 540, 60)
     assert over_hourly_limit(10, 541, 60)
+
+
+def test_volume_is_set_with_amixer_only_when_it_changes(tmp_path, monkeypatch):
+    from node_agent import mixer
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "amixer"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    monkeypatch.setattr(mixer, "_last", {})
+    assert mixer.set_volume(70, "Master")
+    assert mixer.set_volume(70, "Master")
+    assert mixer.set_volume(40, "Master", "1")
+    assert calls.read_text().splitlines() == ["-q sset Master 70%", "-q -c 1 sset Master 40%"]
+    assert not mixer.set_volume(50, "")
