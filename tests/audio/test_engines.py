@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -14,6 +12,7 @@ from audio.engines import espeak, gtts, piper
 from audio.errors import AudioError
 from audio.render import VoiceSettings, render_text
 from audio.voices import install_voice, installed_voices
+from loa.cli import main
 
 from .helpers import build_tiny_piper_voice, fake_gtts_server, make_audio
 
@@ -200,15 +199,10 @@ def test_installing_a_broken_voice_is_refused(tmp_path: Path, tiny_voice: tuple[
 
 
 def test_install_voice_command_installs_into_loa_voices_dir(
-    tmp_path: Path, tiny_voice: tuple[Path, Path]
+    tmp_path: Path, tiny_voice: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ):
-    proc = subprocess.run(
-        [sys.executable, "-m", "loa.cli", "tts", "install-voice", *map(str, tiny_voice)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "vi_VN-tiny-test" in proc.stdout
+    assert main(["tts", "install-voice", *map(str, tiny_voice)]) == 0
+    assert "vi_VN-tiny-test" in capsys.readouterr().out
     assert (tmp_path / "voices" / "vi_VN-tiny-test.onnx").is_file()
     assert (tmp_path / "voices" / "vi_VN-tiny-test.onnx.json").is_file()
 
