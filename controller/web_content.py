@@ -41,7 +41,7 @@ router = APIRouter(include_in_schema=False)
 #: How far ahead the schedule's agenda looks.
 AGENDA_DAYS = 7
 #: The announcement form's fields that show their own error (anything else: above the form).
-ANNOUNCEMENT_FIELDS = ("title", "text", "category", "priority", "audio")
+ANNOUNCEMENT_FIELDS = ("title", "text", "category", "priority", "audio", "voice", "rate")
 #: Where a form error about a schedule rule is shown, by the schedules package's error code.
 RULE_FIELDS = {
     "no_times": "times",
@@ -126,6 +126,7 @@ def _announcement_form(
         a=announcement,
         max_chars=rt(request).settings.max_text_chars,
         reading=announcements_reading(request, form.get("text", "")),
+        voices=voice_choices(),
     )
 
 
@@ -147,7 +148,14 @@ def announcement_new(request: Request) -> Response:
         return login_redirect(request)
     if not authz.can(who, "announcement.write"):
         return forbidden(request, who)
-    form = {"title": "", "text": "", "category": "thong_bao", "priority": "normal"}
+    form = {
+        "title": "",
+        "text": "",
+        "category": "thong_bao",
+        "priority": "normal",
+        "voice": "auto|",
+        "rate": "",
+    }
     return _announcement_form(request, who, form=form, errors={})
 
 
@@ -163,6 +171,8 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
     editable = a["status"] in announcements.EDITABLE and authz.can(who, "announcement.write")
     if editable and request.query_params.get("view") != "1":
         form = {k: a[k] for k in ("title", "text", "category", "priority")}
+        spoken = a["engine"] and a["engine"] != "upload"
+        form |= {"voice": f"{a['engine']}|{a['voice'] or ''}" if spoken else "auto|", "rate": ""}
         return _announcement_form(request, who, form=form, errors={}, announcement=a)
     return render(request, "announcement.html", who, a=a, heading=_("Bản tin"))
 
@@ -203,6 +213,59 @@ async def _render_upload(request: Request, upload: UploadFile) -> Any:
         path.unlink(missing_ok=True)
 
 
+def voice_choices() -> list[dict[str, str]]:
+    """The voice picker: automatic, then every voice of every engine usable here
+    (``audio.engines.catalog``, with the audio package's own labels)."""
+    from audio.engines import catalog
+
+    choices = [{"value": "auto|", "label": ""}]
+    for engine in catalog():
+        if engine["available"]:
+            for voice in engine["voices"]:  # type: ignore[attr-defined]
+                choices.append(
+                    {
+                        "value": f"{engine['engine']}|{voice['voice']}",
+                        "label": f"{engine['label']} — {voice['label']}",
+                    }
+                )
+    return choices
+
+
+def _voice_settings(request: Request, choice: str, rate: str) -> Any:
+    """The form's voice choice as the audio package's VoiceSettings; ApiError names the field."""
+    from audio.settings import VoiceSettings
+
+    _ = translator(request)
+    if choice not in {c["value"] for c in voice_choices()}:
+        raise ApiError(422, "invalid_request", field="voice", message=_("Hãy chọn giọng đọc."))
+    engine, _sep, voice = choice.partition("|")
+    if rate and (not rate.isdigit() or not 60 <= int(rate) <= 400):
+        raise ApiError(
+            422, "invalid_request", field="rate", message=_("Tốc độ đọc từ 60 đến 400 từ/phút.")
+        )
+    return VoiceSettings(engine=engine, voice=voice or None, rate=int(rate) if rate else None)
+
+
+def _render_speech(request: Request, text: str, voice: Any) -> Any:
+    """Speak the text with the chosen voice (cached by content); ApiError(field="voice")."""
+    from audio.errors import AudioError
+    from audio.render import render_text
+
+    settings = rt(request).settings
+    try:
+        return render_text(
+            text,
+            settings.media_dir,
+            voice,
+            lexicon=_lexicon(request) or None,
+            cache_dir=settings.tts_cache_dir,
+        )
+    except AudioError as exc:
+        field = "rate" if exc.code == "bad_settings" else "voice"
+        message = error_message("render_failed", detail=exc.message)
+        raise ApiError(422, "render_failed", field=field, message=message) from None
+
+
 @router.post("/announcements/new")
 async def announcement_create(request: Request) -> Response:
     return await _announcement_save(request, None)
@@ -225,6 +288,8 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
         "text": str(form.get("text", "")),
         "category": str(form.get("category", "thong_bao")),
         "priority": str(form.get("priority", "normal")),
+        "voice": str(form.get("voice", "auto|")),
+        "rate": str(form.get("rate", "")).strip(),
     }
     submit = form.get("action") == "submit"
     existing = announcements.get_announcement(db, announcement_id) if announcement_id else None
@@ -244,8 +309,14 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
             raise ApiError(422, "invalid_request", field="category")
         if values["priority"] not in ("normal", "urgent"):
             raise ApiError(422, "invalid_request", field="priority")
+        voice = _voice_settings(request, values["voice"], values["rate"])
+        uploaded = False
         if isinstance(upload, UploadFile) and upload.filename:
             rendered = await _render_upload(request, upload)
+            uploaded = True
+        elif existing is None or existing["source"] not in ("upload", "recording"):
+            # Spoken now, with the chosen voice: what the approver hears is what will play.
+            rendered = _render_speech(request, values["text"].strip(), voice)
         with runtime.store.transaction():
             if existing is None:
                 announcement_id = announcements.create_announcement(
@@ -286,15 +357,18 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     },
                     ignore=True,
                 )
-                source = "recording" if form.get("recorded") == "1" else "upload"
+                if uploaded:
+                    source = "recording" if form.get("recorded") == "1" else "upload"
+                    audio_fields = {"engine": "upload", "voice": "", "source": source}
+                else:
+                    audio_fields = {
+                        "engine": rendered.engine,
+                        "voice": rendered.voice,
+                        "normalized_text": rendered.normalized_text,
+                        "source": "text",
+                    }
                 table(db, "announcements").update(
-                    announcement_id,
-                    {
-                        "media_sha256": rendered.sha256,
-                        "engine": "upload",
-                        "voice": "",
-                        "source": source,
-                    },
+                    announcement_id, {"media_sha256": rendered.sha256, **audio_fields}
                 )
     except ApiError as exc:
         field = exc.field if exc.field in ANNOUNCEMENT_FIELDS else "form"
@@ -321,17 +395,13 @@ async def announcement_preview(request: Request) -> Response:
         announcements.clean_title_and_text("-", text, rt(request).settings.max_text_chars)
     except ApiError as exc:
         return Response(exc.message, status_code=422, media_type="text/plain")
-    from audio.errors import AudioError
-    from audio.render import render_text
-
-    settings = rt(request).settings
     try:
-        rendered = render_text(
-            text, settings.media_dir, lexicon=_lexicon(request), cache_dir=settings.tts_cache_dir
+        voice = _voice_settings(
+            request, str(form.get("voice", "auto|")), str(form.get("rate", "")).strip()
         )
-    except AudioError as exc:
-        message = error_message("render_failed", detail=exc.message)
-        return Response(message, status_code=422, media_type="text/plain")
+        rendered = _render_speech(request, text.strip(), voice)
+    except ApiError as exc:
+        return Response(exc.message, status_code=422, media_type="text/plain")
     return FileResponse(
         rendered.path, media_type="audio/mpeg", headers={"Cache-Control": "no-store"}
     )

@@ -134,12 +134,14 @@ def node_live(node_id: str, request: Request) -> Response:
 def _test_tone(request: Request, node: dict[str, Any]) -> PlayNow:
     """A short spoken test, rendered once (cached), played at once."""
     from audio.render import render_text
+    from audio.settings import VoiceSettings
 
     _ = translator(request)
     settings = rt(request).settings
     rendered = render_text(
         TEST_TONE_TEXT,
         settings.media_dir,
+        VoiceSettings(chime=False),
         cache_dir=settings.tts_cache_dir,
     )
     table(rt(request).store.db, "media").insert(

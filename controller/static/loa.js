@@ -21,6 +21,10 @@
     var body = new FormData();
     body.append("csrf", csrf());
     body.append("text", text);
+    ["voice", "rate"].forEach(function (name) {
+      var field = document.getElementById(name);
+      if (field && button.id === "preview") body.append(name, field.value);
+    });
     var label = button.textContent;
     button.disabled = true;
     button.textContent = button.dataset.busy || label;

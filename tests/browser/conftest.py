@@ -65,8 +65,8 @@ def commune(tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto) -> I
     c = Commune(tmp_path_factory.mktemp("browser-commune"), mosquitto.url)
     create_user(c.store.db, "quantri", PASSWORDS["quantri"], "admin", "Quản trị xã")
     try:
+        c.start_nodes()  # the agents start while the controller does (both import for seconds)
         c.start_controller()
-        c.start_nodes()
         c.wait_nodes_online(timeout=30)
         yield c
     finally:
@@ -89,9 +89,19 @@ def browser() -> Iterator[Any]:
 class Session:
     """One signed-in official in their own browser context; collects console errors."""
 
-    def __init__(self, browser: Any, base_url: str, viewport: dict[str, int]):
+    def __init__(
+        self,
+        browser: Any,
+        base_url: str,
+        viewport: dict[str, int],
+        storage_state: dict[str, Any] | None = None,
+    ):
         self.context = browser.new_context(
-            base_url=base_url, viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh"
+            base_url=base_url,
+            viewport=viewport,
+            locale="vi-VN",
+            timezone_id="Asia/Ho_Chi_Minh",
+            storage_state=storage_state,
         )
         self.context.grant_permissions(["microphone"])
         self.page = self.context.new_page()
@@ -128,15 +138,29 @@ class Session:
         self.context.close()
 
 
+@pytest.fixture(scope="module")
+def signed_in_states() -> dict[str, Any]:
+    """Each official signs in through the form once; later contexts reuse the cookie."""
+    return {}
+
+
 @pytest.fixture
-def session(browser: Any, commune: Commune) -> Iterator[Any]:
+def session(browser: Any, commune: Commune, signed_in_states: dict[str, Any]) -> Iterator[Any]:
     """``session("bientap")``: a signed-in desktop browser; checked for console errors."""
     opened: list[Session] = []
 
     def make(username: str | None = None, viewport: dict[str, int] = DESKTOP) -> Session:
-        s = Session(browser, commune.url, viewport)
+        state = signed_in_states.get(username) if username else None
+        s = Session(browser, commune.url, viewport, state)
         opened.append(s)
-        return s.login(username) if username else s
+        if username is None:
+            return s
+        if state is not None:
+            s.page.goto("/")
+            return s
+        s.login(username)
+        signed_in_states[username] = s.context.storage_state()
+        return s
 
     yield make
     for s in opened:

@@ -389,3 +389,40 @@ def test_a_submitted_announcement_is_not_edited_and_the_page_says_why(
     assert 'value="Đổi tiêu đề"' in response.text
     title = _db(client).execute("SELECT title FROM announcements").fetchone()[0]
     assert title == "Họp thôn"
+
+
+def test_the_chosen_voice_speaks_the_announcement_and_a_bad_rate_is_refused(
+    client: TestClient, people: People
+):
+    editor, csrf = _signed_in(client, "editor")
+    form = editor.get("/announcements/new").text
+    assert 'value="espeak-ng|vi-vn-x-south"' in form, "the picker lists the engines' voices"
+    data = {"csrf": csrf, "title": "Giọng miền Nam", "text": "Bà con chú ý.", "action": "draft"}
+    slow = editor.post("/announcements/new", data={**data, "voice": "espeak-ng|vi", "rate": "20"})
+    assert slow.status_code == 422 and 'id="rate-error"' in slow.text
+    assert 'value="espeak-ng|vi" selected' in slow.text, "the choice is kept"
+    assert _count(client, "announcements") == 0
+    saved = editor.post(
+        "/announcements/new", data={**data, "voice": "espeak-ng|vi-vn-x-south", "rate": "150"}
+    )
+    assert saved.status_code == 303, saved.text
+    engine, voice, sha = (
+        _db(client).execute("SELECT engine, voice, media_sha256 FROM announcements").fetchone()
+    )
+    assert (engine, voice) == ("espeak-ng", "vi-vn-x-south") and sha
+    preview = editor.post(
+        "/announcements/preview.mp3",
+        data={
+            "csrf": csrf,
+            "text": "Bà con chú ý.",
+            "voice": "espeak-ng|vi-vn-x-south",
+            "rate": "150",
+        },
+    )
+    assert preview.status_code == 200 and preview.headers["content-type"] == "audio/mpeg"
+    assert (
+        preview.content
+        == (
+            client.app.state.runtime.settings.media_dir / f"{sha}.mp3"  # type: ignore[attr-defined]
+        ).read_bytes()
+    ), "what was heard is what will play"
