@@ -216,3 +216,18 @@ def test_catalog_lists_every_engine_with_labels_for_the_ui(tiny_voice: tuple[Pat
     assert {"voice": "vi-vn-x-south+f2", "label": "Giọng miền Nam (nữ)"} in espeak_row["voices"]
     assert rows["piper"]["default_voice"] == "vi_VN-tiny-test"
     assert "trực tuyến" in str(rows["gtts"]["label"])
+
+
+def test_auto_falls_back_when_the_installed_piper_voice_fails(
+    tmp_path: Path, tiny_voice: tuple[Path, Path]
+):
+    model, config = tiny_voice
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    settings["espeak"]["voice"] = "no-such-language"  # phonemizing fails at synthesis
+    config.write_text(json.dumps(settings), encoding="utf-8")
+    install_voice(model, config)
+    result = render_text(TEXT, tmp_path / "media", VoiceSettings(chime=False))
+    assert result.engine == "espeak-ng"
+    with pytest.raises(AudioError) as err:
+        render_text(TEXT, tmp_path / "media", VoiceSettings(engine="piper"))
+    assert err.value.code == "engine_failed"

@@ -196,3 +196,12 @@ def test_espeak_ng_variants_are_voices_too(tmp_path: Path):
     with pytest.raises(AudioError) as err:
         render_text("Kính thưa bà con.", tmp_path, VoiceSettings("espeak-ng", voice="vi+nope"))
     assert err.value.code == "unknown_voice"
+
+
+def test_a_long_clause_without_commas_is_cut_between_words():
+    sentence = " ".join(["thông báo"] * 200)
+    parts = chunks.split(sentence)
+    assert len(parts) > 1
+    assert all(len(text) <= chunks.MAX_CHUNK_CHARS for text, _ in parts)
+    assert " ".join(text for text, _ in parts) == sentence
+    assert [pause for _, pause in parts] == [chunks.CLAUSE_PAUSE_S] * (len(parts) - 1) + [0.0]
