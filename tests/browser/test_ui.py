@@ -150,6 +150,32 @@ def test_emergency_reaches_every_node_with_acks_counted_on_the_page(
     expect(page.locator(".node-states li")).to_have_count(3)
 
 
+def test_a_recurring_program_is_summarized_before_saving_and_fills_the_agenda(
+    session: Any, shared: Shared
+) -> None:
+    page = session("duyet").page
+    page.goto("/schedule/new")
+    page.get_by_label("Bản tin", exact=True).select_option(str(shared.values["announcement_id"]))
+    page.get_by_label("Thôn Lạc Xuân").check()
+    page.get_by_label("Định kỳ").check()
+    expect(page.get_by_label("Thời gian phát (giờ Việt Nam)")).to_be_hidden()
+    page.get_by_label("Lặp lại").select_option("weekly")
+    page.get_by_label("Thứ Hai").check()
+    page.get_by_label("Thứ Sáu").check()
+    page.get_by_label("Giờ phát trong ngày").fill("06:00, 17:30")
+    summary = page.locator("#check [data-check='ok'] .summary")
+    expect(summary).to_have_text(re.compile(r"^Thứ Hai, thứ Sáu hằng tuần lúc 06:00 và 17:30"))
+    page.get_by_label("Giờ phát trong ngày").fill("25:00")
+    expect(page.locator("#check [data-check='error']")).to_be_visible()
+    page.get_by_label("Giờ phát trong ngày").fill("06:00, 17:30")
+    expect(summary).to_be_visible()
+    page.get_by_role("button", name="Lưu lịch phát").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã lên lịch phát")
+    page.goto("/schedule")
+    expect(page.locator(".agenda .day li").first).to_contain_text("Tiêm chủng <b>mở rộng</b>")
+    assert page.locator(".agenda .day li").count() >= 2
+
+
 MAIN_PAGES = [
     ("dashboard", "/"),
     ("announcements", "/announcements"),
