@@ -39,7 +39,7 @@ from node_agent.mixer import set_volume
 from node_agent.player import Player, PlayerError, Source
 from node_agent.policy import Settings, in_quiet_hours, over_hourly_limit
 from node_agent.store import Store, StoredItem
-from node_agent.stream import StreamStats
+from node_agent.stream import PREOPEN_S, StreamStats, preopen
 
 log = logging.getLogger(__name__)
 
@@ -353,12 +353,19 @@ class Engine:
             content = si.item.content
             if now < si.play_at:
                 warm_at = si.play_at - warmup
+                # a stream is opened ahead of its window; the amplifier waits for its warm-up
+                open_at = (
+                    min(warm_at, si.play_at - PREOPEN_S)
+                    if isinstance(content, StreamContent)
+                    else warm_at
+                )
                 if now >= warm_at:
                     need_amp = True
+                if now >= open_at:
                     self._prepare(si)
-                    next_at = min(next_at, si.play_at)
+                    next_at = min(next_at, si.play_at if now >= warm_at else warm_at)
                 else:
-                    next_at = min(next_at, warm_at)
+                    next_at = min(next_at, open_at)
                 continue
             if isinstance(content, StreamContent):
                 if content.until is not None and now >= content.until.timestamp():
@@ -442,7 +449,14 @@ class Engine:
 
     def _prepare(self, si: StoredItem) -> None:
         c = si.item.content
-        if c.kind != "file" or si.key in self._prepared or not self.cache.has(c.sha256):
+        if isinstance(c, StreamContent):
+            if si.key not in self._prepared and not c.live:
+                self._prepared.add(si.key)
+                source = self._source(si)
+                assert source.url is not None
+                preopen(source.url, source.token)
+            return
+        if si.key in self._prepared or not self.cache.has(c.sha256):
             return
         self._prepared.add(si.key)
         try:

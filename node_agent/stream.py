@@ -34,6 +34,12 @@ RELAY_GIVE_UP_S = 30.0
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
 CONNECT_TIMEOUT_S = 3.0
+#: A relay's stream is opened this long before its window, so it sounds at the window's start.
+PREOPEN_S = 3.0
+#: A pre-opened stream that no play takes within this long is closed.
+PREOPEN_KEEP_S = 15.0
+#: Of what a pre-opened stream brought in, only this much recent audio is played.
+PREOPEN_FRESH_S = 0.25
 #: Content types a node plays; anything else (an HTML error page, say) is refused.
 AUDIO_TYPES = ("audio/", "application/ogg", "application/octet-stream")
 
@@ -64,11 +70,13 @@ class _Reader:
     """One HTTP connection read in a thread into a queue: chunks, then None (clean end) or an
     exception. Abandoned readers exit at their next socket timeout."""
 
-    def __init__(self, url: str, token: str):
+    def __init__(self, url: str, token: str, keep_s: float | None = None):
         self.url = url
         self.token = token
-        self.q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=256)
+        self.q: queue.Queue[tuple[float, bytes] | BaseException | None] = queue.Queue(maxsize=1024)
         self.abandoned = False
+        #: Pre-opened: closed unless a play takes it by then.
+        self.adopt_by = time.monotonic() + keep_s if keep_s is not None else None
         self.content_type = ""
         self.ready = threading.Event()
         self.open_error: BaseException | None = None
@@ -90,14 +98,13 @@ class _Reader:
         try:
             with resp:
                 while not self.abandoned:
-                    try:
-                        chunk = resp.read1(CHUNK)
-                    except TimeoutError:
-                        continue
+                    if self.adopt_by is not None and time.monotonic() > self.adopt_by:
+                        return
+                    chunk = resp.read1(CHUNK)  # a timeout ends this reader: the play reconnects
                     if not chunk:
                         self.q.put(None)
                         return
-                    self.q.put(chunk)
+                    self.q.put((time.monotonic(), chunk))
         except BaseException as exc:
             self.q.put(exc)
 
@@ -105,8 +112,47 @@ class _Reader:
         self.abandoned = True
 
 
+_preopened: dict[str, _Reader] = {}
+_preopened_lock = threading.Lock()
+
+
+def preopen(url: str, token: str) -> None:
+    """Open a relay's stream ahead of its window (the engine calls this ``PREOPEN_S`` before)."""
+    with _preopened_lock:
+        for key, old in list(_preopened.items()):
+            if old.abandoned or (old.adopt_by or 0) < time.monotonic():
+                old.close()
+                del _preopened[key]
+        if url not in _preopened:
+            _preopened[url] = _Reader(url, token, keep_s=PREOPEN_KEEP_S)
+
+
+def _take_preopened(url: str) -> _Reader | None:
+    """A pre-opened reader for ``url``, with what it buffered cut to the freshest audio."""
+    with _preopened_lock:
+        reader = _preopened.pop(url, None)
+    if reader is None or reader.abandoned or reader.open_error is not None:
+        return None
+    reader.adopt_by = None
+    fresh = time.monotonic() - PREOPEN_FRESH_S
+    kept: list[tuple[float, bytes] | BaseException | None] = []
+    while True:
+        try:
+            item = reader.q.get_nowait()
+        except queue.Empty:
+            break
+        if not isinstance(item, tuple):  # it already ended or failed: open afresh
+            reader.close()
+            return None
+        if item[0] >= fresh:
+            kept.append(item)
+    for item in kept:
+        reader.q.put(item)
+    return reader
+
+
 def _open(url: str, token: str, stop: threading.Event) -> _Reader:
-    reader = _Reader(url, token)
+    reader = _take_preopened(url) or _Reader(url, token)
     while not reader.ready.wait(0.05):
         if stop.is_set():
             reader.close()
@@ -205,9 +251,10 @@ def pump(
                     if isinstance(item, BaseException):
                         stats.last_error = f"read: {item}"
                         break
+                    chunk = item[1]
                     now = clock()
-                    write(item)
-                    stats.bytes += len(item)
+                    write(chunk)
+                    stats.bytes += len(chunk)
                     last_chunk = last_audio = now
                     backoff = RECONNECT_MIN_S
                     if stats.first_audio_at is None:

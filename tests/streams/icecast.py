@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tests.support.net import free_port, wait_for_port
@@ -49,8 +51,10 @@ CONFIG = """<icecast>
 
 
 class Icecast:
-    def __init__(self, root: Path, clients: int = 2000):
-        self.root = root
+    def __init__(self, clients: int = 2000):
+        # icecast2 drops root for nobody, who cannot enter pytest's 0700 temporary folders
+        self.root = Path(tempfile.mkdtemp(prefix="loa-icecast-"))
+        os.chmod(self.root, 0o755)
         self.port = free_port()
         self.clients = clients
         self.proc: subprocess.Popen[bytes] | None = None
@@ -94,6 +98,7 @@ class Icecast:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
         p = self.root / "icecast-log" / "error.log"
