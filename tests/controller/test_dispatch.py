@@ -23,7 +23,8 @@ from loa.protocol import to_wire_time
 from loa.signing import load_or_create_private_key, signature_ok
 from tests.support.broker import Mosquitto
 
-NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+# An hour ahead, so the suite can run long before a test that uses the real clock sees it past.
+NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 SHA = "b" * 64
 
 
