@@ -1,0 +1,54 @@
+"""Shared by the stream benchmarks: a commune (controller + node-agent processes) on a private
+Mosquitto, the tone station, and percentiles. Not a test: prints numbers."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.streams.tone import ToneStation
+from tests.support.broker import Mosquitto
+from tests.support.system import Commune
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@contextmanager
+def commune(keep: bool = False) -> Iterator[Commune]:
+    root = Path(tempfile.mkdtemp(prefix="loa-bench-stream-"))
+    broker = Mosquitto(root / "mosquitto")
+    broker.start()
+    c = Commune(root / "commune", broker.url, tick_s=0.3)
+    try:
+        c.start_controller()
+        c.start_nodes()
+        c.wait_nodes_online(timeout=60)
+        yield c
+    finally:
+        c.stop()
+        broker.stop()
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def station() -> Iterator[ToneStation]:
+    s = ToneStation()
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()

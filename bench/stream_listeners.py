@@ -1,0 +1,116 @@
+"""Concurrent node listeners on one relay: how many the controller serves alone before audio
+underruns, and how many through Icecast (the controller publishes once; icecast2 fans out).
+
+Listeners are asyncio HTTP clients in this process (like nodes: a bearer token, reading as fast
+as data comes). A listener underruns when, after a 2 s start, it gets less than 95 % of the
+stream's real-time bytes or waits more than 1 s for data. Steps double until more than 1 % of
+listeners underrun. The clients share the machine with the servers, so the figure is a floor.
+
+    .venv/bin/python bench/stream_listeners.py --max 3200 --seconds 8 [--icecast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from stream_common import commune, station
+
+from controller.streams import RELAY_BITRATE
+
+BYTES_PER_S = RELAY_BITRATE / 8
+
+
+async def listen(url: str, token: str, seconds: float, warmup: float) -> tuple[float, float]:
+    """(bytes/s after warm-up as a fraction of real time, longest wait for data)."""
+    parts = urlsplit(url)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, parts.port), timeout=10
+        )
+    except (OSError, TimeoutError):
+        return 0.0, seconds
+    writer.write(
+        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode()
+    )
+    start = time.monotonic()
+    got = 0
+    longest = 0.0
+    last = start
+    try:
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        while (now := time.monotonic()) - start < seconds:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=seconds)
+            if not chunk:
+                break
+            now = time.monotonic()
+            if now - start > warmup:
+                got += len(chunk)
+                longest = max(longest, now - last)
+            last = now
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        longest = max(longest, time.monotonic() - last)
+    finally:
+        writer.close()
+    return got / ((seconds - warmup) * BYTES_PER_S), longest
+
+
+async def step(url: str, token: str, n: int, seconds: float) -> tuple[int, float]:
+    results = await asyncio.gather(*(listen(url, token, seconds, 2.0) for _ in range(n)))
+    bad = sum(1 for rate, gap in results if rate < 0.95 or gap > 1.0)
+    return bad, min(rate for rate, _ in results)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--max", type=int, default=3200)
+    ap.add_argument("--start", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--icecast", action="store_true")
+    args = ap.parse_args()
+    ice = None
+    if args.icecast:
+        from tests.streams.icecast import Icecast
+
+        ice = Icecast(clients=args.max + 100)
+        ice.start()
+        os.environ["LOA_ICECAST_URL"] = ice.source_url
+    try:
+        with station() as s, commune() as c:
+            token = c.seeded.nodes[0].secret
+            with c.api() as api:
+                source = api.post(
+                    "/api/v1/stream-sources", json={"name": "VOV1", "url": s.url}
+                ).json()
+            own = f"{c.url}/streams/relay/{source['id']}.mp3"
+            # one listener on the controller keeps the hub (and its Icecast mount) up
+            keeper = httpx.Client(timeout=None, headers={"Authorization": f"Bearer {token}"})
+            keep = keeper.stream("GET", own)
+            keep.__enter__()
+            time.sleep(3)
+            url = f"{ice.url}/relay-{source['id']}.mp3" if ice else own
+            via = "Icecast" if ice else "the controller alone"
+            print(f"listeners on one 64 kb/s relay through {via} ({os.cpu_count()} cores shared)")
+            n = args.start
+            while n <= args.max:
+                bad, worst = asyncio.run(step(url, token, n, args.seconds))
+                print(
+                    f"  {n:5d} listeners: {bad:4d} underran ({bad / n:.1%}), "
+                    f"slowest got {worst:.0%} of real time"
+                )
+                if bad > n * 0.01:
+                    break
+                n *= 2
+            keep.__exit__(None, None, None)
+    finally:
+        if ice is not None:
+            ice.stop()
+
+
+if __name__ == "__main__":
+    main()
