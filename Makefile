@@ -9,7 +9,7 @@ DEMO_ARGS ?=
 SYS_DEMO := ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
 SYS_TEST := $(SYS_DEMO) mosquitto:mosquitto chromium:chromium mpg123:mpg123 aplay:alsa-utils
 
-.PHONY: demo test lint typecheck pytest install sysdeps-demo sysdeps-test lock schemas clean
+.PHONY: demo test lint typecheck pytest install sysdeps-demo sysdeps-test lock schemas clean bench-deps
 
 demo: sysdeps-demo install
 	$(BIN)/loa demo $(DEMO_ARGS)
@@ -47,10 +47,15 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
+# What the benchmarks under bench/ need beyond the tests (viet-asr for intelligibility).
+bench-deps: install
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.lock
+
 # Regenerate the lock files after changing pyproject.toml (needs uv: pip install uv).
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.lock
 	uv pip compile pyproject.toml --extra node --python-version 3.11 -o requirements/node.lock
+	uv pip compile pyproject.toml --extra bench --python-version 3.11 -o requirements/bench.lock
 
 schemas: install
 	$(BIN)/python -m loa.schemas
