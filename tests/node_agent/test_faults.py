@@ -156,3 +156,28 @@ def test_agent_killed_during_a_schedule_write_keeps_a_whole_schedule(
     node.start()
     [play] = wait_until(node.plays, 15, what="the first item plays")
     assert play["broadcast"] == 1 and abs(parse_time(play["started_at"]) - play_at) < 0.1
+
+
+def test_reports_made_offline_survive_an_agent_crash(node_factory, restartable_broker, media):
+    from tests.node_agent.harness import Controller
+
+    ctl = Controller(restartable_broker.port)
+    ctl.start()
+    try:
+        node = node_factory(broker=restartable_broker)
+        node.public_key = ctl.public_b64
+        node.start()
+        wait_online(ctl, node.node_id)
+        content = media.content(media_blob("outbox"), duration_s=0.2)
+        env = ctl.send("schedule.put", node.node_id, SchedulePut(items=[item(3, content, soon(2))]))
+        ctl.ack(env["id"])
+        restartable_broker.stop()
+        wait_until(node.plays, 10, what="the play, offline")
+        node.kill()  # its play reports exist only in the agent's outbox now
+        restartable_broker.start()
+        node.start()
+        done = ctl.finished(node.node_id, 3, timeout=20)
+        assert done["result"] == "played"
+        assert ctl.reports(node.node_id, "play.started")
+    finally:
+        ctl.stop()
