@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from controller.web_fleet import TEST_TONE_BROADCAST
-from tests.browser.conftest import DESKTOP, PHONE, Shared
+from tests.browser.conftest import DESKTOP, PASSWORDS, PHONE, Shared
 from tests.support.net import wait_until
 from tests.support.system import Commune
 
@@ -210,7 +210,16 @@ def test_every_main_page_at_phone_and_desktop_width(session: Any, shared: Shared
 
     page.goto("/login")
     both_widths("login")
-    s.login("quantri")
+    # By keyboard alone: the first Tab reaches the skip link, then the form, Enter signs in.
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.get_by_label("Tên đăng nhập").focus()
+    page.keyboard.type("quantri")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Mật khẩu")).to_be_focused()
+    page.keyboard.type(PASSWORDS["quantri"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/$"))
     for name, path in MAIN_PAGES:
         page.goto(path.format(**shared.values), wait_until="domcontentloaded")
         both_widths(name)

@@ -426,3 +426,20 @@ def test_the_chosen_voice_speaks_the_announcement_and_a_bad_rate_is_refused(
             client.app.state.runtime.settings.media_dir / f"{sha}.mp3"  # type: ignore[attr-defined]
         ).read_bytes()
     ), "what was heard is what will play"
+
+
+def test_nodes_with_coordinates_get_a_map_with_vendored_leaflet(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    viewer, _ = _signed_in(client, "viewer")
+    assert 'href="/nodes/map"' not in viewer.get("/nodes").text, "no coordinates, no map"
+    node = commune.nodes[0].node_id
+    _db(client).execute(
+        "UPDATE nodes SET lat = 21.03, lon = 105.85, name = 'Cụm <b>loa</b>' WHERE id = ?", [node]
+    )
+    assert 'href="/nodes/map"' in viewer.get("/nodes").text
+    page = viewer.get("/nodes/map").text
+    assert '<script src="/static/leaflet/leaflet.js"' in page
+    assert "21.03" in page and "105.85" in page and f'"id": "{node}"' in page
+    assert "<b>loa</b>" not in page, "names are escaped in the map's data too"
+    assert viewer.get("/static/leaflet/leaflet.js").status_code == 200
