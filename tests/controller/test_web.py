@@ -443,3 +443,39 @@ def test_nodes_with_coordinates_get_a_map_with_vendored_leaflet(
     assert "21.03" in page and "105.85" in page and f'"id": "{node}"' in page
     assert "<b>loa</b>" not in page, "names are escaped in the map's data too"
     assert viewer.get("/static/leaflet/leaflet.js").status_code == 200
+
+
+def test_a_clash_is_shown_before_saving_and_saved_only_when_accepted(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    editor, csrf = _signed_in(client, "editor")
+    for title in ("Họp thôn", "Tiêm chủng"):
+        assert _write(editor, csrf, title, f"{title}: mời bà con.").status_code == 303
+    first, second = [r[0] for r in _db(client).execute("SELECT id FROM announcements ORDER BY id")]
+    at = (datetime.now(UTC) + timedelta(hours=2)).astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M")
+    base = {
+        "csrf": csrf,
+        "zone_ids": str(commune.nodes[0].zone_id),
+        "kind": "once",
+        "play_at": at,
+        "repeats": "1",
+    }
+    assert (
+        editor.post("/schedule/new", data={**base, "announcement_id": str(first)}).status_code
+        == 303
+    )
+    check = editor.post(
+        "/schedule/check",
+        data={**base, "announcement_id": str(second)},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert "Trùng giờ với lượt phát khác" in check.text and "Họp thôn" in check.text
+    refused = editor.post("/schedule/new", data={**base, "announcement_id": str(second)})
+    assert refused.status_code == 409 and 'class="conflicts"' in refused.text
+    assert _count(client, "broadcasts") == 1, "nothing saved"
+    accepted = editor.post(
+        "/schedule/new",
+        data={**base, "announcement_id": str(second), "accept_conflicts": "1"},
+    )
+    assert accepted.status_code == 303
+    assert _count(client, "broadcasts") == 2
