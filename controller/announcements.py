@@ -223,6 +223,55 @@ def list_announcements(
     return list(db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
 
 
+def lexicon(db: sqlite_utils.Database) -> dict[str, str]:
+    """The deployment's pronunciations (từ điển phát âm), applied before speech."""
+    return {r["term"]: r["reading"] for r in db.query("SELECT term, reading FROM lexicon")}
+
+
+def render_speech(store: Store, settings: Settings, text: str, voice: Any = None) -> Any:
+    """Speak ``text`` (with the lexicon, through the TTS cache) into the media store.
+
+    ``voice`` is an ``audio.settings.VoiceSettings`` (None: the configured defaults). Returns
+    the ``RenderedAudio``; an engine failure is ApiError ``render_failed`` naming the field.
+    """
+    from audio.errors import AudioError
+    from audio.render import render_text
+    from audio.settings import VoiceSettings
+    from controller.metrics import RENDER_SECONDS
+
+    try:
+        with RENDER_SECONDS.time():
+            return render_text(
+                text,
+                settings.media_dir,
+                voice or VoiceSettings(),
+                lexicon=lexicon(store.db) or None,
+                cache_dir=settings.tts_cache_dir,
+            )
+    except AudioError as exc:
+        field = {
+            "bad_settings": "rate",
+            "unknown_voice": "voice",
+            "unknown_engine": "voice",
+            "engine_unavailable": "voice",
+        }.get(exc.code, "text")
+        raise ApiError(422, "render_failed", field=field, detail=exc.message) from exc
+
+
+def store_media(db: sqlite_utils.Database, rendered: Any) -> None:
+    """Record delivered audio (already written by the audio package) in the media table."""
+    table(db, "media").insert(
+        {
+            "sha256": rendered.sha256,
+            "bytes": rendered.bytes,
+            "duration_s": rendered.duration_s,
+            "mime": "audio/mpeg",
+            "created_at": to_wire_time(utcnow()),
+        },
+        ignore=True,
+    )
+
+
 def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, Any]) -> str:
     """Render the announcement's text to delivery audio if it has none yet; return its sha256.
 
@@ -231,29 +280,9 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
     """
     if announcement.get("media_sha256"):
         return str(announcement["media_sha256"])
-    from audio.errors import AudioError
-    from audio.render import render_text
-    from controller.metrics import RENDER_SECONDS
-
-    lexicon = {r["term"]: r["reading"] for r in store.db.query("SELECT term, reading FROM lexicon")}
-    try:
-        with RENDER_SECONDS.time():
-            rendered = render_text(
-                announcement["text"], settings.media_dir, lexicon=lexicon or None
-            )
-    except AudioError as exc:
-        raise ApiError(422, "render_failed", field="text", detail=exc.message) from exc
+    rendered = render_speech(store, settings, announcement["text"])
     with store.transaction() as db:
-        table(db, "media").insert(
-            {
-                "sha256": rendered.sha256,
-                "bytes": rendered.bytes,
-                "duration_s": rendered.duration_s,
-                "mime": "audio/mpeg",
-                "created_at": to_wire_time(utcnow()),
-            },
-            ignore=True,
-        )
+        store_media(db, rendered)
         table(db, "announcements").update(
             announcement["id"],
             {
@@ -264,4 +293,4 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
                 "updated_at": to_wire_time(utcnow()),
             },
         )
-    return rendered.sha256
+    return str(rendered.sha256)

@@ -54,8 +54,7 @@ RULE_FIELDS = {
 
 
 def _lexicon(request: Request) -> dict[str, str]:
-    db = rt(request).store.db
-    return {r["term"]: r["reading"] for r in db.query("SELECT term, reading FROM lexicon")}
+    return announcements.lexicon(rt(request).store.db)
 
 
 def _zone_choices(request: Request, who: Identity) -> list[dict[str, Any]]:
@@ -247,23 +246,9 @@ def _voice_settings(request: Request, choice: str, rate: str) -> Any:
 
 
 def _render_speech(request: Request, text: str, voice: Any) -> Any:
-    """Speak the text with the chosen voice (cached by content); ApiError(field="voice")."""
-    from audio.errors import AudioError
-    from audio.render import render_text
-
-    settings = rt(request).settings
-    try:
-        return render_text(
-            text,
-            settings.media_dir,
-            voice,
-            lexicon=_lexicon(request) or None,
-            cache_dir=settings.tts_cache_dir,
-        )
-    except AudioError as exc:
-        field = "rate" if exc.code == "bad_settings" else "voice"
-        message = error_message("render_failed", detail=exc.message)
-        raise ApiError(422, "render_failed", field=field, message=message) from None
+    """Speak the text with the chosen voice (cached by content); ApiError names the field."""
+    runtime = rt(request)
+    return announcements.render_speech(runtime.store, runtime.settings, text, voice)
 
 
 @router.post("/announcements/new")
@@ -347,16 +332,7 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                 if submit:
                     announcements.submit(db, who, announcement_id)
             if rendered is not None:
-                table(db, "media").insert(
-                    {
-                        "sha256": rendered.sha256,
-                        "bytes": rendered.bytes,
-                        "duration_s": rendered.duration_s,
-                        "mime": "audio/mpeg",
-                        "created_at": to_wire_time(utcnow()),
-                    },
-                    ignore=True,
-                )
+                announcements.store_media(db, rendered)
                 if uploaded:
                     source = "recording" if form.get("recorded") == "1" else "upload"
                     audio_fields = {"engine": "upload", "voice": "", "source": source}

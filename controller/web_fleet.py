@@ -10,9 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from controller import audit, authz, fleet, reports
+from controller import announcements, audit, authz, fleet, reports
 from controller.auth import Identity
-from controller.db import table
 from controller.errors import ApiError
 from controller.messages import error_message
 from controller.web_common import (
@@ -30,7 +29,6 @@ from loa.protocol import (
     PlayNow,
     PlayStop,
     ScheduleItem,
-    to_wire_time,
     utcnow,
 )
 
@@ -144,16 +142,7 @@ def _test_tone(request: Request, node: dict[str, Any]) -> PlayNow:
         VoiceSettings(chime=False),
         cache_dir=settings.tts_cache_dir,
     )
-    table(rt(request).store.db, "media").insert(
-        {
-            "sha256": rendered.sha256,
-            "bytes": rendered.bytes,
-            "duration_s": rendered.duration_s,
-            "mime": "audio/mpeg",
-            "created_at": to_wire_time(utcnow()),
-        },
-        ignore=True,
-    )
+    announcements.store_media(rt(request).store.db, rendered)
     now = utcnow()
     return PlayNow(
         item=ScheduleItem(
