@@ -479,3 +479,33 @@ def test_a_clash_is_shown_before_saving_and_saved_only_when_accepted(
     )
     assert accepted.status_code == 303
     assert _count(client, "broadcasts") == 2
+
+
+def test_a_broadcast_is_cancelled_from_its_page_and_the_play_log_exports_as_csv(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    editor, csrf = _signed_in(client, "editor")
+    _write(editor, csrf, "Họp thôn", "Mời bà con họp.")
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    at = (datetime.now(UTC) + timedelta(hours=2)).astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M")
+    saved = editor.post(
+        "/schedule/new",
+        data={
+            "csrf": csrf,
+            "announcement_id": str(announcement_id),
+            "zone_ids": str(commune.commune_id),
+            "kind": "once",
+            "play_at": at,
+            "repeats": "1",
+        },
+    )
+    page = editor.get(saved.headers["location"])
+    assert "Hủy lượt phát" in page.text and page.text.count('data-state="queued"') == 3
+    broadcast_id = saved.headers["location"].split("/")[2].split("?")[0]
+    csv = editor.get("/api/v1/reports/plays?format=csv")  # the report page's link, by session
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.count("Họp thôn") == 3
+    cancelled = editor.post(f"/broadcasts/{broadcast_id}/cancel", data={"csrf": csrf})
+    assert cancelled.status_code == 303
+    after = editor.get(f"/broadcasts/{broadcast_id}").text
+    assert after.count('data-state="cancelled"') == 3 and "Hủy lượt phát" not in after
