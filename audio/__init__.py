@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from audio.errors import AudioError
-from audio.normalize import normalize
 
 __all__ = [
     "AudioError",
@@ -16,7 +15,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # render pulls in numpy; keep `import audio` light for the CLI and the node.
+    # render pulls in numpy, normalize sea-g2p: keep `import audio` light for the CLI and the node.
+    if name == "normalize":
+        from audio.normalize import normalize
+
+        return normalize
     if name in {"RenderedAudio", "VoiceSettings", "render_text", "render_upload"}:
         from audio import render
 

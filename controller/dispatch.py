@@ -331,7 +331,7 @@ class Dispatcher:
                     "WHERE cmd_id = ? AND state = 'sent'",
                     [to_wire_time(report.at), stamp, body.cmd_id],
                 )
-            else:
+            elif body.code != "replayed":  # a redelivered copy of a command already obeyed
                 db.execute(
                     "UPDATE dispatches SET state = 'failed', error = ?, updated_at = ? "
                     "WHERE cmd_id = ? AND state = 'sent'",

@@ -8,7 +8,6 @@ State persists in the data directory; a second run reuses it. Ctrl-C stops every
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -115,10 +114,14 @@ async def _broker(port: int) -> Any:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     return asyncio.run(_run(args))
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
     data_dir: Path = args.data_dir.resolve()
     mqtt_url = f"mqtt://127.0.0.1:{args.mqtt_port}"
     login = prepare(data_dir, mqtt_url, args.token)

@@ -284,3 +284,15 @@ def test_node_goes_offline_after_missed_heartbeats(h: Harness):
 
     assert online(seen + timedelta(seconds=60))
     assert not online(seen + timedelta(seconds=91)), "three 30 s heartbeats missed"
+
+
+def test_a_replayed_copy_of_an_obeyed_command_is_not_a_failure(h: Harness):
+    bid = h.broadcast(NOW)
+    h.dispatcher.deliver(now=NOW - timedelta(minutes=1))
+    node = h.commune.nodes[0].node_id
+    cmd = next(c for c in h.received(3) if c["node"] == node)
+    refused = protocol.Ack(cmd_id=cmd["id"], ok=False, code="replayed", error="seen")
+    h.dispatcher.handle_batch([h.report(node, "ack", refused)])  # QoS 1 redelivery first
+    assert h.states(bid)[node] == "sent"
+    h.dispatcher.handle_batch([h.report(node, "ack", protocol.Ack(cmd_id=cmd["id"], ok=True))])
+    assert h.states(bid)[node] == "acked"

@@ -6,6 +6,7 @@ holds the queued messages of persistent sessions (as a production broker does).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -52,7 +53,11 @@ class Mosquitto:
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             "max_queued_messages 100000\n"
             "max_inflight_messages 100\n"
-            "set_tcp_nodelay true\n" + self.extra_config
+            "set_tcp_nodelay true\n"
+            # As root, Mosquitto would switch to its own user, which cannot write into pytest's
+            # private temporary folders: persistence would silently do nothing.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + self.extra_config
         )
         return conf
 
