@@ -394,6 +394,31 @@ async def announcement_reading(request: Request) -> Response:
     return render(request, "_reading.html", who, reading=reading)
 
 
+@router.post("/announcements/{announcement_id:int}/archive")
+async def announcement_archive(announcement_id: int, request: Request) -> Response:
+    """Lưu trữ: the announcement leaves the lists of work; its broadcasts and play log stay."""
+    who = signed_in(request)
+    if who is None:
+        return login_redirect(request)
+    _ = translator(request)
+    form = await request.form()
+    db = rt(request).store.db
+    try:
+        if not csrf_ok(request, form):
+            raise ApiError(403, "csrf")
+        authz.require(who, "announcement.archive")
+        announcements.archive(db, who, announcement_id)
+    except ApiError as exc:
+        a = announcements.get_announcement(db, announcement_id)
+        if a is None:
+            return not_found(request, who, error_message("announcement_not_found"))
+        message = error_message("csrf") if exc.code == "csrf" else exc.message
+        return render(
+            request, "announcement.html", who, 422, a=a, heading=_("Bản tin"), error=message
+        )
+    return RedirectResponse(f"/announcements/{announcement_id}?view=1", status_code=303)
+
+
 # --- approvals --------------------------------------------------------------------------------
 
 

@@ -378,7 +378,7 @@ def test_a_submitted_announcement_is_not_edited_and_the_page_says_why(
     _write(editor, csrf, "Họp thôn", "Mời bà con họp.")
     announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
     view = editor.get(f"/announcements/{announcement_id}")
-    assert view.status_code == 200 and 'action="/announcements/' not in view.text, "no form"
+    assert view.status_code == 200 and 'name="title"' not in view.text, "no edit form"
     response = editor.post(
         f"/announcements/{announcement_id}",
         data={"csrf": csrf, "title": "Đổi tiêu đề", "text": "Đổi nội dung", "action": "draft"},
@@ -509,3 +509,21 @@ def test_a_broadcast_is_cancelled_from_its_page_and_the_play_log_exports_as_csv(
     assert cancelled.status_code == 303
     after = editor.get(f"/broadcasts/{broadcast_id}").text
     assert after.count('data-state="cancelled"') == 3 and "Hủy lượt phát" not in after
+
+
+def test_an_announcement_is_archived_from_its_page_but_not_by_a_viewer(
+    client: TestClient, people: People
+):
+    editor, csrf = _signed_in(client, "editor")
+    _write(editor, csrf, "Họp thôn", "Mời bà con họp.")
+    announcement_id = _db(client).execute("SELECT id FROM announcements").fetchone()[0]
+    viewer, vcsrf = _signed_in(client, "viewer")
+    assert "Lưu trữ" not in viewer.get(f"/announcements/{announcement_id}").text
+    refused = viewer.post(f"/announcements/{announcement_id}/archive", data={"csrf": vcsrf})
+    assert refused.status_code == 422 and "không có quyền" in refused.text
+    assert "Lưu trữ" in editor.get(f"/announcements/{announcement_id}").text
+    archived = editor.post(f"/announcements/{announcement_id}/archive", data={"csrf": csrf})
+    assert archived.status_code == 303
+    status = _db(client).execute("SELECT status FROM announcements").fetchone()[0]
+    assert status == "archived"
+    assert "Không có bản tin nào chờ duyệt" in editor.get("/approvals").text
