@@ -90,33 +90,51 @@ def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo)
                 "password": editor["password"],
             },
         )
-        assert response.status_code == 303 and response.headers["location"] == "/new"
-        form = web.get("/new")
-        assert "Soạn bản tin" in form.text
-        zone_id = re.search(r'name="zone_ids" value="(\d+)"', form.text).group(1)  # commune
-        play_at = (datetime.now(UTC) + timedelta(seconds=8)).astimezone(
-            ZoneInfo("Asia/Ho_Chi_Minh")
-        )
+        assert response.status_code == 303, response.text
+        # The editor writes the announcement and submits it for approval.
+        form = web.get("/announcements/new")
+        assert "Bản tin" in form.text
         response = web.post(
-            "/new",
+            "/announcements/new",
             data={
                 "csrf": _csrf(form.text),
                 "title": "Họp dân",
                 "text": "Mời bà con thôn Lạc Xuân họp lúc 19h00 tối nay tại nhà văn hóa.",
-                "zone_ids": zone_id,
+                "category": "thong_bao",
+                "priority": "normal",
+                "voice": "auto|",
+                "action": "submit",
+            },
+        )
+        assert response.status_code == 303, response.text
+        announcement_id = int(response.headers["location"].split("/")[2].split("?")[0])
+        # Someone else approves it (the demo's admin, through the API).
+        approved = web.post(
+            f"/api/v1/announcements/{announcement_id}/approve",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert approved.status_code == 200, approved.text
+        # The editor schedules it for the whole commune a few seconds ahead.
+        form = web.get(f"/schedule/new?announcement_id={announcement_id}")
+        commune = re.search(r'name="zone_ids" value="(\d+)"', form.text)
+        assert commune, form.text
+        play_at = (datetime.now(UTC) + timedelta(seconds=8)).astimezone(
+            ZoneInfo("Asia/Ho_Chi_Minh")
+        )
+        response = web.post(
+            "/schedule/new",
+            data={
+                "csrf": _csrf(form.text),
+                "announcement_id": str(announcement_id),
+                "zone_ids": commune.group(1),
+                "kind": "once",
                 "play_at": play_at.strftime("%Y-%m-%dT%H:%M:%S"),
+                "repeats": "1",
+                "priority": "",
             },
         )
         assert response.status_code == 303, response.text
         broadcast_id = int(response.headers["location"].split("/")[2].split("?")[0])
-        assert "Đã lên lịch phát" in web.get(response.headers["location"]).text
-        # Someone else approves it (the demo's admin, through the API), and it goes out.
-        detail = web.get(f"/api/v1/broadcasts/{broadcast_id}").json()
-        approved = web.post(
-            f"/api/v1/announcements/{detail['announcement_id']}/approve",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert approved.status_code == 200, approved.text
 
     wait_until(
         lambda: len(list((data_dir / "nodes").glob("*/plays.jsonl"))) == 3,
