@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import time
 from urllib.parse import urlsplit
 
@@ -67,11 +68,15 @@ async def step(url: str, token: str, n: int, seconds: float) -> tuple[int, float
 
 
 def main() -> None:
+    # each listener is a socket here and in the server: lift the soft limit (servers inherit it)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--max", type=int, default=3200)
     ap.add_argument("--start", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--icecast", action="store_true")
+    ap.add_argument("--factor", type=float, default=2.0, help="growth from step to step")
     args = ap.parse_args()
     ice = None
     if args.icecast:
@@ -105,7 +110,7 @@ def main() -> None:
                 )
                 if bad > n * 0.01:
                     break
-                n *= 2
+                n = int(n * args.factor)
             keep.__exit__(None, None, None)
     finally:
         if ice is not None:

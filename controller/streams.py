@@ -71,6 +71,8 @@ STREAM_TYPES = (
     "application/octet-stream",
 )
 CHECK_TIMEOUT_S = 5.0
+#: A source that sends headers but no audio for this long is reported stalled.
+STALL_CHECK_S = 3.0
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -139,7 +141,9 @@ def check_url(url: str, timeout: float = CHECK_TIMEOUT_S) -> Health:
     """Is the stream there, is it audio, and what is it (ffprobe: codec, bitrate)?"""
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True) as client,
+            httpx.Client(
+                timeout=httpx.Timeout(timeout, read=STALL_CHECK_S), follow_redirects=True
+            ) as client,
             client.stream("GET", url, headers={"Icy-MetaData": "0"}) as resp,
         ):
             if resp.status_code >= 400:
@@ -153,7 +157,7 @@ def check_url(url: str, timeout: float = CHECK_TIMEOUT_S) -> Health:
                     code="stream_wrong_type",
                 )
             got = 0
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + STALL_CHECK_S
             for chunk in resp.iter_bytes():
                 got += len(chunk)
                 if got >= 4096 or time.monotonic() > deadline:

@@ -43,7 +43,7 @@ def test_live_speech_from_the_browser_reaches_three_nodes_within_seconds(
     with chromium(wav) as browser:
         page = open_live_page(browser, commune.url, APPROVER_TOKEN, commune.seeded.commune_id)
         live = start_speaking(page)
-        time.sleep(9)
+        time.sleep(7)
         page.click("#stop")
         page.wait_for_function("window.loaLive.state === 'ended'", timeout=15000)
         mic = mic_onsets(page)
@@ -59,7 +59,7 @@ def test_live_speech_from_the_browser_reaches_three_nodes_within_seconds(
         assert play["stream"]["live"] is True
         assert ts(play["finished_at"]) < stopped + 3, "the node stopped with the official"
         audio, times = stream_files(commune, node.node_id, play)
-        assert len(decode(str(audio))) / 16000 > 6, "the node's sink holds the speech"
+        assert len(decode(str(audio))) / 16000 > 5, "the node's sink holds the speech"
         lat = latencies(mic, node_onsets(audio, times))
         assert len(lat) >= 2, (node.node_id, mic, lat)
         found.extend(lat)
@@ -77,7 +77,7 @@ def test_live_speech_from_the_browser_reaches_three_nodes_within_seconds(
     assert recording.status_code == 200
     path = tmp_path / "recording.mp3"
     path.write_bytes(recording.content)
-    assert len(decode(str(path))) / 16000 > 8, "the whole broadcast was recorded"
+    assert len(decode(str(path))) / 16000 > 6.5, "the whole broadcast was recorded"
     assert broadcast(commune, live["id"])["media_sha256"] == sha
 
 

@@ -79,7 +79,7 @@ def test_emergency_preempts_a_running_relay_which_resumes_in_its_window(
     commune.start_nodes()
     commune.wait_nodes_online()
     source = add_source(commune, station.url)
-    window = 16.0
+    window = 13.0
     relay = schedule_relay(commune, source["id"], seconds_ahead=3, window_s=window)
     start = ts(relay["starts_at"])
     time.sleep(max(0.0, start + 2.0 - time.time()))
@@ -118,3 +118,31 @@ def test_emergency_preempts_a_running_relay_which_resumes_in_its_window(
         assert any(t > a1 + 0.5 for t in arrivals), "the relay resumed"
     detail = broadcast(commune, relay["id"])
     assert detail["kind"] == "relay" and detail["stream_source_name"] == "VOV1"
+
+
+def test_a_stalled_station_fails_the_relay_and_leaves_no_speaker_open(
+    commune: Commune, station: ToneStation
+):
+    commune.start_controller()
+    commune.start_nodes()
+    commune.wait_nodes_online()
+    with commune.api() as api:
+        made = api.post(
+            "/api/v1/stream-sources",
+            json={
+                "name": "Đài PT-TH tỉnh",
+                "url": station.path_url("/stall.mp3"),
+                "accept_unhealthy": True,
+            },
+        )
+        assert made.status_code == 201, made.text
+    relay = schedule_relay(commune, made.json()["id"], seconds_ahead=3, window_s=5)
+    end = ts(relay["starts_at"]) + 5
+    final = wait_final(commune, relay["id"], timeout=25)
+    for d in final["dispatches"]:
+        assert d["state"] == "failed", d
+        assert "no audio received" in d["error"]
+    for node in commune.seeded.nodes:
+        play = sink_play(commune, node.node_id, relay["id"])
+        assert play["stream"]["bytes"] == 0
+        assert abs(ts(play["finished_at"]) - end) < 0.5, "closed at the window's end"
