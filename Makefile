@@ -44,8 +44,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy loa controller node_agent audio schedules
 
+# Two workers (the machine has two cores; most tests wait on real processes and clocks), each
+# test file on one worker, since some files share a commune across their tests.
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # What the benchmarks under bench/ need beyond the tests (viet-asr for intelligibility).
 bench-deps: install

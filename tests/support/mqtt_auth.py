@@ -7,7 +7,6 @@ there, for SIGHUP); ``Client`` records what a paho client is allowed to do.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -20,11 +19,10 @@ from tests.support.net import wait_until
 def auth_config(files_dir: Path) -> str:
     """Mosquitto settings for the generated files (as docs/operations.md runs it).
 
-    Started as root (in a container), Mosquitto would drop to the ``mosquitto`` user, which
-    cannot enter pytest's private temporary folders; production gives that user the files'
-    group instead.
+    (tests.support.broker already keeps a root-started test broker as root, so it can read
+    pytest's private folders; production gives the ``mosquitto`` user the files' group.)
     """
-    return ("user root\n" if os.geteuid() == 0 else "") + (
+    return (
         "allow_anonymous false\n"
         f"password_file {files_dir / broker_files.PASSWORD_FILE}\n"
         f"acl_file {files_dir / broker_files.ACL_FILE}\n"
