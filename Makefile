@@ -7,7 +7,8 @@ DEMO_ARGS ?=
 
 # command:debian-package pairs installed with apt-get where the command is missing.
 SYS_DEMO := ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
-SYS_TEST := $(SYS_DEMO) mosquitto:mosquitto chromium:chromium mpg123:mpg123 aplay:alsa-utils
+SYS_TEST := $(SYS_DEMO) mosquitto:mosquitto chromium:chromium mpg123:mpg123 aplay:alsa-utils \
+            icecast2:icecast2
 
 .PHONY: demo test lint typecheck pytest install sysdeps-demo sysdeps-test lock schemas clean bench-deps
 
