@@ -2,11 +2,12 @@
 underruns, and how many through Icecast (the controller publishes once; icecast2 fans out).
 
 Listeners are asyncio HTTP clients in this process (like nodes: a bearer token, reading as fast
-as data comes). A listener underruns when, after a 2 s start, it gets less than 95 % of the
-stream's real-time bytes or waits more than 1 s for data. Steps double until more than 1 % of
-listeners underrun. The clients share the machine with the servers, so the figure is a floor.
+as data comes), connecting spread over 2 s as nodes do. A listener underruns when, measured
+together from 1 s after the last one connected, it gets less than 95 % of the stream's
+real-time bytes or waits more than 1 s for data. Steps grow (``--factor``) until more than
+1 % of listeners underrun. The clients share the machine with the servers, so the figure is a floor.
 
-    .venv/bin/python bench/stream_listeners.py --max 3200 --seconds 8 [--icecast]
+    .venv/bin/python bench/stream_listeners.py --start 400 --factor 1.5 --max 3200 [--icecast]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import resource
 import time
 from urllib.parse import urlsplit
@@ -24,45 +26,55 @@ from stream_common import commune, station
 from controller.streams import RELAY_BITRATE
 
 BYTES_PER_S = RELAY_BITRATE / 8
+#: Listeners connect spread over this long, as nodes' pre-opens are.
+SPREAD_S = 2.0
 
 
-async def listen(url: str, token: str, seconds: float, warmup: float) -> tuple[float, float]:
-    """(bytes/s after warm-up as a fraction of real time, longest wait for data)."""
+async def listen(
+    url: str, token: str, delay: float, measure_from: float, until: float
+) -> tuple[float, float]:
+    """(bytes/s in [measure_from, until) as a fraction of real time, longest wait for data)."""
+    await asyncio.sleep(delay)  # nodes open a relay 3-5 s ahead, spread by their node id
     parts = urlsplit(url)
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(parts.hostname, parts.port), timeout=10
         )
     except (OSError, TimeoutError):
-        return 0.0, seconds
+        return 0.0, until - measure_from
     writer.write(
         f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
         f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode()
     )
-    start = time.monotonic()
     got = 0
     longest = 0.0
-    last = start
+    last = max(time.monotonic(), measure_from)
     try:
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-        while (now := time.monotonic()) - start < seconds:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout=seconds)
+        while time.monotonic() < until:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=until - measure_from)
             if not chunk:
                 break
             now = time.monotonic()
-            if now - start > warmup:
+            if now >= measure_from:
                 got += len(chunk)
                 longest = max(longest, now - last)
-            last = now
+                last = now
     except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        longest = max(longest, time.monotonic() - last)
+        pass
     finally:
         writer.close()
-    return got / ((seconds - warmup) * BYTES_PER_S), longest
+    longest = max(longest, min(time.monotonic(), until) - last)
+    return got / ((until - measure_from) * BYTES_PER_S), longest
 
 
 async def step(url: str, token: str, n: int, seconds: float) -> tuple[int, float]:
-    results = await asyncio.gather(*(listen(url, token, seconds, 2.0) for _ in range(n)))
+    """All connect within SPREAD_S; everyone is measured together from 1 s after that."""
+    measure_from = time.monotonic() + SPREAD_S + 1.0
+    until = measure_from + seconds
+    results = await asyncio.gather(
+        *(listen(url, token, random.uniform(0, SPREAD_S), measure_from, until) for _ in range(n))
+    )
     bad = sum(1 for rate, gap in results if rate < 0.95 or gap > 1.0)
     return bad, min(rate for rate, _ in results)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -177,6 +178,9 @@ class Engine:
         self._last_offset = self._offset()
         self._last_purge = 0.0
         self._prepared: set[str] = set()
+        #: Nodes open a relay's stream 0-2 s earlier than PREOPEN_S, by their id, so a
+        #: province's nodes do not all connect in the same second.
+        self._spread_s = (zlib.crc32(node_id.encode()) % 2000) / 1000
         #: Streams preempted by a higher priority, waiting to resume: key → (item, session).
         self._suspended: dict[str, tuple[StoredItem, Session]] = {}
 
@@ -355,7 +359,7 @@ class Engine:
                 warm_at = si.play_at - warmup
                 # a stream is opened ahead of its window; the amplifier waits for its warm-up
                 open_at = (
-                    min(warm_at, si.play_at - PREOPEN_S)
+                    min(warm_at, si.play_at - PREOPEN_S - self._spread_s)
                     if isinstance(content, StreamContent)
                     else warm_at
                 )

@@ -35,9 +35,10 @@ RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
 CONNECT_TIMEOUT_S = 3.0
 #: A relay's stream is opened this long before its window, so it sounds at the window's start.
-PREOPEN_S = 3.0
+PREOPEN_S = 3.0  # plus 0-2 s spread by node id (engine)
 #: A pre-opened stream that no play takes within this long is closed.
 PREOPEN_KEEP_S = 15.0
+PREOPEN_RETRY_S = 0.3
 #: Of what a pre-opened stream brought in, only this much recent audio is played.
 PREOPEN_FRESH_S = 0.25
 #: Content types a node plays; anything else (an HTML error page, say) is refused.
@@ -87,12 +88,22 @@ class _Reader:
         req = urllib.request.Request(self.url, headers={"Icy-MetaData": "0"})
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            resp = urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT_S)
-        except BaseException as exc:
-            self.open_error = exc
-            self.ready.set()
-            return
+        while True:
+            try:
+                resp = urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT_S)
+                break
+            except BaseException as exc:
+                # pre-opened and not yet taken: the stream may not be up yet; try again
+                if (
+                    self.adopt_by is not None
+                    and not self.abandoned
+                    and time.monotonic() < self.adopt_by
+                ):
+                    time.sleep(PREOPEN_RETRY_S)
+                    continue
+                self.open_error = exc
+                self.ready.set()
+                return
         self.content_type = resp.headers.get("Content-Type", "") or ""
         self.ready.set()
         try:

@@ -131,3 +131,43 @@ def test_live_needs_the_live_permission_and_a_session(
     assert client.get("/streams/live/999.mp3").status_code == 404
     bad_token = {"Authorization": "Bearer nope"}
     assert client.get("/streams/live/1.mp3", headers=bad_token).status_code == 401
+
+
+def test_a_daily_relay_gets_a_window_on_every_node_each_morning(
+    app_client: tuple[TestClient, SeededCommune],  # noqa: F811
+    station: ToneStation,
+):
+    client, commune = app_client
+    source_id = _source(client, station.url).json()["id"]
+    today = datetime.now(UTC).date()
+    made = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "zone_ids": [commune.commune_id],
+            "window_s": 1800,
+            "rule": {
+                "frequency": "daily",
+                "times": ["06:00"],
+                "valid_from": today.isoformat(),
+                "valid_until": (today + timedelta(days=10)).isoformat(),
+            },
+        },
+    )
+    assert made.status_code == 201, made.text
+    relay = made.json()
+    assert relay["rrule"] and relay["kind"] == "relay"
+    # the delivery horizon (24 h) holds one 06:00 local window per node
+    assert len(relay["dispatches"]) == len(commune.nodes)
+    assert {d["play_at"][11:16] for d in relay["dispatches"]} == {"23:00"}  # 06:00 +07:00
+    # a second relay at 06:15 every day clashes with that window
+    clash = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "zone_ids": [commune.commune_id],
+            "window_s": 600,
+            "rule": {"frequency": "daily", "times": ["06:15"], "valid_from": today.isoformat()},
+        },
+    )
+    assert clash.status_code == 409, clash.text

@@ -45,7 +45,7 @@ def test_relay_through_icecast_reaches_three_nodes(
     commune.wait_nodes_online()
     source = add_source(commune, station.url)
     window = 8.0
-    relay = schedule_relay(commune, source["id"], seconds_ahead=4, window_s=window)
+    relay = schedule_relay(commune, source["id"], seconds_ahead=6, window_s=window)
     start = ts(relay["starts_at"])
     time.sleep(max(0.0, start + window / 2 - time.time()))
     # mid-window the three nodes are Icecast's listeners on the relay's mount
