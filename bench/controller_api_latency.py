@@ -94,7 +94,7 @@ def seed(data_dir: Path) -> int:
 
 
 async def client(
-    base: str, paths: list[str], until: float, timings: dict[str, list[float]]
+    base: str, paths: list[str], until: float, timings: dict[str, list[float]], think: float
 ) -> None:
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
@@ -109,14 +109,18 @@ async def client(
             if response.status_code != 200:
                 raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
             timings[path.split("?")[0]].append(elapsed)
+            if think:
+                await asyncio.sleep(max(0.0, think - elapsed / 1000))
 
 
-async def run(base: str, paths: list[str], clients: int, seconds: float) -> dict:
+async def run(
+    base: str, paths: list[str], clients: int, seconds: float, think: float = 0.0
+) -> dict:
     timings: dict[str, list[float]] = defaultdict(list)
     until = time.monotonic() + seconds
     await asyncio.gather(
         *(
-            client(base, paths[i % len(paths) :] + paths[: i % len(paths)], until, timings)
+            client(base, paths[i % len(paths) :] + paths[: i % len(paths)], until, timings, think)
             for i in range(clients)
         )
     )
@@ -127,6 +131,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds between one client's requests (0: back to back, the machine saturated)",
+    )
     args = ap.parse_args()
     b = broker()
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-api-"))

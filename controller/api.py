@@ -346,7 +346,7 @@ def play_log(
     broadcast_id: int | None = None,
     since: str | None = None,
     until: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Literal["json", "csv"] = "json",
 ) -> list[dict[str, Any]] | Response:
