@@ -267,16 +267,7 @@ def emergency(body: EmergencyIn, request: Request, who: Official) -> dict[str, A
     authz.require(who, "broadcast.emergency")
     rt = runtime(request)
     db = rt.store.db
-    authz.require_zones(db, who, body.zone_ids)
-    if zones.missing_zones(db, body.zone_ids):
-        raise ApiError(
-            404,
-            "zone_not_found",
-            field="zone_ids",
-            zone_ids=", ".join(map(str, zones.missing_zones(db, body.zone_ids))),
-        )
-    if not zones.nodes_under(db, body.zone_ids):
-        raise ApiError(422, "no_nodes", field="zone_ids")
+    zones.check_targets(db, who, body.zone_ids)
     announcements.clean_title_and_text(body.title, body.text, rt.settings.max_text_chars)
     with rt.store.transaction():
         announcement_id = announcements.create_announcement(

@@ -175,14 +175,7 @@ def plan_broadcast(
     """Every check a new broadcast must pass, without writing anything but rendered audio."""
     db = store.db
     authz.require(who, "broadcast.schedule")
-    if not req.zone_ids:
-        raise ApiError(422, "no_zones", field="zone_ids")
-    missing = zones.missing_zones(db, req.zone_ids)
-    if missing:
-        raise ApiError(
-            404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
-        )
-    authz.require_zones(db, who, req.zone_ids)
+    node_ids = zones.check_targets(db, who, req.zone_ids)
     announcement = announcements.get_announcement(db, req.announcement_id)
     if announcement is None:
         raise ApiError(404, "announcement_not_found", field="announcement_id")
@@ -194,9 +187,6 @@ def plan_broadcast(
     if priority == "emergency":
         authz.require(who, "broadcast.emergency")
     schedule = _build_schedule(req, now, None)
-    node_ids = zones.nodes_under(db, req.zone_ids)
-    if not node_ids:
-        raise ApiError(422, "no_nodes", field="zone_ids")
     sha = announcements.ensure_rendered(store, settings, announcement) if render else None
     duration = _duration(db, sha)
     if schedule.rrule:
@@ -497,14 +487,7 @@ def create_relay(
     now = now or utcnow()
     db = store.db
     authz.require(who, "broadcast.schedule")
-    if not req.zone_ids:
-        raise ApiError(422, "no_zones", field="zone_ids")
-    missing = zones.missing_zones(db, req.zone_ids)
-    if missing:
-        raise ApiError(
-            404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
-        )
-    authz.require_zones(db, who, req.zone_ids)
+    node_ids = zones.check_targets(db, who, req.zone_ids)
     source = streams.get_source(db, req.stream_source_id)
     if source is None:
         raise ApiError(404, "stream_source_not_found", field="stream_source_id")
@@ -532,9 +515,6 @@ def create_relay(
             schedules.check_schedule(schedule, now=now, duration_s=req.window_s)
         except schedules.ScheduleError as exc:
             raise _schedule_error(exc, "rrule") from None
-    node_ids = zones.nodes_under(db, req.zone_ids)
-    if not node_ids:
-        raise ApiError(422, "no_nodes", field="zone_ids")
     title = (req.title or "").strip()[:200] or f"Tiếp sóng {source['name']}"
     plan = schedules.BroadcastPlan(
         id=None,

@@ -81,16 +81,7 @@ class LiveManager:
             authz.require(who, "broadcast.emergency")
         store = self.runtime.store
         db = store.db
-        if not zone_ids:
-            raise ApiError(422, "no_zones", field="zone_ids")
-        missing = zones.missing_zones(db, zone_ids)
-        if missing:
-            raise ApiError(
-                404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
-            )
-        authz.require_zones(db, who, zone_ids)
-        if not zones.nodes_under(db, zone_ids):
-            raise ApiError(422, "no_nodes", field="zone_ids")
+        zones.check_targets(db, who, zone_ids)
         now = utcnow()
         title = (title or "").strip()[:200] or "Phát trực tiếp"
         session_id = uuid.uuid4().hex

@@ -11,7 +11,10 @@ from typing import Any
 
 import sqlite_utils
 
+from controller import authz
+from controller.auth import Identity
 from controller.db import insert
+from controller.errors import ApiError
 from loa.protocol import to_wire_time, utcnow
 
 
@@ -71,3 +74,24 @@ def nodes_under(db: sqlite_utils.Database, zone_ids: Iterable[int]) -> list[str]
         ids,
     )
     return [r["id"] for r in rows]
+
+
+def check_targets(db: sqlite_utils.Database, who: Identity, zone_ids: Iterable[int]) -> list[str]:
+    """The checks every targeting passes, in order; returns the ids of the nodes reached.
+
+    ApiError: ``no_zones`` (422), ``zone_not_found`` (404, listing them), ``outside_area`` (403),
+    ``no_nodes`` (422).
+    """
+    ids = list(zone_ids)
+    if not ids:
+        raise ApiError(422, "no_zones", field="zone_ids")
+    missing = missing_zones(db, ids)
+    if missing:
+        raise ApiError(
+            404, "zone_not_found", field="zone_ids", zone_ids=", ".join(map(str, missing))
+        )
+    authz.require_zones(db, who, ids)
+    node_ids = nodes_under(db, ids)
+    if not node_ids:
+        raise ApiError(422, "no_nodes", field="zone_ids")
+    return node_ids
