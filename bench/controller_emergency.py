@@ -131,22 +131,29 @@ def main() -> None:
             api_ms = (time.monotonic() - t_call) * 1000
             broadcast_id = response.json()["id"]
 
-            def acks(broadcast_id: int = broadcast_id, called: datetime = called) -> list[float]:
-                detail = api.get(f"/api/v1/broadcasts/{broadcast_id}").json()
+            def since_call(
+                column: str, bid: int = broadcast_id, at: datetime = called
+            ) -> list[float]:
+                detail = api.get(f"/api/v1/broadcasts/{bid}").json()
                 return [
-                    (datetime.fromisoformat(d["acked_at"]) - called).total_seconds() * 1000
+                    (datetime.fromisoformat(d[column]) - at).total_seconds() * 1000
                     for d in detail["dispatches"]
-                    if d["acked_at"]
+                    if d[column]
                 ]
 
             wait_until(
-                lambda: len(acks()) == args.count, timeout=120, interval=0.5, what="every ack"
+                lambda: len(since_call("acked_at")) == args.count,
+                timeout=120,
+                interval=0.5,
+                what="every ack",
             )
-            got = acks()
+            sent, got = since_call("sent_at"), since_call("acked_at")
             print(
-                f"run {run}: API call {api_ms:.0f} ms (incl. speech rendering); acks from "
-                f"{len(got)}/{args.count} nodes: p50={percentile(got, 50):.0f} ms  "
-                f"p99={percentile(got, 99):.0f} ms  max={max(got):.0f} ms after the call"
+                f"run {run}: API call {api_ms:.0f} ms (incl. speech rendering); play.now "
+                f"published to {len(sent)} nodes by p50={percentile(sent, 50):.0f} ms "
+                f"max={max(sent):.0f} ms; acks from {len(got)}/{args.count}: "
+                f"p50={percentile(got, 50):.0f} ms  p99={percentile(got, 99):.0f} ms  "
+                f"max={max(got):.0f} ms after the call"
             )
             time.sleep(15)  # let the nodes finish playing before the next emergency
         print(f"load average: {os.getloadavg()[0]:.2f} (2 cores)")

@@ -209,7 +209,9 @@ class Dispatcher:
             for row in rows:
                 item = self._item(row)
                 ttl = timedelta(seconds=item.max_late_s)
-                if self._send(db, "play.now", row["node_id"], PlayNow(item=item), [row], ttl, now):
+                body = PlayNow(item=item)
+                # Stamped as each is published, so the play log shows the fan-out as it happened.
+                if self._send(db, "play.now", row["node_id"], body, [row], ttl, utcnow()):
                     sent += 1
         log.info("play.now for broadcast %s sent to %d nodes", broadcast_id, sent)
         return sent
