@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from controller import api, api_fleet, api_streams, errors, metrics, web
+from controller import api, api_fleet, api_streams, errors, metrics, web, web_common
 from controller.api_nodes import router as nodes_router
 from controller.runtime import Runtime
 from controller.settings import Settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         max_age=12 * 3600,
     )
     errors.install(app)
+    web_common.install(app)
     app.include_router(api.router)
     app.include_router(api.media_router)
     app.include_router(web.router)

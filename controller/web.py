@@ -22,10 +22,9 @@ from controller.messages import error_message
 from controller.web_common import (
     LOCALE_COOKIE,
     csrf_ok,
-    login_redirect,
+    page_user,
     render,
     rt,
-    signed_in,
     tz,
 )
 from loa.protocol import to_wire_time, utcnow
@@ -123,17 +122,13 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
 
 @router.get("/")
 def dashboard(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     return render(request, "dashboard.html", who, **_today(request, who))
 
 
 @router.get("/partials/dashboard")
 def dashboard_live(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     return render(request, "_dashboard_live.html", who, **_today(request, who))
 
 

@@ -18,7 +18,7 @@ from controller.web_common import (
     csrf_ok,
     forbidden,
     local_day_bounds,
-    login_redirect,
+    page_user,
     render,
     rt,
     signed_in,
@@ -38,9 +38,7 @@ MAX_READING = 300
 
 @router.get("/reports")
 def reports_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     db = rt(request).store.db
     q = request.query_params
     zone = tz(request)
@@ -113,9 +111,7 @@ def _users_page(
 
 @router.get("/users")
 def users_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "user.manage"):
         return forbidden(request, who)
     form = {"username": "", "display_name": "", "role": "viewer", "zone_id": ""}
@@ -129,9 +125,7 @@ async def users_create(request: Request) -> Response:
 
     from controller import api
 
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "user.manage"):
         return forbidden(request, who)
     _ = translator(request)
@@ -167,9 +161,7 @@ async def users_change(user_id: int, request: Request) -> Response:
     """Change a role or disable an account (through the API's function, audited)."""
     from controller import api
 
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "user.manage"):
         return forbidden(request, who)
     form = await request.form()
@@ -192,9 +184,7 @@ async def users_change(user_id: int, request: Request) -> Response:
 
 @router.get("/audit")
 def audit_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "audit.read"):
         return forbidden(request, who)
     entity = request.query_params.get("entity", "")
@@ -228,18 +218,14 @@ def _lexicon_page(
 
 @router.get("/lexicon")
 def lexicon_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    page_user(request)
     return _lexicon_page(request, {"term": "", "reading": ""}, {})
 
 
 @router.post("/lexicon")
 async def lexicon_save(request: Request) -> Response:
     """Add a term, or change its reading (the same term, any case, is one entry)."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     _ = translator(request)
     form = await request.form()
     values = {
@@ -280,9 +266,7 @@ async def lexicon_save(request: Request) -> Response:
 
 @router.post("/lexicon/{entry_id:int}/delete")
 async def lexicon_delete(entry_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     form = await request.form()
     if not csrf_ok(request, form) or not authz.can(who, "lexicon.write"):
         return forbidden(request, who)

@@ -138,6 +138,27 @@ def signed_in(request: Request) -> Identity | None:
     return official(request)
 
 
+class SignInRequired(Exception):
+    """Raised by ``page_user``; the app answers it with ``login_redirect`` (see ``install``)."""
+
+
+def page_user(request: Request) -> Identity:
+    """The signed-in official, or SignInRequired: one line at the top of every private page."""
+    who = signed_in(request)
+    if who is None:
+        raise SignInRequired
+    return who
+
+
+def install(app: Any) -> None:
+    """Send a browser that is not signed in to the sign-in page (htmx: by HX-Redirect)."""
+
+    async def _sign_in(request: Request, exc: Exception) -> Response:
+        return login_redirect(request)
+
+    app.add_exception_handler(SignInRequired, _sign_in)
+
+
 def login_redirect(request: Request | None = None) -> Response:
     if request is not None and request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": "/login"})

@@ -26,8 +26,8 @@ from controller.web_common import (
     csrf_ok,
     forbidden,
     local_day_bounds,
-    login_redirect,
     not_found,
+    page_user,
     render,
     rt,
     signed_in,
@@ -82,9 +82,7 @@ def old_new(request: Request) -> Response:
 
 @router.get("/announcements")
 def announcement_list(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     q = request.query_params
     filters = {
         "status": q.get("status") if q.get("status") in announcements.STATUSES else "",
@@ -142,9 +140,7 @@ def announcements_reading(request: Request, text: str) -> str:
 
 @router.get("/announcements/new")
 def announcement_new(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "announcement.write"):
         return forbidden(request, who)
     form = {
@@ -160,9 +156,7 @@ def announcement_new(request: Request) -> Response:
 
 @router.get("/announcements/{announcement_id:int}")
 def announcement_page(announcement_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     _ = translator(request)
     a = announcements.get_announcement(rt(request).store.db, announcement_id)
     if a is None:
@@ -262,9 +256,7 @@ async def announcement_update(announcement_id: int, request: Request) -> Respons
 
 
 async def _announcement_save(request: Request, announcement_id: int | None) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     runtime = rt(request)
     db = runtime.store.db
     form = await request.form()
@@ -360,9 +352,7 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
 @router.post("/announcements/preview.mp3")
 async def announcement_preview(request: Request) -> Response:
     """Listen before saving: the text as the nodes would hear it (cached by content)."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    page_user(request)
     form = await request.form()
     if not csrf_ok(request, form):
         return Response(error_message("csrf"), status_code=403, media_type="text/plain")
@@ -386,9 +376,7 @@ async def announcement_preview(request: Request) -> Response:
 @router.post("/announcements/reading")
 async def announcement_reading(request: Request) -> Response:
     """The normalized reading shown beside the text (htmx, as the official types)."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     form = await request.form()
     reading = announcements_reading(request, str(form.get("text", "")))
     return render(request, "_reading.html", who, reading=reading)
@@ -397,9 +385,7 @@ async def announcement_reading(request: Request) -> Response:
 @router.post("/announcements/{announcement_id:int}/archive")
 async def announcement_archive(announcement_id: int, request: Request) -> Response:
     """Lưu trữ: the announcement leaves the lists of work; its broadcasts and play log stay."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     _ = translator(request)
     form = await request.form()
     db = rt(request).store.db
@@ -439,17 +425,13 @@ def _approvals(
 
 @router.get("/approvals")
 def approvals_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     return _approvals(request, who, {})
 
 
 @router.post("/approvals/{announcement_id}")
 async def approvals_submit(announcement_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     runtime = rt(request)
     form = await request.form()
     try:
@@ -508,9 +490,7 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
 
 @router.get("/schedule")
 def schedule_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     db = rt(request).store.db
     return render(
         request,
@@ -682,9 +662,7 @@ def _schedule_form(
 
 @router.get("/schedule/new")
 def schedule_new(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "broadcast.schedule"):
         return forbidden(request, who)
     return _schedule_form(request, who, _schedule_values(None, request), {})
@@ -694,9 +672,7 @@ def schedule_new(request: Request) -> Response:
 async def schedule_check(request: Request) -> Response:
     """What the form would save, shown live: the summary, the nodes, the next occurrences and
     any clash — before anything is saved."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     runtime = rt(request)
     v = _schedule_values(await request.form(), request)
     context: dict[str, Any] = {"error": None, "plan": None, "upcoming": []}
@@ -727,9 +703,7 @@ async def schedule_check(request: Request) -> Response:
 
 @router.post("/schedule/new")
 async def schedule_save(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     runtime = rt(request)
     form = await request.form()
     v = _schedule_values(form, request)
@@ -770,9 +744,7 @@ def _broadcast_context(request: Request, who: Identity, broadcast_id: int) -> di
 
 @router.get("/broadcasts/{broadcast_id:int}")
 def broadcast_page(broadcast_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _broadcast_context(request, who, broadcast_id)
     if context is None:
         return not_found(request, who, error_message("broadcast_not_found"))
@@ -782,9 +754,7 @@ def broadcast_page(broadcast_id: int, request: Request) -> Response:
 
 @router.get("/broadcasts/{broadcast_id}/live")
 def broadcast_live(broadcast_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _broadcast_context(request, who, broadcast_id)
     if context is None:
         return Response(status_code=404)
@@ -793,9 +763,7 @@ def broadcast_live(broadcast_id: int, request: Request) -> Response:
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
 async def broadcast_cancel(broadcast_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     runtime = rt(request)
     form = await request.form()
     if csrf_ok(request, form):
@@ -829,9 +797,7 @@ def _emergency_form(
 
 @router.get("/emergency")
 def emergency_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     if not authz.can(who, "broadcast.emergency"):
         return forbidden(request, who)
     _ = translator(request)
@@ -841,9 +807,7 @@ def emergency_page(request: Request) -> Response:
 
 @router.post("/emergency")
 async def emergency_send(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     _ = translator(request)
     form = await request.form()
     v: dict[str, Any] = {
@@ -875,9 +839,7 @@ async def emergency_send(request: Request) -> Response:
 
 @router.get("/emergency/{broadcast_id:int}")
 def emergency_progress(broadcast_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _broadcast_context(request, who, broadcast_id)
     if context is None:
         return not_found(request, who, error_message("broadcast_not_found"))
@@ -886,9 +848,7 @@ def emergency_progress(broadcast_id: int, request: Request) -> Response:
 
 @router.get("/emergency/{broadcast_id}/live")
 def emergency_live(broadcast_id: int, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _broadcast_context(request, who, broadcast_id)
     if context is None:
         return Response(status_code=404)

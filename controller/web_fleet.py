@@ -16,11 +16,10 @@ from controller.errors import ApiError
 from controller.messages import error_message
 from controller.web_common import (
     csrf_ok,
-    login_redirect,
     not_found,
+    page_user,
     render,
     rt,
-    signed_in,
     translator,
 )
 from loa.protocol import (
@@ -56,9 +55,7 @@ def _visible_nodes(request: Request, who: Identity) -> list[dict[str, Any]]:
 
 @router.get("/nodes")
 def nodes_page(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     db = rt(request).store.db
     has_map = bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
     return render(request, "nodes.html", who, nodes=_visible_nodes(request, who), has_map=has_map)
@@ -66,17 +63,13 @@ def nodes_page(request: Request) -> Response:
 
 @router.get("/nodes/live")
 def nodes_live(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     return render(request, "_nodes_rows.html", who, nodes=_visible_nodes(request, who))
 
 
 @router.get("/nodes/map")
 def nodes_map(request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     db = rt(request).store.db
     coords = {
         r["id"]: (r["lat"], r["lon"])
@@ -108,9 +101,7 @@ def _node_context(request: Request, who: Identity, node_id: str) -> dict[str, An
 
 @router.get("/nodes/{node_id}")
 def node_page(node_id: str, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _node_context(request, who, node_id)
     if context is None:
         return not_found(request, who, error_message("node_not_found"))
@@ -120,9 +111,7 @@ def node_page(node_id: str, request: Request) -> Response:
 
 @router.get("/nodes/{node_id}/live")
 def node_live(node_id: str, request: Request) -> Response:
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     context = _node_context(request, who, node_id)
     if context is None:
         return Response(status_code=404)
@@ -165,9 +154,7 @@ def _test_tone(request: Request, node: dict[str, Any]) -> PlayNow:
 @router.post("/nodes/{node_id}/action")
 async def node_action(node_id: str, request: Request) -> Response:
     """Remote actions: test tone, volume, stop — one signed command each, audited."""
-    who = signed_in(request)
-    if who is None:
-        return login_redirect(request)
+    who = page_user(request)
     _ = translator(request)
     runtime = rt(request)
     context = _node_context(request, who, node_id)
