@@ -18,7 +18,7 @@ import schedules
 from controller import announcements, audit, authz, broadcasts, fleet, reports, users, zones
 from controller.auth import Identity, require_media_reader, require_official
 from controller.errors import ApiError
-from controller.runtime import Runtime
+from controller.runtime import runtime_of
 from loa.protocol import Priority, utcnow
 
 router = APIRouter(prefix="/api/v1")
@@ -27,8 +27,7 @@ media_router = APIRouter()
 Official = Annotated[Identity, Depends(require_official)]
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+runtime = runtime_of
 
 
 def _ip(request: Request) -> str | None:

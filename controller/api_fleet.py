@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from controller import alerts, authz, fleet
 from controller.auth import Identity, require_official
 from controller.errors import ApiError
-from controller.runtime import Runtime
+from controller.runtime import runtime_of
 from loa.protocol import to_wire_time, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
@@ -27,8 +27,7 @@ Official = Annotated[Identity, Depends(require_official)]
 MAX_UPTIME_PERIOD = timedelta(days=366)
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+_runtime = runtime_of
 
 
 def _visible_node(request: Request, who: Identity, node_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from controller import authz, broadcasts, streams, users
 from controller.auth import Identity, require_media_reader, require_official
 from controller.errors import ApiError
 from controller.live import IDLE_S, LiveManager
-from controller.runtime import Runtime
+from controller.runtime import Runtime, runtime_of
 from controller.streams import Hub, StreamService
 from loa.protocol import Priority
 
@@ -36,8 +36,7 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _runtime(request: Request | WebSocket) -> Runtime:
-    return request.app.state.runtime
+_runtime = runtime_of
 
 
 def _service(request: Request | WebSocket) -> StreamService:

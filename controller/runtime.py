@@ -14,6 +14,7 @@ import threading
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from starlette.requests import HTTPConnection
 
 from controller import metrics
 from controller.alerts import Monitor
@@ -122,3 +123,9 @@ class Runtime:
                     self.dispatcher.handle_batch(batch)
             except Exception:
                 log.exception("ingesting %d messages failed", len(batch))
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """The Runtime serving this request or WebSocket (set by ``controller.app.create_app``)."""
+    runtime: Runtime = connection.app.state.runtime
+    return runtime

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from controller import authz
 from controller.auth import Identity, official
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
-from controller.runtime import Runtime
+from controller.runtime import runtime_of
 from loa.protocol import utcnow
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -100,9 +100,7 @@ NAV: list[tuple[str, str, str | None]] = [
 ]
 
 
-def rt(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+rt = runtime_of
 
 
 def tz(request: Request) -> ZoneInfo:
