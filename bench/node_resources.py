@@ -1,7 +1,11 @@
 """One agent process: RSS and CPU while idle and while playing (file sink).
 Goal RSS < 40 MB, idle CPU < 1 %.
 
-    .venv/bin/python bench/node_resources.py [--seconds 10]
+    .venv/bin/python bench/node_resources.py [--seconds 10] [--breakdown]
+
+``--breakdown`` also prints where the idle RSS goes: the largest mappings of
+/proc/PID/smaps (shared libraries by file; Python's and the C libraries' heap as
+``[heap]`` and ``[anon]``) and the number of threads.
 """
 
 from __future__ import annotations
@@ -46,6 +50,25 @@ def memory(pid: int) -> str:
     )
 
 
+def breakdown(pid: int, top: int = 12) -> list[str]:
+    """The largest resident mappings (MB), one line each, plus the thread count."""
+    rss: dict[str, int] = {}
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            name = head[5].strip() if len(head) > 5 else "[anon]"
+        elif head and head[0] == "Rss:":
+            rss[name] = rss.get(name, 0) + int(head[1])
+    lines = [
+        f"    {kb / 1024:6.2f} MB  {Path(n).name if n.startswith('/') else n}"
+        for n, kb in sorted(rss.items(), key=lambda kv: -kv[1])[:top]
+    ]
+    threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+    rest = sum(sorted(rss.values(), reverse=True)[top:]) / 1024
+    return [*lines, f"    {rest:6.2f} MB  (everything else)", f"  threads: {threads}"]
+
+
 def measure(pid: int, seconds: float) -> tuple[float, str]:
     c0, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
@@ -56,6 +79,7 @@ def measure(pid: int, seconds: float) -> tuple[float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--breakdown", action="store_true", help="where the idle RSS goes")
     args = ap.parse_args()
     b = broker()
     media = MediaServer()
@@ -71,6 +95,7 @@ def main() -> None:
         pid = node.proc.pid
         time.sleep(2)  # settle after start-up
         idle_cpu, idle_rss = measure(pid, args.seconds)
+        idle_map = breakdown(pid) if args.breakdown else []
         content = media.content(media_blob("res"), duration_s=args.seconds + 2)
         ctl.send(
             "schedule.put",
@@ -85,6 +110,9 @@ def main() -> None:
         )
         print(f"  idle:    CPU {idle_cpu:.2f} %   {idle_rss}")
         print(f"  playing: CPU {play_cpu:.2f} %   {play_rss}")
+        if idle_map:
+            print("  idle RSS by mapping:")
+            print("\n".join(idle_map))
     finally:
         node.stop()
         ctl.stop()

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from loa.protocol import (
     Ack,
     Command,
@@ -28,7 +26,7 @@ from loa.protocol import (
     ScheduleSync,
     parse_json,
 )
-from loa.signing import verify_command
+from loa.signing import PublicKey, verify_command
 from node_agent.engine import Engine
 from node_agent.store import Store
 
@@ -49,7 +47,7 @@ def readable_id(payload: bytes, data: dict[str, Any] | None) -> str | None:
 @dataclass
 class CommandContext:
     node_id: str
-    public_key: Ed25519PublicKey
+    public_key: PublicKey
     store: Store
     engine: Engine
     ack: Callable[[Ack], None]
