@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from controller import alerts, authz, fleet, users, web_admin, web_content, web_fleet
+from controller import alerts, authz, fleet, users, web_admin, web_content, web_fleet, web_streams
 from controller.auth import Identity
 from controller.i18n import LOCALES
 from controller.messages import error_message
@@ -135,3 +135,4 @@ def dashboard_live(request: Request) -> Response:
 router.include_router(web_content.router)
 router.include_router(web_fleet.router)
 router.include_router(web_admin.router)
+router.include_router(web_streams.router)
