@@ -162,7 +162,7 @@ def main() -> None:
         paths = [p.format(broadcast=last, since=since) for p in ENDPOINTS]
         base = f"http://127.0.0.1:{port}"
         asyncio.run(run(base, paths, 5, 2))  # warm up
-        timings = asyncio.run(run(base, paths, args.clients, args.seconds))
+        timings = asyncio.run(run(base, paths, args.clients, args.seconds, args.think))
         total = sum(len(v) for v in timings.values())
         print(
             f"{args.clients} concurrent clients, {args.seconds:.0f} s, {total} requests "

@@ -339,7 +339,7 @@ def play_log(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Literal["json", "csv"] = "json",
-) -> list[dict[str, Any]] | Response:
+) -> Response:
     """The play log, newest first, a page at a time (``limit``, ``offset``)."""
     rows = reports.play_log(
         runtime(request).store.db,
@@ -353,7 +353,7 @@ def play_log(
         limit=limit,
         offset=offset,
     )
-    return reports.csv_response(rows, "nhat-ky-phat.csv") if format == "csv" else rows
+    return reports.rows_response(rows, format, "nhat-ky-phat.csv")
 
 
 @router.get("/reports/delivery", tags=["reports"])
@@ -376,10 +376,10 @@ def audit_log(
     entity: str | None = None,
     entity_id: str | None = None,
     format: Literal["json", "csv"] = "json",
-) -> list[dict[str, Any]] | Response:
+) -> Response:
     authz.require(who, "audit.read")
     rows = audit.entries(runtime(request).store.db, entity=entity, entity_id=entity_id)
-    return reports.csv_response(rows, "nhat-ky-he-thong.csv") if format == "csv" else rows
+    return reports.rows_response(rows, format, "nhat-ky-he-thong.csv")
 
 
 # --- users and tokens -----------------------------------------------------------------------

@@ -270,7 +270,12 @@ def _v3(db: sqlite_utils.Database) -> None:
     dp.add_column("interruptions", int)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Reports read the play log newest first over a date range: index dispatches by time."""
+    table(db, "dispatches").create_index(["play_at", "node_id"], if_not_exists=True)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
