@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -306,6 +307,29 @@ async def live_stream(
     if hub is None or hub.ended.is_set():
         raise ApiError(404, "live_not_found")
     return await _serve(hub)
+
+
+@stream_router.post(streams.ICECAST_AUTH_PATH, tags=["media"], include_in_schema=False)
+async def icecast_auth(request: Request) -> Response:
+    """Icecast's URL authentication (``listener_add``): a listener of a relay or live mount is
+    let in for a token the controller's own stream routes accept (a node's, or an official's
+    API token). Icecast must authenticate as ``icecast`` with its source password; the generated
+    mount config (``python -m controller.streams icecast-mount``) does that."""
+    body = (await request.body()).decode("utf-8", "replace")
+    form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+    db = _runtime(request).store.db
+    verdict = await run_in_threadpool(
+        streams.icecast_listener, db, form, request.headers.get("authorization", "")
+    )
+    if verdict.allowed:
+        return Response(status_code=200, headers={"icecast-auth-user": "1"})
+    log.warning(
+        "icecast refused a listener of %s from %s: %s",
+        form.get("mount", "?"),
+        form.get("ip", "?"),
+        verdict.message,
+    )
+    return Response(status_code=200, headers={"icecast-auth-message": verdict.message})
 
 
 # --- wiring ---------------------------------------------------------------------------------

@@ -23,25 +23,29 @@ import collections
 import contextlib
 import ctypes
 import hashlib
+import hmac
 import http.client
 import json
 import logging
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
 import time
+import xml.sax.saxutils
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import sqlite_utils
 
+from controller import fleet, users
 from controller.db import Store, insert, table
 from controller.errors import ApiError
 from controller.settings import Settings
@@ -70,6 +74,16 @@ STREAM_TYPES = (
     "video/mp2t",
     "application/octet-stream",
 )
+#: Content types (and URL endings) of HLS playlists: read in real time by the hub (see relay_argv).
+HLS_TYPES = (
+    "application/vnd.apple.mpegurl",
+    "application/x-mpegurl",
+    "audio/mpegurl",
+    "audio/x-mpegurl",
+)
+HLS_SUFFIXES = (".m3u8", ".m3u")
+#: Packets ffprobe reads to measure a bitrate the stream does not declare (HLS: ≈1.5 s of AAC).
+BITRATE_PACKETS = 64
 CHECK_TIMEOUT_S = 5.0
 #: A source that sends headers but no audio for this long is reported stalled.
 STALL_CHECK_S = 3.0
@@ -101,6 +115,97 @@ class StreamConfig:
 
 
 CONFIG = StreamConfig.from_env()
+
+
+#: Where Icecast asks the controller whether a listener may have a mount (URL authentication).
+ICECAST_AUTH_PATH = "/streams/icecast/auth"
+#: The user Icecast authenticates as to that path; its password is Icecast's source password.
+ICECAST_AUTH_USER = "icecast"
+#: Icecast's own web pages (status, styles): open to all. Every other path (a mount) needs a
+#: token.
+ICECAST_PAGE = re.compile(r"/(?:[\w-]+/)*(?:[\w-]+\.(?:xsl|css|png|jpg|gif|ico|svg|js|html))?")
+
+
+def icecast_mount_config(controller_url: str, password: str) -> str:
+    """The ``<mount>`` block for icecast.xml that makes Icecast check every listener with the
+    controller: a default mount (every mount: ``relay-{id}.mp3``, ``live-{id}.mp3``) with URL
+    authentication. Icecast posts each new listener to ``ICECAST_AUTH_PATH`` (as
+    ``ICECAST_AUTH_USER`` with ``password``, Icecast's source password), passing on the
+    listener's ``Authorization`` header; the controller answers ``icecast-auth-user: 1`` for a
+    node token (or an official's API token) that it accepts for its own streams."""
+
+    def attr(value: str) -> str:
+        return xml.sax.saxutils.quoteattr(value)
+
+    auth_url = controller_url.rstrip("/") + ICECAST_AUTH_PATH
+    return (
+        '<mount type="default">\n'
+        '  <authentication type="url">\n'
+        f'    <option name="listener_add" value={attr(auth_url)}/>\n'
+        f'    <option name="username" value={attr(ICECAST_AUTH_USER)}/>\n'
+        f'    <option name="password" value={attr(password)}/>\n'
+        '    <option name="auth_header" value="icecast-auth-user: 1"/>\n'
+        '    <option name="headers" value="authorization"/>\n'
+        '    <option name="header_prefix" value="ClientHeader."/>\n'
+        "  </authentication>\n"
+        "</mount>\n"
+    )
+
+
+def icecast_source_password(config: StreamConfig | None = None) -> str:
+    return unquote(urlsplit((config or CONFIG).icecast_url).password or "")
+
+
+@dataclass(frozen=True)
+class IcecastVerdict:
+    allowed: bool
+    #: Who listens (a node id, an official's name) or why not.
+    message: str
+
+
+def icecast_listener(
+    db: sqlite_utils.Database, form: dict[str, str], icecast_auth: str
+) -> IcecastVerdict:
+    """Icecast's ``listener_add``: may this listener have this mount? ``icecast_auth`` is the
+    Authorization header of Icecast's own request (it must carry the source password);
+    ``form`` is what Icecast posted: ``mount``, ``user``/``pass`` (the listener's Basic
+    credentials) and ``ClientHeader.authorization`` (the listener's Authorization header)."""
+    password = icecast_source_password()
+    scheme, _, value = icecast_auth.partition(" ")
+    try:
+        user, _, given = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        user, given = "", ""
+    if not (
+        password
+        and scheme.lower() == "basic"
+        and hmac.compare_digest(user, ICECAST_AUTH_USER)
+        and hmac.compare_digest(given.encode(), password.encode())
+    ):
+        raise ApiError(401, "unauthorized")
+    if form.get("action", "listener_add") != "listener_add":
+        return IcecastVerdict(True, "not a listener")
+    path = urlsplit(form.get("mount", "")).path
+    if ICECAST_PAGE.fullmatch(path):
+        # the default mount covers every path, Icecast's own web pages too (status-json.xsl)
+        return IcecastVerdict(True, f"{path} is a web page")
+    header = form.get("ClientHeader.authorization", "")
+    h_scheme, _, h_value = header.partition(" ")
+    token = h_value.strip() if h_scheme.lower() == "bearer" else ""
+    token = token or form.get("pass", "")
+    if not token:
+        return IcecastVerdict(False, "no token")
+    node = fleet.node_for_token(db, token)
+    if node is not None:
+        return IcecastVerdict(True, f"node {node['id']}")
+    row = users.token_identity(db, token)
+    if row is not None:
+        if row["user_id"] is None:
+            return IcecastVerdict(True, f"token {row['name']}")
+        owner = users.get_user(db, row["user_id"])
+        if owner is not None:
+            return IcecastVerdict(True, f"user {owner['username']}")
+    return IcecastVerdict(False, "unknown or revoked token")
 
 
 def relay_mount(source_id: int) -> str:
@@ -176,6 +281,43 @@ def check_url(url: str, timeout: float = CHECK_TIMEOUT_S) -> Health:
 
 
 def _ffprobe(url: str, timeout: float) -> tuple[str, int | None] | None:
+    """The first audio stream's codec and bitrate. A stream that does not declare its bitrate
+    (HLS: AAC in MPEG-TS segments) is measured over its first ``BITRATE_PACKETS`` packets."""
+    data = _ffprobe_json(
+        url, timeout, ["-show_entries", "stream=codec_name,bit_rate:format=bit_rate"]
+    )
+    streams = (data or {}).get("streams") or []
+    if not streams:
+        return None
+    assert data is not None
+    rate = streams[0].get("bit_rate") or (data.get("format") or {}).get("bit_rate")
+    codec = str(streams[0].get("codec_name"))
+    if rate:
+        return codec, int(rate)
+    return codec, _measured_bitrate(url, timeout)
+
+
+def _measured_bitrate(url: str, timeout: float) -> int | None:
+    """Bits per second of audio in the stream's first packets (container overhead excluded)."""
+    data = _ffprobe_json(
+        url,
+        timeout,
+        [
+            "-read_intervals",
+            f"%+#{BITRATE_PACKETS}",
+            "-show_entries",
+            "packet=size,duration_time",
+        ],
+    )
+    packets = (data or {}).get("packets") or []
+    size = sum(int(p.get("size") or 0) for p in packets)
+    seconds = sum(float(p.get("duration_time") or 0) for p in packets)
+    if len(packets) < 8 or seconds <= 0:
+        return None
+    return round(size * 8 / seconds)
+
+
+def _ffprobe_json(url: str, timeout: float, entries: list[str]) -> dict[str, Any] | None:
     cmd = [
         "ffprobe",
         "-v",
@@ -184,8 +326,7 @@ def _ffprobe(url: str, timeout: float) -> tuple[str, int | None] | None:
         str(int(timeout * 1e6)),
         "-select_streams",
         "a:0",
-        "-show_entries",
-        "stream=codec_name,bit_rate:format=bit_rate",
+        *entries,
         "-of",
         "json",
         url,
@@ -200,11 +341,16 @@ def _ffprobe(url: str, timeout: float) -> tuple[str, int | None] | None:
         data = json.loads(out.stdout or b"{}")
     except json.JSONDecodeError:
         return None
-    streams = data.get("streams") or []
-    if not streams:
-        return None
-    rate = streams[0].get("bit_rate") or (data.get("format") or {}).get("bit_rate")
-    return str(streams[0].get("codec_name")), int(rate) if rate else None
+    return data if isinstance(data, dict) else None
+
+
+def is_hls(url: str, content_type: str | None = None) -> bool:
+    """An HLS playlist (by its content type, or its URL's ending when the type is unknown)."""
+    if content_type:
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype in HLS_TYPES:
+            return True
+    return urlsplit(url).path.lower().endswith(HLS_SUFFIXES)
 
 
 def _check_url_shape(url: str) -> None:
@@ -556,7 +702,8 @@ class _IcecastPublisher:
 
     def _run(self) -> None:
         p = self.parts
-        auth = base64.b64encode(f"{p.username or 'source'}:{p.password or ''}".encode()).decode()
+        user, password = unquote(p.username or "source"), unquote(p.password or "")
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
         while True:
             conn = http.client.HTTPConnection(p.hostname or "127.0.0.1", p.port or 8000, timeout=10)
             try:
@@ -579,13 +726,19 @@ class _IcecastPublisher:
                 conn.close()
 
 
-def relay_argv(url: str) -> list[str]:
+def relay_argv(url: str, hls: bool = False) -> list[str]:
+    """ffmpeg re-encoding a station to the relay format. An HLS playlist is read in real time
+    (``-re``): its segments arrive whole, one every few seconds, and ffmpeg would otherwise pass
+    each on in one burst and then nothing until the next — silence the hub's watchdog and the
+    nodes take for a stalled station. Read in real time, the three segments HLS starts behind
+    the live edge become a steady buffer (the relay runs that far behind the station)."""
     return [
         "ffmpeg",
         "-hide_banner",
         "-nostdin",
         "-loglevel",
         "error",
+        *(["-re"] if hls else []),
         "-rw_timeout",
         "3000000",
         "-fflags",
@@ -686,11 +839,13 @@ class StreamService:
             except Exception:
                 log.exception("relay hubs")
 
-    def open_windows(self, now: datetime) -> dict[int, str]:
-        """Sources whose relay windows are open (or open within ``HUB_LEAD_S``): id → url."""
+    def open_windows(self, now: datetime) -> dict[int, tuple[str, str | None]]:
+        """Sources whose relay windows are open (or open within ``HUB_LEAD_S``):
+        id → (url, content type found by the last health check)."""
         db = self.store.db
         rows = db.query(
-            "SELECT DISTINCT d.play_at, b.duration_s, s.id, s.url FROM dispatches d "
+            "SELECT DISTINCT d.play_at, b.duration_s, s.id, s.url, s.content_type "
+            "FROM dispatches d "
             "JOIN broadcasts b ON b.id = d.broadcast_id "
             "JOIN stream_sources s ON s.id = b.stream_source_id "
             "WHERE b.kind = 'relay' AND b.status = 'active' AND d.play_at <= ? AND d.play_at >= ?"
@@ -700,17 +855,17 @@ class StreamService:
                 to_wire_time(now - timedelta(hours=13)),
             ],
         )
-        out: dict[int, str] = {}
+        out: dict[int, tuple[str, str | None]] = {}
         for r in rows:
             end = datetime.fromisoformat(r["play_at"]) + timedelta(seconds=r["duration_s"] or 0)
             if end > now:
-                out[r["id"]] = r["url"]
+                out[r["id"]] = (r["url"], r["content_type"])
         return out
 
     def keep_relays(self) -> None:
         wanted = self.open_windows(utcnow())
-        for source_id, url in wanted.items():
-            self.relay_hub(source_id, url)
+        for source_id, (url, content_type) in wanted.items():
+            self.relay_hub(source_id, url, content_type)
         with self._lock:
             idle = [
                 (sid, hub)
@@ -725,7 +880,9 @@ class StreamService:
             log.info("relay hub %s stopped (no window, no listener)", sid)
             hub.stop()
 
-    def relay_hub(self, source_id: int, url: str | None = None) -> Hub | None:
+    def relay_hub(
+        self, source_id: int, url: str | None = None, content_type: str | None = None
+    ) -> Hub | None:
         with self._lock:
             hub = self.relays.get(source_id)
             if hub is not None and not hub.ended.is_set():
@@ -733,16 +890,17 @@ class StreamService:
             if url is None:
                 row = list(
                     self.store.db.query(
-                        "SELECT url FROM stream_sources WHERE id = ? AND deleted_at IS NULL",
+                        "SELECT url, content_type FROM stream_sources "
+                        "WHERE id = ? AND deleted_at IS NULL",
                         [source_id],
                     )
                 )
                 if not row:
                     return None
-                url = str(row[0]["url"])
+                url, content_type = str(row[0]["url"]), row[0]["content_type"]
             hub = Hub(
                 f"relay-{source_id}",
-                relay_argv(url),
+                relay_argv(url, hls=is_hls(url, content_type)),
                 bitrate=RELAY_BITRATE,
                 icecast_mount=relay_mount(source_id),
                 restart=True,
@@ -804,3 +962,29 @@ def store_recording(store: Store, settings: Settings, part: Path) -> str | None:
             ignore=True,
         )
     return sha
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m controller.streams icecast-mount [--controller-url URL]``: print the
+    ``<mount>`` block to add to icecast.xml (the password is LOA_ICECAST_URL's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m controller.streams")
+    sub = parser.add_subparsers(dest="command", required=True)
+    mount = sub.add_parser("icecast-mount", help="icecast.xml: check listeners with Loa")
+    mount.add_argument(
+        "--controller-url",
+        default="",
+        help="how Icecast reaches the controller (default: LOA_PUBLIC_URL or host:port)",
+    )
+    args = parser.parse_args(argv)
+    password = icecast_source_password()
+    if not password:
+        parser.error("set LOA_ICECAST_URL=http://source:PASSWORD@host:port first")
+    url = args.controller_url or Settings.from_env().base_url
+    print(icecast_mount_config(url, password), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.streams.tone import ToneStation
+from tests.streams.tone import HlsStation, ToneStation
 from tests.support.broker import Mosquitto
 from tests.support.system import Commune
 
@@ -16,6 +16,14 @@ from tests.support.system import Commune
 @pytest.fixture
 def station() -> Iterator[ToneStation]:
     s = ToneStation()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def hls() -> Iterator[HlsStation]:
+    s = HlsStation()
     s.start()
     yield s
     s.stop()

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from controller.streams import icecast_mount_config
 from tests.support.net import free_port, wait_for_port
 
 SOURCE_PASSWORD = "nguon-" + "s" * 12
@@ -34,7 +35,7 @@ CONFIG = """<icecast>
   </authentication>
   <hostname>127.0.0.1</hostname>
   <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
-  <fileserve>1</fileserve>
+{mounts}  <fileserve>1</fileserve>
   <paths>
     <basedir>/usr/share/icecast2</basedir>
     <logdir>{logdir}</logdir>
@@ -51,12 +52,15 @@ CONFIG = """<icecast>
 
 
 class Icecast:
-    def __init__(self, clients: int = 2000):
+    def __init__(self, clients: int = 2000, controller_url: str = ""):
+        """With ``controller_url``, listeners are checked by that controller (the mount config
+        Loa generates: URL authentication)."""
         # icecast2 drops root for nobody, who cannot enter pytest's 0700 temporary folders
         self.root = Path(tempfile.mkdtemp(prefix="loa-icecast-"))
         os.chmod(self.root, 0o755)
         self.port = free_port()
         self.clients = clients
+        self.controller_url = controller_url
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,6 +84,11 @@ class Icecast:
                 admin=ADMIN_PASSWORD,
                 port=self.port,
                 logdir=logdir,
+                mounts=(
+                    icecast_mount_config(self.controller_url, SOURCE_PASSWORD)
+                    if self.controller_url
+                    else ""
+                ),
             )
         )
         os.chmod(conf, 0o644)
@@ -99,6 +108,10 @@ class Icecast:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def access_log(self) -> str:
+        p = self.root / "icecast-log" / "access.log"
+        return p.read_text(errors="replace") if p.exists() else ""
 
     def log(self) -> str:
         p = self.root / "icecast-log" / "error.log"

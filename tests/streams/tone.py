@@ -1,25 +1,36 @@
 """A local radio station for tests and benchmarks: real ffmpeg encoding a tone to MP3 in real
 time (``-re``), served over HTTP like an Icecast mount, that can be taken off the air.
 
-Paths: ``/tone.mp3`` (audio/mpeg, a 440 Hz tone), ``/page.html`` (text/html: not a stream),
+Paths: ``/tone.mp3`` (audio/mpeg, a 440 Hz tone), ``/tone.aac`` (audio/aac: the tone in AAC,
+ADTS frames, as AAC radio streams are sent), ``/page.html`` (text/html: not a stream),
 ``/stall.mp3`` (audio/mpeg headers, then nothing).
+
+``HlsStation`` is an HLS radio: ffmpeg writes a live playlist (a sliding window of one-second
+AAC segments in MPEG-TS) into a folder served over HTTP.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from tests.support.net import free_port
 
 
-def tone_command(frequency: int = 440, bitrate: str = "64k") -> list[str]:
+def tone_command(frequency: int = 440, bitrate: str = "64k", codec: str = "mp3") -> list[str]:
+    """ffmpeg sending the tone in real time to stdout: MP3, or AAC in ADTS frames."""
+    encoder = ["-c:a", "aac", "-b:a", "48k", "-f", "adts"] if codec == "aac" else None
     return [
         "ffmpeg",
         "-hide_banner",
@@ -32,14 +43,9 @@ def tone_command(frequency: int = 440, bitrate: str = "64k") -> list[str]:
         f"sine=frequency={frequency}:sample_rate=44100",
         "-ac",
         "1",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        bitrate,
+        *(encoder or ["-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3"]),
         "-flush_packets",
         "1",
-        "-f",
-        "mp3",
         "pipe:1",
     ]
 
@@ -79,12 +85,13 @@ class ToneStation:
                     self.end_headers()
                     self.wfile.write(body)
                     return
-                if not self.path.startswith(("/tone.mp3", "/stall.mp3")):
+                if not self.path.startswith(("/tone.mp3", "/tone.aac", "/stall.mp3")):
                     self.send_error(404)
                     return
+                aac = self.path.startswith("/tone.aac")
                 self.send_response(200)
-                self.send_header("Content-Type", "audio/mpeg")
-                self.send_header("icy-br", "64")
+                self.send_header("Content-Type", "audio/aac" if aac else "audio/mpeg")
+                self.send_header("icy-br", "48" if aac else "64")
                 self.end_headers()
                 self.wfile.flush()
                 with station._lock:
@@ -94,7 +101,9 @@ class ToneStation:
                         time.sleep(60)
                         return
                     proc = subprocess.Popen(
-                        tone_command(), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+                        tone_command(codec="aac" if aac else "mp3"),
+                        stdout=subprocess.PIPE,
+                        stdin=subprocess.DEVNULL,
                     )
                     with station._lock:
                         station._procs.add(proc)
@@ -145,6 +154,93 @@ class ToneStation:
         t = threading.Thread(target=back, daemon=True)
         t.start()
         return t
+
+
+class HlsStation:
+    """A live HLS station: ffmpeg encodes the tone (AAC, 48 kb/s) into one-second MPEG-TS
+    segments and a playlist of the last six, deleting older segments, in a temporary folder
+    served over HTTP. ``/live.m3u8`` answers ``application/vnd.apple.mpegurl``;
+    ``/live.m3u8?type=audio/mpegurl`` the other type stations use."""
+
+    def __init__(self, frequency: int = 440):
+        self.frequency = frequency
+        self.root = Path(tempfile.mkdtemp(prefix="loa-hls-"))
+        self.port = free_port()
+        self._server: ThreadingHTTPServer | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/live.m3u8"
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={self.frequency}:sample_rate=44100",
+                "-ac",
+                "1",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "48k",
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_list_size",
+                "6",
+                "-hls_flags",
+                "delete_segments+temp_file",
+                str(self.root / "live.m3u8"),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        root = self.root
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def guess_type(self, path: Any) -> str:
+                if str(path).endswith(".m3u8"):
+                    query = parse_qs(urlsplit(self.path).query)
+                    return query.get("type", ["application/vnd.apple.mpegurl"])[0]
+                if str(path).endswith(".ts"):
+                    return "video/mp2t"
+                return super().guess_type(path)
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # the playlist is there with three segments: a player can start
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            playlist = self.root / "live.m3u8"
+            if playlist.exists() and playlist.read_text().count("#EXTINF") >= 3:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the HLS station did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def decode(path: str, rate: int = 16000) -> np.ndarray:

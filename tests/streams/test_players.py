@@ -1,0 +1,152 @@
+"""AAC and HLS stations relayed to node agents, and a node that plays through a real player:
+mpg123 (ALSA's null device: this machine has no sound card) and ffplay (SDL's dummy audio) fed
+on stdin by the node, watched through /proc."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.streams.helpers import (
+    add_source,
+    schedule_relay,
+    sink_play,
+    stream_files,
+    timeline,
+    ts,
+    wait_final,
+)
+from tests.streams.tone import HlsStation, ToneStation, decode, dominant_frequency
+from tests.support.net import wait_until
+from tests.support.system import Commune
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("mpg123") is None or shutil.which("ffplay") is None,
+        reason="needs mpg123 and ffplay (apt: mpg123, ffmpeg)",
+    ),
+]
+
+BYTES_PER_S = 64_000 / 8  # what the relay hub sends
+
+
+@dataclass
+class Child:
+    pid: int
+    argv: list[str]
+
+    def bytes_read(self) -> int | None:
+        """What the process has read so far (its stdin: the stream the node fed it)."""
+        try:
+            io = Path(f"/proc/{self.pid}/io").read_text()
+        except OSError:
+            return None
+        return int(next(line.split()[1] for line in io.splitlines() if line.startswith("rchar")))
+
+
+def players(node_pid: int, name: str) -> list[Child]:
+    """The node's child processes called ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == node_pid and stat.split("(", 1)[1].startswith(name + ")"):
+            found.append(Child(int(entry), [a.decode() for a in argv if a]))
+    return found
+
+
+def use_player(commune: Commune, node_id: str, backend: str, device: str = "") -> None:
+    config = commune.node_dir(node_id) / "node.toml"
+    text = config.read_text().replace('backend = "file"', f'backend = "{backend}"')
+    config.write_text(text + (f'device = "{device}"\n' if device else ""))
+
+
+def watch_player(
+    commune: Commune, node_id: str, name: str, start: float, end: float
+) -> tuple[Child, list[tuple[float, int]]]:
+    """The player the node runs for the window, and (time, bytes it read) through it."""
+    node = commune.nodes[node_id].popen
+    assert node is not None
+    time.sleep(max(0.0, start + 0.5 - time.time()))
+    found = wait_until(lambda: players(node.pid, name), timeout=3, what=f"{name} running")
+    assert len(found) == 1, found
+    child, samples = found[0], []
+    while time.time() < end - 0.4:
+        read = child.bytes_read()
+        assert read is not None, f"{name} exited within the window"
+        samples.append((time.time(), read))
+        time.sleep(0.5)
+    return child, samples
+
+
+def assert_consumed_in_real_time(samples: list[tuple[float, int]]) -> None:
+    (t0, r0), (t1, r1) = samples[0], samples[-1]
+    rate = (r1 - r0) / (t1 - t0)
+    assert 0.6 * BYTES_PER_S < rate < 1.5 * BYTES_PER_S, (rate, samples)
+    assert all(b >= a for (_, a), (_, b) in itertools.pairwise(samples))
+
+
+def test_aac_and_hls_relays_play_on_nodes_one_through_mpg123(
+    commune: Commune, station: ToneStation, hls: HlsStation
+):
+    aac_node, hls_node, player_node = commune.seeded.nodes
+    use_player(commune, player_node.node_id, "mpg123", device="null")
+    commune.start_nodes()
+    commune.start_controller()
+    commune.wait_nodes_online()
+    aac = add_source(commune, station.path_url("/tone.aac"), name="VOV1 AAC")
+    playlist = add_source(commune, hls.url, name="Đài tỉnh HLS")
+    assert (aac["health"]["codec"], playlist["health"]["codec"]) == ("aac", "aac")
+    window = 6.0
+    zones = [aac_node.zone_id, player_node.zone_id]
+    aac_relay = schedule_relay(commune, aac["id"], 4, window, zone_ids=zones)
+    start = ts(aac_relay["starts_at"])
+    hls_relay = schedule_relay(
+        commune,
+        playlist["id"],
+        0,
+        window,
+        zone_ids=[hls_node.zone_id],
+        starts_at=aac_relay["starts_at"],
+    )
+    end = start + window
+
+    mpg123, samples = watch_player(commune, player_node.node_id, "mpg123", start, end)
+    assert mpg123.argv == ["mpg123", "-q", "-o", "alsa", "-a", "null", "-"]
+    assert_consumed_in_real_time(samples)
+
+    for relay in (aac_relay, hls_relay):
+        final = wait_final(commune, relay["id"], timeout=window + 15)
+        assert {d["state"] for d in final["dispatches"]} == {"played"}, final
+        for d in final["dispatches"]:
+            assert abs(ts(d["finished_at"]) - end) < 0.5, d
+            assert d["played_s"] > window - 1.0, d
+    # the speaker closed with the window: the player is gone
+    node = commune.nodes[player_node.node_id].popen
+    assert node is not None and players(node.pid, "mpg123") == []
+    assert samples[-1][1] > (window - 2) * BYTES_PER_S
+
+    for node_id, relay in ((aac_node.node_id, aac_relay), (hls_node.node_id, hls_relay)):
+        play = sink_play(commune, node_id, relay["id"])
+        assert abs(ts(play["started_at"]) - start) < 0.5, play
+        audio, times = stream_files(commune, node_id, play)
+        samples_ = decode(str(audio))
+        assert len(samples_) / 16000 > window - 1.5, node_id
+        assert abs(dominant_frequency(samples_) - 440) < 10, node_id
+        arrivals = [t for t, _ in timeline(times)]
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        # steady: an HLS station's segments are read in real time, not passed on in bursts
+        assert max(gaps) < 0.6, (node_id, max(gaps))
