@@ -10,11 +10,14 @@ a timeline of arrival times, so tests can check the audio got there and when.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
+import select
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Longest a live stream with no end time runs before the node stops it on its own.
 LIVE_CAP_S = 3 * 3600
+#: A player that takes none of the stream for this long has failed (its pipe stays full).
+PLAYER_STALL_S = 5.0
 
 
 class PlayerError(Exception):
@@ -252,7 +257,11 @@ class ProcessPlayer:
     def _play_stream(
         self, source: Source, stop: threading.Event, on_started: Callable[[float], None]
     ) -> bool:
-        """The node reads the stream (token, reconnects) and feeds the player's stdin."""
+        """The node reads the stream (token, reconnects) and feeds the player's stdin.
+
+        The pipe is written without blocking: a player that stops reading (a hung sound card)
+        cannot hold the node past the window's end, and one that stops reading for
+        ``PLAYER_STALL_S`` fails the play. A player that exits fails it with its last words."""
         if self.name == "aplay":
             raise PlayerError("aplay cannot play a stream")
         try:
@@ -260,18 +269,49 @@ class ProcessPlayer:
                 player_command(self.name, "-" if self.name == "mpg123" else "pipe:0", self.device),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         except OSError as exc:
             raise PlayerError(f"{self.name}: {exc}") from exc
-        assert proc.stdin is not None
-        stdin = proc.stdin
+        assert proc.stdin is not None and proc.stderr is not None
+        stdin, fd = proc.stdin, proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        said: collections.deque[bytes] = collections.deque(maxlen=20)
+        errors = proc.stderr
+        threading.Thread(
+            target=lambda: said.extend(errors), name="player-stderr", daemon=True
+        ).start()
+
+        def exited() -> PlayerError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.5)
+            words = b"".join(list(said)[-5:]).decode(errors="replace").strip()
+            return PlayerError(
+                f"{self.name} exited {proc.returncode} during the stream"
+                + (f": {words[-300:]}" if words else "")
+            )
 
         def write(chunk: bytes) -> None:
-            if proc.poll() is not None:
-                raise PlayerError(f"{self.name} exited {proc.returncode} during the stream")
-            stdin.write(chunk)
-            stdin.flush()
+            view = memoryview(chunk)
+            blocked_since: float | None = None
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                    blocked_since = None
+                    continue
+                except BlockingIOError:
+                    pass
+                except BrokenPipeError:
+                    raise exited() from None
+                if proc.poll() is not None:
+                    raise exited()
+                now = time.monotonic()
+                blocked_since = blocked_since or now
+                if now - blocked_since > PLAYER_STALL_S:
+                    raise PlayerError(f"{self.name} stopped reading for {PLAYER_STALL_S:.0f}s")
+                if stop.is_set() or (source.until is not None and time.time() >= source.until):
+                    return  # the play is over: pump sees it next
+                select.select([], [fd], [], 0.05)
 
         stats = source.stats if source.stats is not None else StreamStats()
         try:
@@ -281,8 +321,10 @@ class ProcessPlayer:
                 stdin.close()
             if proc.poll() is None:
                 proc.terminate()
+                with contextlib.suppress(OSError):  # a stopped (frozen) player must see it too
+                    proc.send_signal(signal.SIGCONT)
                 try:
-                    proc.wait(timeout=2)
+                    proc.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()

@@ -4,15 +4,25 @@ on stdin by the node, watched through /proc."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import re
 import shutil
+import signal
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from node_agent import player as player_module
+from node_agent.player import PlayerError, ProcessPlayer, Source
+from node_agent.stream import StreamStats
 from tests.streams.helpers import (
     add_source,
     schedule_relay,
@@ -150,3 +160,114 @@ def test_aac_and_hls_relays_play_on_nodes_one_through_mpg123(
         gaps = [b - a for a, b in itertools.pairwise(arrivals)]
         # steady: an HLS station's segments are read in real time, not passed on in bursts
         assert max(gaps) < 0.6, (node_id, max(gaps))
+
+
+def test_ffplay_plays_a_relay_on_stdin_and_a_player_that_dies_fails_with_its_reason(
+    commune: Commune, station: ToneStation, monkeypatch: pytest.MonkeyPatch
+):
+    ffplay_node, broken_node, _ = commune.seeded.nodes
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")  # SDL's silent audio device, in real time
+    use_player(commune, ffplay_node.node_id, "ffplay")
+    use_player(commune, broken_node.node_id, "mpg123", device="no-such-device")
+    commune.start_node(ffplay_node.node_id)
+    commune.start_node(broken_node.node_id)
+    commune.start_controller()
+    with commune.api() as api:
+        wait_until(
+            lambda: sum(n["online"] for n in api.get("/api/v1/nodes").json()) == 2,
+            timeout=20,
+            what="two nodes online",
+        )
+    source = add_source(commune, station.url)
+    window = 5.0
+    relay = schedule_relay(
+        commune, source["id"], 4, window, zone_ids=[ffplay_node.zone_id, broken_node.zone_id]
+    )
+    start = ts(relay["starts_at"])
+    end = start + window
+
+    ffplay, samples = watch_player(commune, ffplay_node.node_id, "ffplay", start, end)
+    assert ffplay.argv == ["ffplay", "-nodisp", "-autoexit", "-loglevel", "error", "pipe:0"]
+    assert_consumed_in_real_time(samples)
+
+    final = wait_final(commune, relay["id"], timeout=window + 15)
+    by_node = {d["node_id"]: d for d in final["dispatches"]}
+    played = by_node[ffplay_node.node_id]
+    assert played["state"] == "played", played
+    assert abs(ts(played["finished_at"]) - end) < 0.5, played
+    assert played["played_s"] > window - 1.0, played
+    node = commune.nodes[ffplay_node.node_id].popen
+    assert node is not None and players(node.pid, "ffplay") == []
+    # mpg123 cannot open its sound device: the play fails at once, with mpg123's own words
+    broken = by_node[broken_node.node_id]
+    assert broken["state"] == "failed", broken
+    assert re.fullmatch(r"mpg123 exited \d+ during the stream: .*\S.*", broken["error"]), broken
+    assert ts(broken["finished_at"]) < start + 2
+
+
+@pytest.fixture
+def burst_station(tmp_path: Path) -> Iterator[str]:
+    """An MP3 stream sent as fast as the reader takes it (a minute of tone, then the end)."""
+    mp3 = tmp_path / "minute.mp3"
+    tone = ["-f", "lavfi", "-i", "sine=duration=60", "-ac", "1", "-b:a", "64k"]
+    subprocess.run(["ffmpeg", "-v", "error", *tone, str(mp3)], check=True)
+    body = mp3.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/burst.mp3"
+    server.shutdown()
+    server.server_close()
+
+
+def _play_in_thread(player: ProcessPlayer, source: Source) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = player.play(source, threading.Event(), lambda t: None)
+        except PlayerError as exc:
+            outcome["error"] = str(exc)
+        outcome["returned_at"] = time.time()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_player_that_stops_reading_cannot_hold_the_speaker_open(
+    burst_station: str, monkeypatch: pytest.MonkeyPatch
+):
+    """mpg123 frozen (SIGSTOP, as a hung sound card would leave it) with its pipe full: the node
+    still ends the play at the window's end, or fails it once the player has taken nothing for
+    PLAYER_STALL_S; the player process is gone either way."""
+    monkeypatch.setattr(player_module, "PLAYER_STALL_S", 1.5)
+    player = ProcessPlayer("mpg123", device="null")
+    for window, expected in ((1.0, "result"), (6.0, "error")):
+        until = time.time() + window
+        source = Source(url=burst_station, until=until, label="frozen", stats=StreamStats())
+        thread, outcome = _play_in_thread(player, source)
+        frozen = wait_until(lambda: players(os.getpid(), "mpg123"), timeout=3, what="mpg123")
+        os.kill(frozen[0].pid, signal.SIGSTOP)
+        thread.join(timeout=window + 3)
+        assert not thread.is_alive(), "the play never returned: the speaker stayed open"
+        assert expected in outcome, outcome
+        if expected == "result":
+            assert outcome["result"] is True
+            assert outcome["returned_at"] - until < 0.8
+        else:
+            assert "stopped reading" in outcome["error"]
+            assert outcome["returned_at"] < until - 3
+        assert players(os.getpid(), "mpg123") == []
