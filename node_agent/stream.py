@@ -93,11 +93,13 @@ class _Reader:
                 resp = urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT_S)
                 break
             except BaseException as exc:
-                # pre-opened and not yet taken: the stream may not be up yet; try again
+                # pre-opened and not yet taken: the stream may not be up yet; try again (but a
+                # refused token stays refused)
                 if (
                     self.adopt_by is not None
                     and not self.abandoned
                     and time.monotonic() < self.adopt_by
+                    and not (isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403))
                 ):
                     time.sleep(PREOPEN_RETRY_S)
                     continue

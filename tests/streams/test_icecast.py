@@ -118,3 +118,10 @@ def test_relay_through_icecast_plays_for_node_tokens_only(
     assert abs(dominant_frequency(samples) - 440) < 10
     refused = sink_play(commune, wrong.node_id, relay["id"])
     assert refused["result"] == "failed" and refused["stream"]["bytes"] == 0
+    # refused when it pre-opened the stream and once more at the window's start: no retrying
+    node_refusals = [
+        line
+        for line in icecast.access_log().splitlines()
+        if '" 401 ' in line and "Python-urllib" in line
+    ]
+    assert 1 <= len(node_refusals) <= 2, node_refusals
