@@ -75,6 +75,7 @@ class Agent:
             on_playing=self._on_playing,
             mixer_control=cfg.player.mixer_control,
             mixer_card=cfg.player.mixer_card,
+            rt_priority=cfg.player.rt_priority,
         )
         self.connection = Connection(
             cfg.mqtt,

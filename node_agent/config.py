@@ -62,6 +62,10 @@ class PlayerConfig:
     mixer_control: str = "Master"
     mixer_card: str = ""
     volume: int | None = None
+    #: SCHED_FIFO priority (1-99) asked for the threads that start plays; 0 = normal
+    #: scheduling. Refused without the right (systemd: LimitRTPRIO=), then a nice of -5 is
+    #: tried, then nothing.
+    rt_priority: int = 10
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Conf
         raise ConfigError(f"node_id {cfg.node_id!r}: lower-case letters, digits, - and _ only")
     if cfg.player.backend not in PLAYER_BACKENDS:
         raise ConfigError(f"player.backend must be one of {', '.join(PLAYER_BACKENDS)}")
+    if not isinstance(cfg.player.rt_priority, int) or not 0 <= cfg.player.rt_priority <= 99:
+        raise ConfigError("player.rt_priority must be an integer from 0 to 99")
     if urlsplit(cfg.mqtt.url).scheme not in ("mqtt", "tcp", "mqtts", "ssl", "tls"):
         raise ConfigError(f"mqtt.url: unsupported scheme in {cfg.mqtt.url!r}")
     return cfg

@@ -4,7 +4,9 @@ One thread decides; each play runs in a session thread. Waiting uses the monoton
 anchored to the wall clock and re-anchors at least every second, so a wall-clock jump is seen.
 Rules:
 
-* an item starts at ``play_at`` (the last few ms are waited out finely);
+* an item starts at ``play_at``: the engine thread and the play threads ask for real-time
+  scheduling (``node_agent.realtime``), a play is handed to a thread that already waits, and
+  the last 2 ms before ``play_at`` are spun out on the clock rather than slept;
 * later than ``max_late_s`` and not started → ``missed`` (or ``failed`` + ``media.failed`` when
   its media never arrived); a stream may join late, until its ``until``;
 * a higher priority preempts what plays (that one ends ``interrupted``); equal or lower
@@ -39,6 +41,7 @@ from node_agent.media import Fetcher, MediaCache
 from node_agent.mixer import set_volume
 from node_agent.player import Player, PlayerError, Source
 from node_agent.policy import Settings, in_quiet_hours, over_hourly_limit
+from node_agent.realtime import play_threads, raise_priority
 from node_agent.store import Store, StoredItem
 from node_agent.stream import PREOPEN_S, StreamStats, preopen
 
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 
 IDLE_WAKE_S = 1.0
 FINE_WAIT_S = 0.015
+#: The last stretch before a start is spun out (a sleep may overshoot by a scheduler tick).
+SPIN_S = 0.002
 CLOCK_JUMP_S = 1.0
 
 Report = Callable[[ReportType, Any], None]
@@ -84,7 +89,12 @@ class Session:
         self.started_at: float | None = None
         #: Set when a higher priority preempts a stream: suspend it rather than end it.
         self.suspend = False
-        self.thread = threading.Thread(target=self._run, name=f"play-{item.key}", daemon=True)
+        #: Set when the session has ended and reported.
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        """Run on one of the engine's play threads."""
+        self.engine.play_threads.run(self._run)
 
     @property
     def rank(self) -> int:
@@ -102,6 +112,12 @@ class Session:
             self.engine._started(self)
 
     def _run(self) -> None:
+        try:
+            self._play()
+        finally:
+            self.done.set()
+
+    def _play(self) -> None:
         eng = self.engine
         item = self.item.item
         result = "played"
@@ -151,8 +167,12 @@ class Engine:
         mixer_control: str = "",
         mixer_card: str = "",
         clock: Callable[[], float] = time.time,
+        rt_priority: int = 0,
     ):
         self.clock = clock
+        #: SCHED_FIFO priority asked for the engine and play threads (0: normal scheduling).
+        self.rt_priority = rt_priority
+        self.play_threads = play_threads(rt_priority)
         self.node_id = node_id
         self.store = store
         self.cache = cache
@@ -188,6 +208,7 @@ class Engine:
 
     def start(self) -> None:
         self._recover()
+        self.play_threads.warm()
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self._thread.start()
 
@@ -244,7 +265,7 @@ class Engine:
                 s.stop("interrupted", "agent stopping")
             self._cond.notify_all()
         for s in sessions:
-            s.thread.join(timeout)
+            s.done.wait(timeout)
         if self._thread:
             self._thread.join(timeout)
 
@@ -271,6 +292,7 @@ class Engine:
                 self.store.mark_done(si.key, "interrupted")
 
     def _run(self) -> None:
+        log.info("playback priority: %s", raise_priority(self.rt_priority))
         while True:
             with self._cond:
                 if self._stopping:
@@ -303,7 +325,8 @@ class Engine:
         self.fetcher.drop_except(needed)
 
     def _wait_until(self, target: float) -> None:
-        """Wait until wall time ``target`` or a wake-up; the last ms are waited finely."""
+        """Wait until wall time ``target`` or a wake-up; the last ms are waited finely, the
+        last ``SPIN_S`` spun out."""
         with self._cond:
             while not self._woken and not self._stopping:
                 left = target - self.clock()
@@ -318,7 +341,8 @@ class Engine:
             left = target - self.clock()
             if left <= 0:
                 return
-            time.sleep(min(left, 0.0005))
+            if left > SPIN_S:
+                time.sleep(min(left - SPIN_S, 0.0005))
 
     def _offset(self) -> float:
         """Wall minus monotonic, sampled so that a thread switch between the two readings
@@ -481,7 +505,7 @@ class Engine:
         with self._cond:
             self._current = session
             self._sessions.add(session)
-        session.thread.start()
+        session.start()
 
     # --- called from session threads -----------------------------------------------------
 
