@@ -349,8 +349,32 @@ class State(_Model):
     reason: str | None = None
 
 
+class CellularLink(_Model):
+    """A 3G/4G modem's link as ModemManager reports it. Absent readings are null.
+
+    ``quality_pct`` is ModemManager's signal quality (0-100, only when recent); the dBm and dB
+    figures come from its extended signal readings, for the access technology in use, when the
+    modem has them enabled (``mmcli --signal-setup``).
+    """
+
+    quality_pct: int | None = Field(default=None, ge=0, le=100)
+    #: ModemManager's access technologies, e.g. ``lte``, ``umts``, ``hspa``, ``gsm``, ``5gnr``
+    #: (several joined with ``,``).
+    access_tech: str | None = Field(default=None, max_length=64)
+    operator: str | None = Field(default=None, max_length=64)
+    #: ModemManager's modem state: ``connected``, ``registered``, ``searching``, …
+    state: str | None = Field(default=None, max_length=32)
+    rssi_dbm: float | None = None
+    rsrp_dbm: float | None = None
+    rsrq_db: float | None = None
+    snr_db: float | None = None
+
+
 class Telemetry(_Model):
-    """Heartbeat on ``loa/v1/node/{id}/telemetry`` (QoS 0). Absent readings are null."""
+    """Heartbeat on ``loa/v1/node/{id}/telemetry`` (QoS 0). Absent readings are null.
+
+    Link quality: ``signal_dbm`` is the Wi-Fi signal level; ``cellular`` the 3G/4G modem's link.
+    """
 
     v: Literal[1] = 1
     node: NodeId
@@ -366,6 +390,7 @@ class Telemetry(_Model):
     clock_offset_ms: float | None = None
     signal_dbm: float | None = None
     scheduled: int | None = None
+    cellular: CellularLink | None = None
 
 
 # --- parsing helpers ----------------------------------------------------------------------------

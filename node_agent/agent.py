@@ -195,6 +195,7 @@ class Agent:
             clock_synced=synced,
             clock_offset_ms=offset,
             signal_dbm=telemetry.signal_dbm(),
+            cellular=telemetry.cellular(),
             scheduled=self.store.scheduled_count(),
         )
 
