@@ -97,11 +97,13 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
     start = datetime.combine(now.astimezone(zone).date(), time(0), zone)
     rows = list(
         db.query(
-            "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, a.title, "
+            "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, "
+            "COALESCE(a.title, b.title) AS title, COALESCE(b.kind, 'file') AS kind, "
             "b.priority, b.status, COUNT(*) AS total, SUM(d.state = 'played') AS played, "
             "SUM(d.state = 'playing') AS playing, n.zone_id "
             "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
-            "JOIN announcements a ON a.id = b.announcement_id JOIN nodes n ON n.id = d.node_id "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "JOIN nodes n ON n.id = d.node_id "
             "WHERE d.play_at >= ? AND d.play_at < ? "
             "GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at",
             [to_wire_time(start), to_wire_time(start + timedelta(days=1))],

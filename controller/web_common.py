@@ -67,6 +67,8 @@ ROLES: dict[str, str] = {
     "viewer": N_("Người xem"),
 }
 BROADCAST_STATUSES: dict[str, str] = {"active": N_("Đang hiệu lực"), "cancelled": N_("Đã hủy")}
+#: What a broadcast carries, for the ones that are not an announcement's audio (``file``).
+BROADCAST_KINDS: dict[str, str] = {"relay": N_("Tiếp sóng"), "live": N_("Trực tiếp")}
 NODE_REASONS: dict[str, str] = {
     "connected": N_("Đã kết nối"),
     "will": N_("Mất kết nối đột ngột"),
@@ -90,6 +92,8 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/announcements", N_("Bản tin"), None),
     ("/approvals", N_("Duyệt bản tin"), None),
     ("/schedule", N_("Lịch phát"), None),
+    ("/relays", N_("Tiếp sóng"), None),
+    ("/stream-sources", N_("Nguồn tiếp sóng"), None),
     ("/emergency", N_("Phát khẩn cấp"), "broadcast.emergency"),
     ("/live", N_("Phát trực tiếp"), "broadcast.live"),
     ("/nodes", N_("Cụm loa"), None),
@@ -169,6 +173,21 @@ def local_time(wire: str | None, zone: ZoneInfo, fmt: str = "%H:%M:%S %d/%m/%Y")
     return datetime.fromisoformat(wire).astimezone(zone).strftime(fmt)
 
 
+def duration_text(_: Any, seconds: float) -> str:
+    """A relay window's length in words: "30 phút", "1 giờ 30 phút", "45 giây"."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if hours:
+        parts.append(_("%(n)s giờ", n=hours))
+    if minutes:
+        parts.append(_("%(n)s phút", n=minutes))
+    if secs or not parts:
+        parts.append(_("%(n)s giây", n=secs))
+    return " ".join(str(p) for p in parts)
+
+
 def local_day_bounds(day: str, zone: ZoneInfo) -> tuple[str, str] | None:
     """A local date (YYYY-MM-DD) → its UTC [start, end) as wire times; None when malformed."""
     from loa.protocol import to_wire_time
@@ -214,6 +233,7 @@ def render(
             "priorities": PRIORITIES,
             "roles": ROLES,
             "broadcast_statuses": BROADCAST_STATUSES,
+            "broadcast_kinds": BROADCAST_KINDS,
             "node_reasons": NODE_REASONS,
             "weekdays": WEEKDAYS,
             "now_local": utcnow().astimezone(zone),

@@ -24,6 +24,7 @@ from controller.messages import error_message
 from controller.web_common import (
     CATEGORIES,
     csrf_ok,
+    duration_text,
     forbidden,
     local_day_bounds,
     not_found,
@@ -463,8 +464,9 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
     allowed = authz.area(db, who)
     days: dict[date, list[dict[str, Any]]] = {}
     rows = db.query(
-        "SELECT b.*, a.title, a.status AS announcement_status FROM broadcasts b "
-        "JOIN announcements a ON a.id = b.announcement_id WHERE b.status = 'active'"
+        "SELECT b.*, COALESCE(a.title, b.title) AS shown_title, COALESCE(b.kind, 'file') AS "
+        "shown_kind, a.status AS announcement_status FROM broadcasts b "
+        "LEFT JOIN announcements a ON a.id = b.announcement_id WHERE b.status = 'active'"
     )
     names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
     for row in rows:
@@ -479,9 +481,12 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
                 {
                     "at": local,
                     "broadcast_id": row["id"],
-                    "title": row["title"],
+                    "title": row["shown_title"],
+                    "kind": row["shown_kind"],
                     "priority": row["priority"],
-                    "approved": row["announcement_status"] == "approved",
+                    # relays and live broadcasts have no announcement to approve
+                    "approved": row["shown_kind"] != "file"
+                    or row["announcement_status"] == "approved",
                     "zones": ", ".join(names.get(z, str(z)) for z in zone_ids),
                 }
             )
@@ -739,6 +744,31 @@ def _broadcast_context(request: Request, who: Identity, broadcast_id: int) -> di
         "node_names": names,
         "zone_names": [zone_names.get(z, str(z)) for z in detail["zone_ids"]],
         "total": len(detail["dispatches"]),
+        "relay": _relay_facts(request, detail),
+    }
+
+
+def _relay_facts(request: Request, b: dict[str, Any]) -> dict[str, Any] | None:
+    """A relay's source and window for its page: a one-off relay's window, or a recurring
+    relay's next one (the one open now counts); None for other kinds."""
+    if b["kind"] != "relay":
+        return None
+    zone = tz(request)
+    window = timedelta(seconds=b["window_s"] or 0)
+    start: datetime | None = None
+    if not b["rrule"]:
+        start = datetime.fromisoformat(b["starts_at"])
+    elif b["status"] == "active":
+        upcoming = schedules.next_occurrence(
+            schedules.Schedule(rrule=b["rrule"]), utcnow() - window
+        )
+        start = upcoming.at if upcoming else None
+    return {
+        "source": b["stream_source_name"] or "",
+        "recurring": bool(b["rrule"]),
+        "start": start.astimezone(zone) if start else None,
+        "end": (start + window).astimezone(zone) if start else None,
+        "length": duration_text(translator(request), window.total_seconds()),
     }
 
 

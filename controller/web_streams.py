@@ -25,6 +25,7 @@ from controller.messages import error_message
 from controller.web_common import (
     PRIORITIES,
     csrf_ok,
+    duration_text,
     forbidden,
     page_user,
     render,
@@ -104,21 +105,6 @@ def _health_view(_: Any, health: dict[str, Any]) -> dict[str, Any]:
         "bitrate": f"{round(bitrate / 1000)} kb/s" if bitrate else "",
         "checked_at": health.get("checked_at"),
     }
-
-
-def duration_text(_: Any, seconds: float) -> str:
-    """A relay window's length in words: "30 phút", "1 giờ 30 phút", "45 giây"."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = []
-    if hours:
-        parts.append(_("%(n)s giờ", n=hours))
-    if minutes:
-        parts.append(_("%(n)s phút", n=minutes))
-    if secs or not parts:
-        parts.append(_("%(n)s giây", n=secs))
-    return " ".join(str(p) for p in parts)
 
 
 # --- stream sources ---------------------------------------------------------------------------

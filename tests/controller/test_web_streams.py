@@ -18,7 +18,9 @@ from controller import streams, web_live, web_streams
 from controller.authz import PERMISSIONS
 from controller.i18n import gettext_for
 from controller.seed import SeededCommune
-from controller.web_streams import duration_text, health_reason
+from controller.web_common import NAV, duration_text
+from controller.web_streams import health_reason
+from loa.protocol import to_wire_time
 from tests.controller.conftest import People
 from tests.controller.test_web import _browser, _signed_in
 from tests.streams.tone import ToneStation
@@ -414,6 +416,204 @@ def test_names_are_escaped(client: TestClient, people: People, commune: SeededCo
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
 
 
+# --- relays and live broadcasts among the other broadcasts ---------------------------------------
+
+
+def _in_agenda(html: str, broadcast_id: int) -> str:
+    """The agenda entry (7 days on /schedule) of this broadcast, whitespace squeezed."""
+    agenda = re.search(
+        r'<section aria-labelledby="agenda-h">.*?<section aria-labelledby="recent', html, re.S
+    )
+    assert agenda, html
+    entry = re.search(
+        rf'<li>(?:(?!</li>).)*href="/broadcasts/{broadcast_id}".*?</li>', agenda[0], re.S
+    )
+    assert entry, f"broadcast {broadcast_id} is not in the agenda"
+    return re.sub(r"\s+", " ", entry[0])
+
+
+def _today_row(html: str, broadcast_id: int) -> str:
+    """The row of this broadcast in the dashboard's "Lịch phát hôm nay"."""
+    today = re.search(r"<h2>Lịch phát hôm nay</h2>.*?</table>", html, re.S)
+    assert today, "no broadcast today"
+    row = re.search(
+        rf'<tr>(?:(?!</tr>).)*href="/broadcasts/{broadcast_id}".*?</tr>', today[0], re.S
+    )
+    assert row, f"broadcast {broadcast_id} is not in today's list"
+    return re.sub(r"\s+", " ", row[0])
+
+
+def _live_broadcast(client: TestClient, people: People, zone_id: int, at: datetime) -> int:
+    """A live broadcast opened through the API, with the dispatch rows the live manager writes
+    when the first audio arrives (one per node, played at once)."""
+    made = client.post(
+        "/api/v1/live",
+        json={"zone_ids": [zone_id], "title": "Họp khẩn tổ dân phố"},
+        headers=people.headers("approver"),
+    )
+    assert made.status_code == 201, made.text
+    broadcast_id = int(made.json()["broadcast_id"])
+    stamp = to_wire_time(at)
+    db = _db(client)
+    for (node_id,) in db.execute("SELECT id FROM nodes").fetchall():
+        db.execute(
+            "INSERT INTO dispatches (broadcast_id, occurrence, node_id, play_at, state, "
+            "updated_at) VALUES (?, ?, ?, ?, 'playing', ?)",
+            [broadcast_id, "live", node_id, stamp, stamp],
+        )
+    db.conn.commit()
+    return broadcast_id
+
+
+def test_relays_and_live_broadcasts_are_in_the_agenda_and_todays_list_with_their_kind(
+    client: TestClient, people: People, commune: SeededCommune, monkeypatch: pytest.MonkeyPatch
+):
+    from controller import web
+
+    source_id = _saved_source(client, "VOV1", DEAD_URL)
+    editor, csrf = _signed_in(client, "editor")
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
+    made = editor.post(
+        "/relays/new",
+        data=_relay(
+            source_id,
+            [commune.commune_id],
+            csrf,
+            accept_unhealthy="1",
+            title="Thời sự VOV",
+            starts_at=start.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M"),
+            ends_at=(start + timedelta(minutes=30)).astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M"),
+        ),
+    )
+    assert made.status_code == 303, made.text
+    relay_id = int(_db(client).execute("SELECT MAX(id) FROM broadcasts").fetchone()[0])
+    live_id = _live_broadcast(client, people, commune.commune_id, start)
+
+    entry = _in_agenda(editor.get("/schedule").text, relay_id)
+    assert "Thời sự VOV" in entry and start.astimezone(LOCAL).strftime("%H:%M") in entry
+    assert 'data-kind="relay">Tiếp sóng</span>' in entry
+    assert "Chờ duyệt" not in entry, "a relay needs no approval"
+    recent = re.search(
+        rf'<tr data-broadcast="{live_id}">.*?</tr>', editor.get("/schedule").text, re.S
+    )
+    assert recent and 'data-kind="live">Trực tiếp</span>' in recent[0]
+
+    # "today" is the relay's local day, whatever the hour the test runs
+    monkeypatch.setattr(web, "utcnow", lambda: start)
+    for path in ("/", "/partials/dashboard"):
+        html = editor.get(path).text
+        relay = _today_row(html, relay_id)
+        assert "Thời sự VOV" in relay and 'data-kind="relay">Tiếp sóng</span>' in relay, path
+        assert "0/3" in relay, path
+        live = _today_row(html, live_id)
+        assert "Họp khẩn tổ dân phố" in live and 'data-kind="live">Trực tiếp</span>' in live
+        assert "/announcements/None" not in html
+
+
+def test_a_file_broadcast_carries_no_kind_label(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    from tests.controller.test_web import _write
+
+    editor, csrf = _signed_in(client, "editor")
+    assert _write(editor, csrf, "Tiêm phòng", "Tiêm phòng cho trẻ em.").status_code == 303
+    announcement_id = int(_db(client).execute("SELECT MAX(id) FROM announcements").fetchone()[0])
+    saved = editor.post(
+        "/schedule/new",
+        data={
+            "csrf": csrf,
+            "announcement_id": str(announcement_id),
+            "zone_ids": [str(commune.commune_id)],
+            "kind": "once",
+            "play_at": _local(timedelta(hours=2))[:16],
+            "repeats": "1",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    broadcast_id = int(saved.headers["location"].split("/")[2].split("?")[0])
+    entry = _in_agenda(editor.get("/schedule").text, broadcast_id)
+    assert "Tiêm phòng" in entry and "Chờ duyệt" in entry and "data-kind" not in entry
+    page = editor.get(saved.headers["location"]).text
+    assert "Bản tin sẽ được phát sau khi được duyệt." in page, "still said for an announcement"
+    assert "data-kind" not in page
+
+
+def _relay_facts(html: str) -> str:
+    """The text of a broadcast page's relay facts (source, window), tags and spacing removed."""
+    facts = re.search(r'<dl class="facts relay">.*?</dl>', html, re.S)
+    assert facts, html
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", facts[0]))
+
+
+def test_the_broadcast_page_of_a_relay_shows_its_source_and_window(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    source_id = _saved_source(client, "VOV Giao thông", DEAD_URL)
+    editor, csrf = _signed_in(client, "editor")
+    start = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=45)
+    made = editor.post(
+        "/relays/new",
+        data=_relay(
+            source_id,
+            [commune.commune_id],
+            csrf,
+            accept_unhealthy="1",
+            starts_at=start.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M"),
+            ends_at=end.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M"),
+        ),
+    )
+    assert made.status_code == 303, made.text
+    relay_id = int(_db(client).execute("SELECT MAX(id) FROM broadcasts").fetchone()[0])
+    page = editor.get(f"/broadcasts/{relay_id}?created=1").text
+    assert "Đã lên lịch tiếp sóng." in page
+    assert "sau khi được duyệt" not in page, "a relay has no announcement to approve"
+    assert 'data-kind="relay">Tiếp sóng</span>' in page
+    text = _relay_facts(page)
+    assert "Nguồn tiếp sóng VOV Giao thông" in text
+    local_start, local_end = start.astimezone(LOCAL), end.astimezone(LOCAL)
+    window = f"{local_start:%H:%M %d/%m/%Y} – {local_end:%H:%M %d/%m/%Y}"
+    assert f"Khung giờ {window} (45 phút)" in text, text
+
+    approver, approver_csrf = _signed_in(client, "approver")
+    today = datetime.now(UTC).astimezone(LOCAL).date()
+    daily = approver.post(
+        "/relays/new",
+        data=_relay(
+            source_id,
+            [commune.commune_id],
+            approver_csrf,
+            kind="recurring",
+            frequency="daily",
+            time_from="23:30",
+            time_until="00:30",
+            valid_from=(today + timedelta(days=1)).isoformat(),
+            accept_unhealthy="1",
+        ),
+    )
+    assert daily.status_code == 303, daily.text
+    daily_id = int(_db(client).execute("SELECT MAX(id) FROM broadcasts").fetchone()[0])
+    page = approver.get(f"/broadcasts/{daily_id}").text
+    text = _relay_facts(page)
+    tomorrow = today + timedelta(days=1)
+    after = tomorrow + timedelta(days=1)
+    assert f"Lần tới 23:30 {tomorrow:%d/%m/%Y} – 00:30 {after:%d/%m/%Y} (1 giờ)" in text, text
+    cancelled = approver.post(f"/broadcasts/{daily_id}/cancel", data={"csrf": approver_csrf})
+    assert cancelled.status_code == 303
+    text = _relay_facts(approver.get(cancelled.headers["location"]).text)
+    assert "Lần tới Không còn lần nào (mỗi lần 1 giờ)" in text, text
+
+
+def test_the_broadcast_page_of_a_live_broadcast(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    live_id = _live_broadcast(client, people, commune.commune_id, datetime.now(UTC))
+    approver, _ = _signed_in(client, "approver")
+    page = approver.get(f"/broadcasts/{live_id}?created=1").text
+    assert "Họp khẩn tổ dân phố" in page and 'data-kind="live">Trực tiếp</span>' in page
+    assert "sau khi được duyệt" not in page and 'class="facts relay"' not in page
+
+
 # --- the menu, the live page, the English catalog ----------------------------------------------
 
 
@@ -428,6 +628,16 @@ def test_the_menu_shows_the_relay_pages_and_live_only_to_who_may_use_them(
         assert ('href="/live"' in menu[0]) == (role in PERMISSIONS["broadcast.live"]), role
         new_relay = 'href="/relays/new"' in browser.get("/relays").text
         assert new_relay == (role in PERMISSIONS["broadcast.schedule"]), role
+        # The menu is NAV (web_common), in its order: nothing is added by the template.
+        links = re.findall(r'<a href="([^"]+)"', menu[0])
+        declared = [
+            path
+            for path, _label, perm in NAV
+            if perm is None or role in PERMISSIONS.get(perm, frozenset())
+        ]
+        assert links == declared, role
+        assert declared.index("/relays") == declared.index("/schedule") + 1
+        assert declared.index("/stream-sources") == declared.index("/relays") + 1
     viewer, _ = _signed_in(client, "viewer")
     sources = viewer.get("/stream-sources").text
     assert 'action="/stream-sources"' not in sources, "no add form for a viewer"
@@ -464,12 +674,22 @@ def test_the_live_page_uses_the_common_layout(
     )
 
 
-def test_the_relay_pages_in_english(client: TestClient, people: People):
-    editor, _ = _signed_in(client, "editor")
+def test_the_relay_pages_in_english(client: TestClient, people: People, commune: SeededCommune):
+    editor, csrf = _signed_in(client, "editor")
     editor.get("/lang/en")
     assert "<h1>Stream sources</h1>" in editor.get("/stream-sources").text
     assert "<h1>Schedule a relay</h1>" in editor.get("/relays/new").text
     assert "<h1>Relay schedule</h1>" in editor.get("/relays").text
+    source_id = _saved_source(client, "VOV1", DEAD_URL)
+    made = editor.post(
+        "/relays/new",
+        data=_relay(source_id, [commune.commune_id], csrf, accept_unhealthy="1"),
+    )
+    assert made.status_code == 303, made.text
+    relay_id = int(_db(client).execute("SELECT MAX(id) FROM broadcasts").fetchone()[0])
+    page = editor.get(f"/broadcasts/{relay_id}?created=1").text
+    assert 'data-kind="relay">Relay</span>' in page
+    assert "The relay is scheduled." in page and "Window" in _relay_facts(page)
 
 
 # --- every new route × every role --------------------------------------------------------------
