@@ -21,7 +21,7 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
-from stream_common import commune, station
+from stream_common import commune, icecast_for, station
 
 from controller.streams import RELAY_BITRATE
 
@@ -33,37 +33,45 @@ SPREAD_S = 2.0
 async def listen(
     url: str, token: str, delay: float, measure_from: float, until: float
 ) -> tuple[float, float]:
-    """(bytes/s in [measure_from, until) as a fraction of real time, longest wait for data)."""
+    """(bytes/s in [measure_from, until) as a fraction of real time, longest wait for data).
+    Like a node, a listener told 403 (Icecast busy authenticating others) tries again."""
     await asyncio.sleep(delay)  # nodes open a relay 3-5 s ahead, spread by their node id
     parts = urlsplit(url)
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parts.hostname, parts.port), timeout=10
-        )
-    except (OSError, TimeoutError):
-        return 0.0, until - measure_from
-    writer.write(
-        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode()
-    )
     got = 0
     longest = 0.0
     last = max(time.monotonic(), measure_from)
-    try:
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-        while time.monotonic() < until:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout=until - measure_from)
-            if not chunk:
-                break
-            now = time.monotonic()
-            if now >= measure_from:
-                got += len(chunk)
-                longest = max(longest, now - last)
-                last = now
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+    backoff = 0.2
+    while time.monotonic() < until:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname, parts.port), timeout=10
+            )
+        except (OSError, TimeoutError):
+            return 0.0, until - measure_from
+        writer.write(
+            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+            f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode()
+        )
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            if b" 403 " in head.split(b"\r\n", 1)[0]:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            while time.monotonic() < until:
+                chunk = await asyncio.wait_for(reader.read(65536), timeout=until - measure_from)
+                if not chunk:
+                    break
+                now = time.monotonic()
+                if now >= measure_from:
+                    got += len(chunk)
+                    longest = max(longest, now - last)
+                    last = now
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+        break
     longest = max(longest, min(time.monotonic(), until) - last)
     return got / ((until - measure_from) * BYTES_PER_S), longest
 
@@ -95,10 +103,8 @@ def main() -> None:
         from tests.streams.icecast import Icecast
 
         ice = Icecast(clients=args.max + 100)
-        ice.start()
-        os.environ["LOA_ICECAST_URL"] = ice.source_url
     try:
-        with station() as s, commune() as c:
+        with station() as s, commune(before_start=icecast_for(ice) if ice else None) as c:
             token = c.seeded.nodes[0].secret
             with c.api() as api:
                 source = api.post(

@@ -8,10 +8,9 @@ from the window. Goal: spread < 500 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
-from stream_common import commune, percentile, station
+from stream_common import commune, icecast_for, percentile, station
 
 from tests.streams.helpers import add_source, schedule_relay, sink_play, ts, wait_final
 
@@ -27,14 +26,12 @@ def main() -> None:
         from tests.streams.icecast import Icecast
 
         ice = Icecast()
-        ice.start()
-        os.environ["LOA_ICECAST_URL"] = ice.source_url
     starts: list[float] = []
     stops: list[float] = []
     offsets_start: list[float] = []
     offsets_stop: list[float] = []
     try:
-        with station() as s, commune() as c:
+        with station() as s, commune(before_start=icecast_for(ice) if ice else None) as c:
             source = add_source(c, s.url)
             for _ in range(args.windows):
                 relay = schedule_relay(c, source["id"], seconds_ahead=5, window_s=args.window_s)

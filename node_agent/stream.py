@@ -45,6 +45,21 @@ PREOPEN_FRESH_S = 0.25
 AUDIO_TYPES = ("audio/", "application/ogg", "application/octet-stream")
 
 
+#: The stream refused the node's token: retrying will not help.
+REFUSED = (401,)
+#: The stream is not there (a live session that ended).
+GONE = (404, 410)
+
+
+def _said(exc: urllib.error.HTTPError) -> str:
+    """The start of an HTTP error's text body, for the reason reported."""
+    try:
+        text = exc.read(200).decode("utf-8", "replace").strip()
+    except Exception:
+        return ""
+    return f" ({text[:80]})" if text and "<" not in text else ""
+
+
 class StreamRefused(Exception):
     """The stream cannot play and retrying will not help (wrong type, forbidden, gone)."""
 
@@ -99,7 +114,7 @@ class _Reader:
                     self.adopt_by is not None
                     and not self.abandoned
                     and time.monotonic() < self.adopt_by
-                    and not (isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403))
+                    and not (isinstance(exc, urllib.error.HTTPError) and exc.code in REFUSED)
                 ):
                     time.sleep(PREOPEN_RETRY_S)
                     continue
@@ -173,9 +188,11 @@ def _open(url: str, token: str, stop: threading.Event) -> _Reader:
     if reader.open_error is not None:
         exc = reader.open_error
         if isinstance(exc, urllib.error.HTTPError):
-            if exc.code in (401, 403, 404, 410):
+            if exc.code in (*REFUSED, *GONE):
                 raise StreamRefused(f"HTTP {exc.code} from the stream")
-            raise OSError(f"HTTP {exc.code} from the stream")
+            # 403 from Icecast: "busy, please try again later" (too many listeners awaiting
+            # authentication at once) or the mount is full; 5xx: try again
+            raise OSError(f"HTTP {exc.code} from the stream{_said(exc)}")
         if isinstance(exc, OSError):
             raise exc
         raise OSError(str(exc))
