@@ -2,9 +2,18 @@
 
 A real controller process on a seeded database (one commune, 20 villages, 200 nodes, 100
 broadcasts with their dispatches, heartbeats recorded). 50 clients loop over the endpoints for a
-fixed time; per endpoint it prints p50 / p95 / p99 and requests per second.
+fixed time; per endpoint it prints p50 / p95 / p99 and requests per second, twice:
 
-    .venv/bin/python bench/controller_api_latency.py [--clients 50] [--seconds 10]
+- **paced**: each client is an official's browser or an integration that asks once every
+  ``--think`` seconds (default 1 s, each client starting at a random moment of that second):
+  50 officials at once, the goal's case;
+- **saturated**: every client asks again as soon as it has its answer, so the controller never
+  rests: the requests per second are its capacity, and the latency is mostly queueing
+  (50 in flight / capacity).
+
+The clients run in this process, on the same two cores as the controller.
+
+    .venv/bin/python bench/controller_api_latency.py [--clients 50] [--seconds 10] [--think 1]
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -100,6 +110,8 @@ async def client(
         base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     ) as http:
         i = 0
+        if think:
+            await asyncio.sleep(random.uniform(0, think))
         while time.monotonic() < until:
             path = paths[i % len(paths)]
             i += 1
@@ -127,6 +139,28 @@ async def run(
     return timings
 
 
+def report(
+    label: str, clients: int, seconds: float, think: float, timings: dict[str, list[float]]
+) -> None:
+    total = sum(len(v) for v in timings.values())
+    pace = f"one request every {think:g} s each" if think else "back to back"
+    print(
+        f"{label}: {clients} concurrent clients, {pace}, {seconds:.0f} s, {total} requests "
+        f"({total / seconds:.0f}/s)"
+    )
+    for path, values in sorted(timings.items()):
+        print(
+            f"  {path:38s} n={len(values):5d}  p50={percentile(values, 50):6.1f} ms  "
+            f"p95={percentile(values, 95):6.1f} ms  p99={percentile(values, 99):6.1f} ms"
+        )
+    every = [v for values in timings.values() for v in values]
+    print(
+        f"  {'all':38s} n={len(every):5d}  p50={percentile(every, 50):6.1f} ms  "
+        f"p95={percentile(every, 95):6.1f} ms  p99={percentile(every, 99):6.1f} ms"
+    )
+    print(f"  load average: {os.getloadavg()[0]:.2f} (2 cores; the clients share them)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
@@ -134,8 +168,8 @@ def main() -> None:
     ap.add_argument(
         "--think",
         type=float,
-        default=0.0,
-        help="seconds between one client's requests (0: back to back, the machine saturated)",
+        default=1.0,
+        help="seconds between one client's requests in the paced run",
     )
     args = ap.parse_args()
     b = broker()
@@ -162,23 +196,9 @@ def main() -> None:
         paths = [p.format(broadcast=last, since=since) for p in ENDPOINTS]
         base = f"http://127.0.0.1:{port}"
         asyncio.run(run(base, paths, 5, 2))  # warm up
-        timings = asyncio.run(run(base, paths, args.clients, args.seconds, args.think))
-        total = sum(len(v) for v in timings.values())
-        print(
-            f"{args.clients} concurrent clients, {args.seconds:.0f} s, {total} requests "
-            f"({total / args.seconds:.0f}/s)"
-        )
-        for path, values in timings.items():
-            print(
-                f"  {path:38s} n={len(values):5d}  p50={percentile(values, 50):6.1f} ms  "
-                f"p95={percentile(values, 95):6.1f} ms  p99={percentile(values, 99):6.1f} ms"
-            )
-        every = [v for values in timings.values() for v in values]
-        print(
-            f"  {'all':38s} n={len(every):5d}  p50={percentile(every, 50):6.1f} ms  "
-            f"p95={percentile(every, 95):6.1f} ms  p99={percentile(every, 99):6.1f} ms"
-        )
-        print(f"load average: {os.getloadavg()[0]:.2f} (2 cores; the clients share them)")
+        for label, think in (("paced", args.think), ("saturated", 0.0)):
+            timings = asyncio.run(run(base, paths, args.clients, args.seconds, think))
+            report(label, args.clients, args.seconds, think, timings)
     finally:
         controller.terminate()
         controller.wait(timeout=30)
