@@ -95,18 +95,25 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
     ]
     zone = tz(request)
     start = datetime.combine(now.astimezone(zone).date(), time(0), zone)
+    # Only the official's clusters count: a village official sees their village's broadcasts,
+    # played/total on their own clusters, as the tiles above count only their nodes.
+    in_area = ""
+    params: list[Any] = [to_wire_time(start), to_wire_time(start + timedelta(days=1))]
+    if allowed is not None:
+        in_area = f"AND n.zone_id IN ({','.join('?' * len(allowed))}) "
+        params += sorted(allowed)
     rows = list(
         db.query(
             "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, "
             "COALESCE(a.title, b.title) AS title, COALESCE(b.kind, 'file') AS kind, "
             "b.priority, b.status, COUNT(*) AS total, SUM(d.state = 'played') AS played, "
-            "SUM(d.state = 'playing') AS playing, n.zone_id "
+            "SUM(d.state = 'playing') AS playing "
             "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
             "LEFT JOIN announcements a ON a.id = b.announcement_id "
             "JOIN nodes n ON n.id = d.node_id "
-            "WHERE d.play_at >= ? AND d.play_at < ? "
+            f"WHERE d.play_at >= ? AND d.play_at < ? {in_area}"
             "GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at",
-            [to_wire_time(start), to_wire_time(start + timedelta(days=1))],
+            params,
         )
     )
     visible = alerts.list_alerts(db)

@@ -527,3 +527,53 @@ def test_an_announcement_is_archived_from_its_page_but_not_by_a_viewer(
     status = _db(client).execute("SELECT status FROM announcements").fetchone()[0]
     assert status == "archived"
     assert "Không có bản tin nào chờ duyệt" in editor.get("/approvals").text
+
+
+def test_todays_list_on_the_dashboard_keeps_to_the_officials_area(
+    client: TestClient, people: People, commune: SeededCommune, monkeypatch
+):
+    from controller import web
+
+    made = client.post(
+        "/api/v1/announcements",
+        json={"title": "Họp thôn", "text": "Mời họp.", "submit": True},
+        headers=people.headers("editor"),
+    )
+    announcement_id = made.json()["id"]
+    approved = client.post(
+        f"/api/v1/announcements/{announcement_id}/approve", headers=people.headers("approver")
+    )
+    assert approved.status_code == 200, approved.text
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
+    ids = {}
+    for name, zone_id in (
+        ("village", people.village_zone),
+        ("other", people.other_zone),
+        ("commune", commune.commune_id),
+    ):
+        b = client.post(
+            "/api/v1/broadcasts",
+            json={
+                "announcement_id": announcement_id,
+                "zone_ids": [zone_id],
+                "starts_at": start.isoformat(),
+                "accept_conflicts": True,
+            },
+        )
+        assert b.status_code == 201, b.text
+        ids[name] = b.json()["id"]
+    monkeypatch.setattr(web, "utcnow", lambda: start)  # "today" is the broadcasts' local day
+
+    def today(who: str) -> dict[int, str]:
+        browser, _ = _signed_in(client, who)
+        html = browser.get("/").text
+        table = re.search(r"<h2>Lịch phát hôm nay</h2>.*?</table>", html, re.S)
+        assert table, html
+        rows = re.findall(
+            r'<tr><td>.*?href="/broadcasts/(\d+)".*?<td>(\d+/\d+)</td></tr>', table[0], re.S
+        )
+        return {int(b): counts for b, counts in rows}
+
+    assert today("editor") == {ids["village"]: "0/1", ids["other"]: "0/1", ids["commune"]: "0/3"}
+    # a village official: their village's broadcasts, counted on their village's clusters
+    assert today("village_editor") == {ids["village"]: "0/1", ids["commune"]: "0/1"}
