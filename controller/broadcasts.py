@@ -272,13 +272,21 @@ def create_broadcast(
 def _materialize_one(
     db: sqlite_utils.Database, row: dict[str, Any], now: datetime, until: datetime
 ) -> int:
-    """Dispatch rows for the broadcast's occurrences in [planned_until or now, until)."""
+    """Dispatch rows for the broadcast's occurrences in [planned_until or now, until).
+
+    ``planned_until`` moves only when occurrences were planned: the window is recomputed from
+    ``now`` otherwise, which gives the same occurrences (it never reaches back before ``now``).
+    """
     start = (
         max(datetime.fromisoformat(row["planned_until"]), now) if row.get("planned_until") else now
     )
     if start >= until:
         return 0
     occurrences = schedules.occurrences(schedule_of(row), start, until)
+    if not occurrences:
+        # Nothing new inside the horizon (a one-off already planned, a recurring broadcast
+        # between occurrences): no write, so a tick over many broadcasts costs little.
+        return 0
     node_ids = zones.nodes_under(db, json.loads(row["zone_ids"]))
     stamp = to_wire_time(now)
     rows = [

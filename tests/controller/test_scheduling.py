@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -57,11 +57,17 @@ def test_a_daily_program_gets_dispatches_for_occurrences_inside_the_horizon(
     assert len(body["dispatches"]) == 3 * len(occurrences)
 
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    later = datetime.now(UTC) + timedelta(days=3)
+    # noon in Vietnam three days on: the horizon then ends at noon, between 06:00 and 17:00
+    later = datetime.combine(TOMORROW + timedelta(days=2), time(5, 0), tzinfo=UTC)
     assert materialize(runtime.store, runtime.settings, now=later) > 0
     detail = client.get(f"/api/v1/broadcasts/{body['id']}").json()
     assert len({d["occurrence"] for d in detail["dispatches"]}) > len(occurrences)
     assert materialize(runtime.store, runtime.settings, now=later) == 0, "idempotent"
+    db = runtime.store.db
+    changes = db.conn.total_changes
+    # the next tick: the horizon moved a minute, with no occurrence in that minute
+    assert materialize(runtime.store, runtime.settings, now=later + timedelta(minutes=1)) == 0
+    assert db.conn.total_changes == changes, "a tick with nothing new to plan writes nothing"
 
 
 def test_an_equal_priority_overlap_is_reported_before_saving_with_the_other_named(
