@@ -763,11 +763,15 @@ def _relay_facts(request: Request, b: dict[str, Any]) -> dict[str, Any] | None:
             schedules.Schedule(rrule=b["rrule"]), utcnow() - window
         )
         start = upcoming.at if upcoming else None
+    end = start + window if start else None
+    # seconds only when they count (a window entered to the second)
+    precise = any(t is not None and t.second for t in (start, end))
     return {
         "source": b["stream_source_name"] or "",
         "recurring": bool(b["rrule"]),
         "start": start.astimezone(zone) if start else None,
-        "end": (start + window).astimezone(zone) if start else None,
+        "end": end.astimezone(zone) if end else None,
+        "format": "%H:%M:%S %d/%m/%Y" if precise else "%H:%M %d/%m/%Y",
         "length": duration_text(translator(request), window.total_seconds()),
     }
 

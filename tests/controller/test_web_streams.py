@@ -574,6 +574,26 @@ def test_the_broadcast_page_of_a_relay_shows_its_source_and_window(
     local_start, local_end = start.astimezone(LOCAL), end.astimezone(LOCAL)
     window = f"{local_start:%H:%M %d/%m/%Y} – {local_end:%H:%M %d/%m/%Y}"
     assert f"Khung giờ {window} (45 phút)" in text, text
+    short_start = start + timedelta(hours=1, seconds=30)
+    short = editor.post(
+        "/relays/new",
+        data=_relay(
+            source_id,
+            [commune.commune_id],
+            csrf,
+            accept_unhealthy="1",
+            starts_at=short_start.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M:%S"),
+            ends_at=(short_start + timedelta(seconds=8))
+            .astimezone(LOCAL)
+            .strftime("%Y-%m-%dT%H:%M:%S"),
+        ),
+    )
+    assert short.status_code == 303, short.text
+    short_id = int(_db(client).execute("SELECT MAX(id) FROM broadcasts").fetchone()[0])
+    text = _relay_facts(editor.get(f"/broadcasts/{short_id}").text)
+    local_short = short_start.astimezone(LOCAL)
+    seconds = f"{local_short:%H:%M:%S %d/%m/%Y} – {local_short + timedelta(seconds=8):%H:%M:%S}"
+    assert f"Khung giờ {seconds}" in text and "(8 giây)" in text, "seconds shown when they count"
 
     approver, approver_csrf = _signed_in(client, "approver")
     today = datetime.now(UTC).astimezone(LOCAL).date()
