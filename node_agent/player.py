@@ -278,13 +278,15 @@ class ProcessPlayer:
         os.set_blocking(fd, False)
         said: collections.deque[bytes] = collections.deque(maxlen=20)
         errors = proc.stderr
-        threading.Thread(
+        listening = threading.Thread(
             target=lambda: said.extend(errors), name="player-stderr", daemon=True
-        ).start()
+        )
+        listening.start()
 
         def exited() -> PlayerError:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.5)
+            listening.join(timeout=0.5)  # what it said before it went
             words = b"".join(list(said)[-5:]).decode(errors="replace").strip()
             return PlayerError(
                 f"{self.name} exited {proc.returncode} during the stream"
