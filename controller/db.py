@@ -275,7 +275,20 @@ def _v4(db: sqlite_utils.Database) -> None:
     table(db, "dispatches").create_index(["play_at", "node_id"], if_not_exists=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """The voice an official chose for an announcement, used whenever it is rendered again.
+
+    ``engine`` and ``voice`` (from v1) stay what actually spoke the current audio; these are the
+    choice: engine (auto | espeak-ng | piper | gtts), voice and rate (NULL: the engine's
+    default). Rows from before v5 keep NULL in all three and render with the defaults, as they
+    did."""
+    ann = table(db, "announcements")
+    ann.add_column("speech_engine", str)
+    ann.add_column("speech_voice", str)
+    ann.add_column("speech_rate", int)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
