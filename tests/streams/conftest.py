@@ -21,8 +21,9 @@ def station() -> Iterator[ToneStation]:
     s.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def hls() -> Iterator[HlsStation]:
+    """One HLS station for the session (starting one waits for three segments)."""
     s = HlsStation()
     s.start()
     yield s

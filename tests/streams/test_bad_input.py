@@ -33,7 +33,8 @@ def test_stream_sources_are_checked_before_they_are_saved(
     station: ToneStation,
 ):
     client, _ = app_client
-    dead = _source(client, f"http://127.0.0.1:{free_port()}/vov1.mp3")
+    off_air = f"http://127.0.0.1:{free_port()}/vov1.mp3"
+    dead = _source(client, off_air)
     assert dead.status_code == 422
     assert dead.json()["error"]["code"] == "stream_unreachable"
     assert "Không kết nối được" in dead.json()["error"]["message"]
@@ -52,7 +53,7 @@ def test_stream_sources_are_checked_before_they_are_saved(
     assert client.get("/api/v1/stream-sources").json() == []
 
     # the station is off the air today, but the operator knows it and saves it anyway
-    kept = _source(client, station.path_url("/stall.mp3"), accept_unhealthy=True)
+    kept = _source(client, off_air, accept_unhealthy=True)
     assert kept.status_code == 201
     assert kept.json()["health"]["reachable"] is False
     assert kept.json()["health"]["error"]

@@ -76,7 +76,7 @@ def test_relay_through_icecast_plays_for_node_tokens_only(
     relay = schedule_relay(
         commune,
         source["id"],
-        seconds_ahead=5,
+        seconds_ahead=4,
         window_s=window,
         zone_ids=[good.zone_id, wrong.zone_id],
     )

@@ -1,5 +1,6 @@
 """A local radio station for tests and benchmarks: real ffmpeg encoding a tone to MP3 in real
-time (``-re``), served over HTTP like an Icecast mount, that can be taken off the air.
+time (``-re``), served over HTTP like an Icecast mount (``BURST_S`` at once, then in real
+time), that can be taken off the air.
 
 Paths: ``/tone.mp3`` (audio/mpeg, a 440 Hz tone), ``/tone.aac`` (audio/aac: the tone in AAC,
 ADTS frames, as AAC radio streams are sent), ``/page.html`` (text/html: not a stream),
@@ -27,20 +28,32 @@ import numpy as np
 
 from tests.support.net import free_port
 
+#: Seconds of audio a station sends at once to a new listener, as Icecast's burst-on-connect
+#: does (real stations send several): players start, and probes finish, without waiting.
+BURST_S = 2
 
-def tone_command(frequency: int = 440, bitrate: str = "64k", codec: str = "mp3") -> list[str]:
-    """ffmpeg sending the tone in real time to stdout: MP3, or AAC in ADTS frames."""
+
+def tone_command(
+    frequency: int = 440,
+    bitrate: str = "64k",
+    codec: str = "mp3",
+    realtime: bool = True,
+    seconds: float | None = None,
+) -> list[str]:
+    """ffmpeg sending the tone to stdout, in real time or at once: MP3, or AAC in ADTS
+    frames."""
     encoder = ["-c:a", "aac", "-b:a", "48k", "-f", "adts"] if codec == "aac" else None
     return [
         "ffmpeg",
         "-hide_banner",
         "-loglevel",
         "error",
-        "-re",
+        *(["-re"] if realtime else []),
         "-f",
         "lavfi",
         "-i",
-        f"sine=frequency={frequency}:sample_rate=44100",
+        f"sine=frequency={frequency}:sample_rate=44100"
+        + (f":duration={seconds}" if seconds else ""),
         "-ac",
         "1",
         *(encoder or ["-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3"]),
@@ -100,8 +113,15 @@ class ToneStation:
                     if self.path.startswith("/stall.mp3"):
                         time.sleep(60)
                         return
+                    codec = "aac" if aac else "mp3"
+                    burst = subprocess.run(
+                        tone_command(codec=codec, realtime=False, seconds=BURST_S),
+                        capture_output=True,
+                        check=True,
+                    )
+                    self.wfile.write(burst.stdout)
                     proc = subprocess.Popen(
-                        tone_command(codec="aac" if aac else "mp3"),
+                        tone_command(codec=codec),
                         stdout=subprocess.PIPE,
                         stdin=subprocess.DEVNULL,
                     )
@@ -127,7 +147,9 @@ class ToneStation:
         server.daemon_threads = True
         server.allow_reuse_address = True
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         """Off the air: stop listening and cut every listener."""
@@ -223,7 +245,9 @@ class HlsStation:
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         # the playlist is there with three segments: a player can start
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
