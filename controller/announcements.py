@@ -7,6 +7,8 @@ person than the author. Every change is written to the audit log in the same tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlite_utils
@@ -38,6 +40,66 @@ def clean_title_and_text(title: str, text: str, max_text_chars: int) -> tuple[st
     return title, text
 
 
+@dataclass(frozen=True)
+class Speech:
+    """The voice an official chose for an announcement's text (columns ``speech_engine``,
+    ``speech_voice``, ``speech_rate``): used every time the text is spoken again.
+
+    ``voice`` and ``rate`` None mean the engine's default. The columns ``engine`` and ``voice``
+    are something else: what actually spoke the current audio (``auto`` names no engine).
+    """
+
+    engine: str = "auto"
+    voice: str | None = None
+    rate: int | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Speech:
+        """The stored choice; none stored (rows from before it was kept): the defaults."""
+        return cls(
+            engine=row.get("speech_engine") or "auto",
+            voice=row.get("speech_voice") or None,
+            rate=row.get("speech_rate") or None,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        return {"speech_engine": self.engine, "speech_voice": self.voice, "speech_rate": self.rate}
+
+    def voice_settings(self) -> Any:
+        """As the audio package's ``VoiceSettings``."""
+        from audio.settings import VoiceSettings
+
+        return VoiceSettings(engine=self.engine, voice=self.voice, rate=self.rate)
+
+    def checked(self) -> Speech:
+        """Self, when this controller can speak with it; else ApiError naming the field:
+        ``unknown_engine``/``bad_settings`` (engine, rate out of range), ``engine_unavailable``
+        (a named engine that cannot speak here), ``unknown_voice`` (not one of the voices the
+        engine offers here, ``audio.engines.catalog()``; with ``auto``, of the engines it tries).
+        """
+        from audio import engines
+        from audio.errors import AudioError
+        from audio.messages import message_for
+
+        try:
+            self.voice_settings().check()
+            names = engines.auto_order() if self.engine == "auto" else (self.engine,)
+            usable = [e for e in map(engines.get, names) if e.available()]
+            if self.engine != "auto" and not usable:
+                raise AudioError("engine_unavailable", message_for("engine_unavailable"))
+            if self.voice is not None and not any(self.voice in e.voices() for e in usable):
+                raise AudioError(
+                    "unknown_voice",
+                    message_for("unknown_voice", voice=self.voice, engine=self.engine),
+                )
+        except AudioError as exc:
+            field = {"bad_settings": "speech_rate", "unknown_voice": "speech_voice"}
+            raise ApiError(
+                422, exc.code, field=field.get(exc.code, "speech_engine"), message=exc.message
+            ) from None
+        return self
+
+
 def get_announcement(db: sqlite_utils.Database, announcement_id: int) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM announcements WHERE id = ?", [announcement_id]))
     return rows[0] if rows else None
@@ -60,10 +122,12 @@ def create_announcement(
     category: str = "thong_bao",
     priority: str = "normal",
     status: str = "draft",
+    speech: Speech = Speech(),
 ) -> int:
     title, text = clean_title_and_text(title, text, max_text_chars)
     if category not in CATEGORIES:
         raise ApiError(422, "invalid_request", field="category")
+    speech.checked()
     now = to_wire_time(utcnow())
     row = {
         "title": title,
@@ -77,6 +141,7 @@ def create_announcement(
         "created_at": now,
         "updated_at": now,
         "submitted_at": now if status == "pending" else None,
+        **speech.columns(),
     }
     with db.conn:
         announcement_id = insert(db, "announcements", row)
@@ -115,7 +180,13 @@ def edit(
     max_text_chars: int,
     category: str | None = None,
     priority: str | None = None,
+    speech: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Change a draft or rejected announcement; its audio is cleared (spoken again when needed).
+
+    ``speech`` changes the stored voice choice: keys ``engine``, ``voice``, ``rate`` (those
+    left out keep their stored value). None keeps the choice as it is.
+    """
     title, text = clean_title_and_text(title, text, max_text_chars)
     changes: dict[str, Any] = {
         "title": title,
@@ -129,7 +200,13 @@ def edit(
         changes["category"] = category
     if priority is not None:
         changes["priority"] = priority
-    return _transition(db, who, announcement_id, "edit", EDITABLE, changes)
+    with db.conn:
+        if speech is not None:
+            before = _must_get(db, announcement_id)
+            if before["status"] not in EDITABLE:  # approved is immutable, voice included
+                raise ApiError(409, "bad_status", field="status", state=before["status"])
+            changes |= replace(Speech.of(before), **speech).checked().columns()
+        return _transition(db, who, announcement_id, "edit", EDITABLE, changes)
 
 
 def submit(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> dict[str, Any]:
@@ -275,12 +352,15 @@ def store_media(db: sqlite_utils.Database, rendered: Any) -> None:
 def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, Any]) -> str:
     """Render the announcement's text to delivery audio if it has none yet; return its sha256.
 
-    Rendering happens outside any transaction (it takes a while); the media row and the link
-    from the announcement are written together afterwards.
+    It is spoken with the voice the official chose (:class:`Speech`, stored with it), so a
+    rendering after an edit or at scheduling sounds like the one they listened to. Rendering
+    happens outside any transaction (it takes a while); the media row and the link from the
+    announcement are written together afterwards.
     """
     if announcement.get("media_sha256"):
         return str(announcement["media_sha256"])
-    rendered = render_speech(store, settings, announcement["text"])
+    voice = Speech.of(announcement).voice_settings()
+    rendered = render_speech(store, settings, announcement["text"], voice)
     with store.transaction() as db:
         store_media(db, rendered)
         table(db, "announcements").update(

@@ -48,6 +48,27 @@ class AnnouncementIn(_Request):
     priority: Priority = "normal"
     #: Submit for approval at once (status pending) instead of keeping a draft.
     submit: bool = False
+    #: The voice the text is spoken with, now and whenever it is rendered again. On PUT a field
+    #: left out keeps its stored value.
+    speech_engine: Literal["auto", "espeak-ng", "piper", "gtts"] = Field(
+        default="auto", description="auto: the controller's engine order (docs/audio.md)"
+    )
+    speech_voice: str | None = Field(
+        default=None,
+        max_length=100,
+        description="one of the engine's voices (audio.engines.catalog); null: its default",
+    )
+    speech_rate: int | None = Field(
+        default=None, ge=60, le=400, description="words per minute; null: the engine's default"
+    )
+
+    def speech_changes(self) -> dict[str, Any]:
+        """The voice fields this request sent, keyed as ``announcements.Speech``'s fields."""
+        return {
+            name.removeprefix("speech_"): getattr(self, name)
+            for name in ("speech_engine", "speech_voice", "speech_rate")
+            if name in self.model_fields_set
+        }
 
 
 class ReviewIn(_Request):
@@ -67,6 +88,7 @@ def create_announcement(body: AnnouncementIn, request: Request, who: Official) -
         category=body.category,
         priority=body.priority,
         status="pending" if body.submit else "draft",
+        speech=announcements.Speech(body.speech_engine, body.speech_voice, body.speech_rate),
     )
     return announcements.get_announcement(rt.store.db, announcement_id) or {}
 
@@ -108,6 +130,7 @@ def edit_announcement(
         max_text_chars=rt.settings.max_text_chars,
         category=body.category,
         priority=body.priority,
+        speech=body.speech_changes() or None,
     )
     return announcements.submit(rt.store.db, who, announcement_id) if body.submit else row
 

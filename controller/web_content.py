@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ router = APIRouter(include_in_schema=False)
 AGENDA_DAYS = 7
 #: The announcement form's fields that show their own error (anything else: above the form).
 ANNOUNCEMENT_FIELDS = ("title", "text", "category", "priority", "audio", "voice", "rate")
+#: The stored voice choice's fields (announcements.Speech) as the form's fields.
+SPEECH_FIELDS = {"speech_engine": "voice", "speech_voice": "voice", "speech_rate": "rate"}
 #: Where a form error about a schedule rule is shown, by the schedules package's error code.
 RULE_FIELDS = {
     "no_times": "times",
@@ -124,7 +127,7 @@ def _announcement_form(
         a=announcement,
         max_chars=rt(request).settings.max_text_chars,
         reading=announcements_reading(request, form.get("text", "")),
-        voices=voice_choices(),
+        voices=voice_choices(request),
     )
 
 
@@ -165,10 +168,40 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
     editable = a["status"] in announcements.EDITABLE and authz.can(who, "announcement.write")
     if editable and request.query_params.get("view") != "1":
         form = {k: a[k] for k in ("title", "text", "category", "priority")}
-        spoken = a["engine"] and a["engine"] != "upload"
-        form |= {"voice": f"{a['engine']}|{a['voice'] or ''}" if spoken else "auto|", "rate": ""}
+        if a["speech_engine"]:  # the stored choice
+            speech = announcements.Speech.of(a)
+            form |= {
+                "voice": f"{speech.engine}|{speech.voice or ''}",
+                "rate": str(speech.rate or ""),
+            }
+        else:  # written before the choice was stored: the voice that spoke, if any
+            spoken = a["engine"] and a["engine"] != "upload"
+            form |= {"voice": f"{a['engine']}|{a['voice'] or ''}" if spoken else "auto|"}
+            form["rate"] = ""
         return _announcement_form(request, who, form=form, errors={}, announcement=a)
-    return render(request, "announcement.html", who, a=a, heading=_("Bản tin"))
+    return render(
+        request, "announcement.html", who, a=a, heading=_("Bản tin"), speech=_speech_facts(_, a)
+    )
+
+
+def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
+    """The announcement page's words for its voice: the choice (engine, voice, rate) and the
+    voice that spoke its current audio. None for an uploaded or recorded announcement."""
+    from audio.messages import ENGINE_LABELS, VOICE_LABELS
+
+    if a["source"] in ("upload", "recording"):
+        return None
+    speech = announcements.Speech.of(a)
+    spoken = ""
+    if a["media_sha256"] and a["engine"]:
+        spoken = f"{ENGINE_LABELS.get(a['engine'], a['engine'])} — "
+        spoken += VOICE_LABELS.get(a["voice"] or "", a["voice"] or "")
+    return {
+        "engine": ENGINE_LABELS.get(speech.engine, speech.engine),
+        "voice": VOICE_LABELS.get(speech.voice, speech.voice) if speech.voice else "",
+        "rate": _("%(n)s từ/phút", n=speech.rate) if speech.rate else _("mặc định"),
+        "spoken": spoken,
+    }
 
 
 async def _save_upload(upload: UploadFile, limit: int) -> Path | None:
@@ -207,14 +240,22 @@ async def _render_upload(request: Request, upload: UploadFile) -> Any:
         path.unlink(missing_ok=True)
 
 
-def voice_choices() -> list[dict[str, str]]:
-    """The voice picker: automatic, then every voice of every engine usable here
-    (``audio.engines.catalog``, with the audio package's own labels)."""
+def voice_choices(request: Request) -> list[dict[str, str]]:
+    """The voice picker: automatic, then every engine usable here with its default voice and
+    each of its voices (``audio.engines.catalog``, with the audio package's own labels)."""
     from audio.engines import catalog
 
+    _ = translator(request)
+    default_voice = _("Giọng mặc định")
     choices = [{"value": "auto|", "label": ""}]
     for engine in catalog():
         if engine["available"]:
+            choices.append(
+                {
+                    "value": f"{engine['engine']}|",
+                    "label": f"{engine['label']} — {default_voice}",
+                }
+            )
             for voice in engine["voices"]:  # type: ignore[attr-defined]
                 choices.append(
                     {
@@ -225,25 +266,25 @@ def voice_choices() -> list[dict[str, str]]:
     return choices
 
 
-def _voice_settings(request: Request, choice: str, rate: str) -> Any:
-    """The form's voice choice as the audio package's VoiceSettings; ApiError names the field."""
-    from audio.settings import VoiceSettings
-
+def _speech_choice(request: Request, choice: str, rate: str) -> announcements.Speech:
+    """The form's voice choice (``engine|voice`` and the rate); ApiError names the field."""
     _ = translator(request)
-    if choice not in {c["value"] for c in voice_choices()}:
+    if choice not in {c["value"] for c in voice_choices(request)}:
         raise ApiError(422, "invalid_request", field="voice", message=_("Hãy chọn giọng đọc."))
     engine, _sep, voice = choice.partition("|")
     if rate and (not rate.isdigit() or not 60 <= int(rate) <= 400):
         raise ApiError(
             422, "invalid_request", field="rate", message=_("Tốc độ đọc từ 60 đến 400 từ/phút.")
         )
-    return VoiceSettings(engine=engine, voice=voice or None, rate=int(rate) if rate else None)
+    return announcements.Speech(engine, voice or None, int(rate) if rate else None)
 
 
-def _render_speech(request: Request, text: str, voice: Any) -> Any:
+def _render_speech(request: Request, text: str, speech: announcements.Speech) -> Any:
     """Speak the text with the chosen voice (cached by content); ApiError names the field."""
     runtime = rt(request)
-    return announcements.render_speech(runtime.store, runtime.settings, text, voice)
+    return announcements.render_speech(
+        runtime.store, runtime.settings, text, speech.voice_settings()
+    )
 
 
 @router.post("/announcements/new")
@@ -287,14 +328,14 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
             raise ApiError(422, "invalid_request", field="category")
         if values["priority"] not in ("normal", "urgent"):
             raise ApiError(422, "invalid_request", field="priority")
-        voice = _voice_settings(request, values["voice"], values["rate"])
+        speech = _speech_choice(request, values["voice"], values["rate"])
         uploaded = False
         if isinstance(upload, UploadFile) and upload.filename:
             rendered = await _render_upload(request, upload)
             uploaded = True
         elif existing is None or existing["source"] not in ("upload", "recording"):
             # Spoken now, with the chosen voice: what the approver hears is what will play.
-            rendered = _render_speech(request, values["text"].strip(), voice)
+            rendered = _render_speech(request, values["text"].strip(), speech)
         with runtime.store.transaction():
             if existing is None:
                 announcement_id = announcements.create_announcement(
@@ -306,6 +347,7 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     category=values["category"],
                     priority=values["priority"],
                     status="pending" if submit else "draft",
+                    speech=speech,
                 )
             else:
                 assert announcement_id is not None
@@ -318,6 +360,7 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     max_text_chars=runtime.settings.max_text_chars,
                     category=values["category"],
                     priority=values["priority"],
+                    speech=asdict(speech),
                 )
                 if rendered is None and existing["source"] in ("upload", "recording"):
                     keep = {k: existing[k] for k in ("media_sha256", "engine", "voice", "source")}
@@ -340,8 +383,8 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     announcement_id, {"media_sha256": rendered.sha256, **audio_fields}
                 )
     except ApiError as exc:
-        field = exc.field if exc.field in ANNOUNCEMENT_FIELDS else "form"
-        errors[field] = exc.message
+        field = SPEECH_FIELDS.get(exc.field or "", exc.field)
+        errors[field if field in ANNOUNCEMENT_FIELDS else "form"] = exc.message
         if exc.code == "csrf":
             errors = {"form": error_message("csrf")}
         return _announcement_form(
@@ -363,10 +406,10 @@ async def announcement_preview(request: Request) -> Response:
     except ApiError as exc:
         return Response(exc.message, status_code=422, media_type="text/plain")
     try:
-        voice = _voice_settings(
+        speech = _speech_choice(
             request, str(form.get("voice", "auto|")), str(form.get("rate", "")).strip()
         )
-        rendered = _render_speech(request, text.strip(), voice)
+        rendered = _render_speech(request, text.strip(), speech)
     except ApiError as exc:
         return Response(exc.message, status_code=422, media_type="text/plain")
     return FileResponse(

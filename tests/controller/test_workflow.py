@@ -132,3 +132,25 @@ def test_the_audit_log_is_append_only(client, people):
 def test_only_admins_read_the_audit_log(client, people):
     response = client.get("/api/v1/audit", headers=people.headers("approver"))
     assert response.status_code == 403
+
+
+def test_the_voice_choice_is_part_of_the_announcement_and_its_audit_trail(client, people):
+    created = client.post(
+        "/api/v1/announcements",
+        json={"title": "Họp", "text": "Mời bà con họp.", "speech_rate": 110},
+        headers=people.headers("editor"),
+    ).json()
+    ann = created["id"]
+    assert (created["speech_engine"], created["speech_rate"]) == ("auto", 110)
+    edited = client.put(
+        f"/api/v1/announcements/{ann}",
+        json={"title": "Họp", "text": "Mời bà con họp.", "speech_rate": 130},
+        headers=people.headers("editor"),
+    )
+    assert edited.status_code == 200 and edited.json()["speech_rate"] == 130
+    listed = client.get("/api/v1/announcements").json()
+    assert [(a["id"], a["speech_rate"]) for a in listed] == [(ann, 130)]
+    entries = client.get(f"/api/v1/audit?entity=announcement&entity_id={ann}").json()
+    assert [e["action"] for e in entries] == ["announcement.edit", "announcement.create"]
+    assert '"speech_rate": 110' in entries[0]["before"]
+    assert '"speech_rate": 130' in entries[0]["after"]
