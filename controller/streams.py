@@ -179,7 +179,7 @@ def icecast_listener(
     if not (
         password
         and scheme.lower() == "basic"
-        and hmac.compare_digest(user, ICECAST_AUTH_USER)
+        and hmac.compare_digest(user.encode(), ICECAST_AUTH_USER.encode())
         and hmac.compare_digest(given.encode(), password.encode())
     ):
         raise ApiError(401, "unauthorized")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from controller import streams
 from controller.seed import SeededCommune
 from tests.controller.conftest import app_client, settings  # noqa: F401 - fixtures
 from tests.streams.tone import ToneStation
@@ -172,3 +175,49 @@ def test_a_daily_relay_gets_a_window_on_every_node_each_morning(
         },
     )
     assert clash.status_code == 409, clash.text
+
+
+def test_icecast_asks_with_its_own_password_and_gets_an_answer_per_token(
+    app_client: tuple[TestClient, SeededCommune],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """What Icecast's URL authentication posts (the Icecast end of it: test_icecast)."""
+    client, commune = app_client
+    monkeypatch.setattr(
+        streams, "CONFIG", streams.StreamConfig(icecast_url="http://source:p%40ss@ice:8000")
+    )
+    node = commune.nodes[0]
+    form = {
+        "action": "listener_add",
+        "mount": "/relay-1.mp3",
+        "user": "",
+        "pass": "",
+        "ip": "10.8.0.7",
+        "ClientHeader.authorization": f"Bearer {node.secret}",
+    }
+
+    def ask(auth: tuple[str, str] | None, **fields: str) -> httpx.Response:
+        return client.post(streams.ICECAST_AUTH_PATH, data={**form, **fields}, auth=auth)
+
+    icecast = ("icecast", "p@ss")
+    # only Icecast, with the source password, may ask
+    assert ask(None).status_code == 401
+    assert ask(("icecast", "wrong")).status_code == 401
+    assert ask(("icécast", "p@ss")).status_code == 401
+    assert "icecast-auth-user" not in ask(("source", "p@ss")).headers
+    allowed = ask(icecast)
+    assert allowed.status_code == 200 and allowed.headers["icecast-auth-user"] == "1"
+    # a Basic password is taken as the token (players that cannot send a bearer token)
+    basic = ask(icecast, **{"ClientHeader.authorization": "", "pass": node.secret})
+    assert basic.headers.get("icecast-auth-user") == "1"
+    for refused in (
+        ask(icecast, **{"ClientHeader.authorization": ""}),
+        ask(icecast, **{"ClientHeader.authorization": "Bearer not-a-token"}),
+        ask(icecast, mount="/live-3.mp3?x=1", **{"ClientHeader.authorization": ""}),
+    ):
+        assert refused.status_code == 200
+        assert "icecast-auth-user" not in refused.headers
+        assert refused.headers["icecast-auth-message"] in ("no token", "unknown or revoked token")
+    # Icecast's own pages are open
+    page = ask(icecast, mount="/status-json.xsl", **{"ClientHeader.authorization": ""})
+    assert page.headers.get("icecast-auth-user") == "1"
