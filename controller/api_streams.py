@@ -4,6 +4,7 @@ nodes fetch (``/streams/…``, node token as for media). See docs/streams.md."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -15,10 +16,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDi
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 import schedules
-from controller import authz, broadcasts, streams, users
-from controller.auth import Identity, require_media_reader, require_official
+from controller import authz, broadcasts, streams
+from controller.auth import Identity, official, require_media_reader, require_official
 from controller.errors import ApiError
 from controller.live import IDLE_S, LiveManager
 from controller.runtime import Runtime, runtime_of
@@ -184,14 +186,24 @@ def start_live(body: LiveIn, request: Request, who: Official) -> dict[str, Any]:
     return _live(request).create(who, body.zone_ids, body.title, body.priority)
 
 
+def _own_live(connection: HTTPConnection, who: Identity, broadcast_id: int) -> None:
+    """Only an official whose area holds every zone of a live broadcast may speak into it or
+    stop it; outside the area it does not exist (404), partly outside is ``outside_area``."""
+    db = _runtime(connection).store.db
+    row = broadcasts.visible_broadcast(db, who, broadcast_id)
+    authz.require_zones(db, who, json.loads(row["zone_ids"]))
+
+
 @router.get("/live/{broadcast_id}", tags=["streams"])
 def live_status(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
+    broadcasts.visible_broadcast(_runtime(request).store.db, who, broadcast_id)
     return _live(request).status(broadcast_id)
 
 
 @router.post("/live/{broadcast_id}/stop", tags=["streams"])
 def stop_live(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
     authz.require(who, "broadcast.live")
+    _own_live(request, who, broadcast_id)
     manager = _live(request)
     session = manager.session(broadcast_id)
     session.stop_requested.set()
@@ -199,44 +211,19 @@ def stop_live(broadcast_id: int, request: Request, who: Official) -> dict[str, A
     return manager.status(broadcast_id)
 
 
-def _ws_identity(ws: WebSocket) -> Identity | None:
-    """The signed-in session (cookie), or a bearer token (header or ``access_token`` query)."""
-    db = _runtime(ws).store.db
-    header = ws.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or ws.query_params.get("access_token")
-    if token:
-        row = users.token_identity(db, token)
-        if row is None:
-            return None
-        if row["user_id"] is None:
-            return Identity("token", row["name"], row["role"])
-        owner = users.get_user(db, row["user_id"])
-        if owner is None:
-            return None
-        return Identity(
-            "token", owner["display_name"], owner["role"], owner["id"], owner["zone_id"]
-        )
-    user_id = ws.session.get("user_id") if "session" in ws.scope else None
-    if user_id:
-        user = users.get_user(db, int(user_id))
-        if user:
-            return Identity("user", user["display_name"], user["role"], user["id"], user["zone_id"])
-    return None
-
-
 @router.websocket("/live/{broadcast_id}/ws")
 async def live_socket(ws: WebSocket, broadcast_id: int) -> None:
     """Binary messages: WebM/Opus chunks from MediaRecorder. Text ``stop``: end the broadcast."""
-    who = _ws_identity(ws)
+    who = official(ws)
     if who is None or not authz.can(who, "broadcast.live"):
         await ws.close(code=4403, reason="forbidden")
         return
     manager = _live(ws)
     try:
+        await run_in_threadpool(_own_live, ws, who, broadcast_id)
         session = await run_in_threadpool(manager.connect, broadcast_id)
     except ApiError as exc:
-        await ws.close(code=4404 if exc.status == 404 else 4409, reason=exc.code)
+        await ws.close(code={403: 4403, 404: 4404}.get(exc.status, 4409), reason=exc.code)
         return
     await ws.accept()
     reason = "stopped by the official"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Request, WebSocket
+from starlette.requests import HTTPConnection
 
 from controller import fleet, users
 from controller.errors import ApiError
@@ -25,15 +26,20 @@ class Identity:
         return f"user:{self.user_id}" if self.user_id is not None else f"{self.kind}:{self.name}"
 
 
-def bearer(request: Request) -> str | None:
+def bearer(request: HTTPConnection) -> str | None:
+    """The bearer token of the Authorization header; for a WebSocket also ``?access_token=``
+    (a browser cannot set headers on one)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if isinstance(request, WebSocket):
+        return request.query_params.get("access_token") or None
     return None
 
 
-def official(request: Request) -> Identity | None:
+def official(request: HTTPConnection) -> Identity | None:
+    """The official behind a request or WebSocket: a bearer token, or the signed-in session."""
     runtime = request.app.state.runtime
     db = runtime.store.db
     token = bearer(request)

@@ -235,20 +235,9 @@ NOT_ROLE_ROUTES = {
     ("POST", streams.ICECAST_AUTH_PATH): "Icecast's own request: test_icecast_auth_is_icecasts",
 }
 
-#: Cases whose route answers wrongly today (the expectation is what it should answer).
-KNOWN_WRONG = {
-    ("GET", "/api/v1/live/{live}", "outside"): (
-        "api_streams.live_status reads any live session: no area check (200, should be 404)"
-    ),
-    ("POST", "/api/v1/live/{live}/stop", "outside"): (
-        "api_streams.stop_live stops another village's live broadcast: no area check "
-        "(200, should be 404)"
-    ),
-    ("WS", "/api/v1/live/{live}/ws", "outside"): (
-        "api_streams.live_socket lets a village official speak into another village's live "
-        "broadcast: no area check (accepted, should close 4404)"
-    ),
-}
+#: Cases whose route answers wrongly today, (method, path, where) → why; strict xfails, so the
+#: expectation stays what the route should answer and a fix is noticed. None at present.
+KNOWN_WRONG: dict[tuple[str, str, str], str] = {}
 
 
 def _context(client: TestClient, people: People, zone: int) -> Ctx:
@@ -429,6 +418,24 @@ def test_a_village_official_does_not_act_outside_their_village(
         pytest.skip("no village role holds this permission")
     status, text = _call(client, route, _context(client, people, people.other_zone), who, people)
     assert status == (route.hidden if route.area == "path" else route.denied), text
+
+
+def test_a_live_broadcast_reaching_beyond_a_village_is_seen_but_not_run_by_its_official(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    """Started by the commune for two villages: the village approver sees it (one of the
+    villages is theirs) but may neither speak into it nor stop it."""
+    zones = [people.village_zone, people.other_zone]
+    made = client.post("/api/v1/live", json={"zone_ids": zones}, headers=people.headers("admin"))
+    assert made.status_code == 201, made.text
+    live = made.json()["broadcast_id"]
+    village = people.headers("village_approver")
+    assert client.get(f"/api/v1/live/{live}", headers=village).status_code == 200
+    stop = client.post(f"/api/v1/live/{live}/stop", headers=village)
+    assert (stop.status_code, stop.json()["error"]["code"]) == (403, "outside_area")
+    assert _speak(client, f"/api/v1/live/{live}/ws", village) == (4403, "outside_area")
+    assert client.get(f"/api/v1/live/{live}").json()["ended_at"] is None, "still open"
+    assert client.post(f"/api/v1/live/{live}/stop", headers=people.headers("admin")).is_success
 
 
 def test_streams_take_a_node_or_an_official(
