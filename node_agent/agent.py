@@ -41,6 +41,7 @@ class Agent:
         player: Player | None = None,
         durable: bool = True,
         reactor: Reactor | None = None,
+        download_slots: threading.Semaphore | None = None,
     ):
         self.cfg = cfg
         self.started_mono = time.monotonic()
@@ -48,7 +49,9 @@ class Agent:
         self.public_key = load_public_key_b64(cfg.controller_public_key)
         self.store = Store(cfg.db_file, durable=durable)
         self._settings = Settings.from_config(cfg, self.store.settings())
-        self.cache = MediaCache(cfg.media_dir, self.store, int(cfg.cache.max_mb * 2**20))
+        self.cache = MediaCache(
+            cfg.media_dir, self.store, int(cfg.cache.max_mb * 2**20), durable=durable
+        )
         self.player = player or make_player(cfg.player.backend, cfg.sink_file, cfg.player.device)
         self.amplifier = Amplifier(
             cfg.amplifier.gpio_pin, self._settings.hold_s, cfg.amplifier.active_high
@@ -61,6 +64,7 @@ class Agent:
             retry_min_s=cfg.http.retry_min_s,
             retry_max_s=cfg.http.retry_max_s,
             on_ready=lambda _sha: self.engine.wake(),
+            slots=download_slots,
         )
         self.engine = Engine(
             node_id=cfg.node_id,

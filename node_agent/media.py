@@ -8,6 +8,7 @@ evicts least-recently-used files past its size limit, never one that is still sc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -39,7 +40,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def download(url: str, sha256: str, size: int, part: Path, token: str, timeout: float) -> Path:
+def download(
+    url: str, sha256: str, size: int, part: Path, token: str, timeout: float, fsync: bool = True
+) -> Path:
     """Fetch ``url`` into ``part`` (resuming what is there); verify; return ``part``.
 
     Raises MediaError on any failure; a partial file that may still be good is kept for resume,
@@ -68,7 +71,8 @@ def download(url: str, sha256: str, size: int, part: Path, token: str, timeout: 
                             raise MediaError(f"server sent more than the {size} bytes announced")
                         f.write(chunk)
                     f.flush()
-                    os.fsync(f.fileno())
+                    if fsync:
+                        os.fsync(f.fileno())
         except urllib.error.HTTPError as exc:
             if exc.code != 416:
                 raise MediaError(f"HTTP {exc.code} from {url}") from exc
@@ -88,11 +92,15 @@ def download(url: str, sha256: str, size: int, part: Path, token: str, timeout: 
 
 
 class MediaCache:
-    def __init__(self, directory: Path, store: Store, max_bytes: int):
+    """``durable=False`` (a simulation, whose stores skip fsync too) writes files without
+    fsync: they need not survive a power cut."""
+
+    def __init__(self, directory: Path, store: Store, max_bytes: int, durable: bool = True):
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = store
         self.max_bytes = max_bytes
+        self.durable = durable
 
     def path(self, sha256: str) -> Path:
         return self.dir / sha256
@@ -108,7 +116,8 @@ class MediaCache:
     def admit(self, sha256: str, part: Path) -> Path:
         final = self.path(sha256)
         os.replace(part, final)
-        _fsync_dir(self.dir)
+        if self.durable:
+            _fsync_dir(self.dir)
         self.store.media_touch(sha256, final.stat().st_size, time.time())
         self.evict(self.store.scheduled_media())
         return final
@@ -155,7 +164,12 @@ class _Want:
 
 
 class Fetcher:
-    """Downloads wanted media in a background thread, retrying with backoff and jitter."""
+    """Downloads wanted media in a background thread, retrying with backoff and jitter.
+
+    ``slots``, when given, is shared by many fetchers (a simulation's thousand nodes): a
+    download and its admission into the cache wait for a slot, so only that many run at once
+    and the rest wait without competing for the interpreter.
+    """
 
     def __init__(
         self,
@@ -166,8 +180,10 @@ class Fetcher:
         retry_min_s: float = 1.0,
         retry_max_s: float = 60.0,
         on_ready: Callable[[str], None] | None = None,
+        slots: threading.Semaphore | None = None,
     ):
         self.cache = cache
+        self.slots = slots
         self.token = token
         self.base_url = base_url
         self.timeout = timeout
@@ -225,8 +241,11 @@ class Fetcher:
     def _fetch_one(self, sha: str, want: _Want) -> None:
         part = self.cache.dir / f"{sha}.part"
         try:
-            download(want.url, sha, want.size, part, self.token, self.timeout)
-            self.cache.admit(sha, part)
+            with self.slots or contextlib.nullcontext():
+                download(
+                    want.url, sha, want.size, part, self.token, self.timeout, self.cache.durable
+                )
+                self.cache.admit(sha, part)
         except (MediaError, OSError) as exc:
             want.attempts += 1
             want.last_error = str(exc)

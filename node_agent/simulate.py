@@ -102,13 +102,17 @@ class EngineDriver:
                         break
                     nxt = min((self._due[id(e)] for e in self._engines), default=now + 1.0)
                     self.cond.wait(min(1.0, max(0.0, nxt - now)))
+                stale = {id(e) for e in due if e._dirty}
                 for e in due:
                     e._woken = False
-                    if e._dirty:
-                        e._dirty = False
-                        e._reload()
+                    e._dirty = False
+            # Reload outside the shared condition: every agent's wake() (the network thread,
+            # acking commands) takes it, and reading a schedule from disk takes a while. A
+            # change committed meanwhile sets _dirty again, and the next round reloads.
             for e in due:
                 try:
+                    if id(e) in stale:
+                        e._reload()
                     target = e._step()
                 except Exception:
                     log.exception("engine %s step failed", e.node_id)
@@ -116,20 +120,28 @@ class EngineDriver:
                 self._due[id(e)] = target
 
 
+#: Media downloads running at once in a simulation (every node still fetches and verifies its
+#: own copy; the others wait their turn instead of a thousand threads fighting over the GIL).
+DOWNLOAD_SLOTS = 8
+
+
 class Simulation:
     """Agents are built and started one after another; their stores skip fsync (a simulation
     need not survive a power cut, and a thousand fsyncs per command would only time the disk)."""
 
-    def __init__(self, configs: list[Config]):
+    def __init__(self, configs: list[Config], download_slots: int = DOWNLOAD_SLOTS):
         raise_fd_limit()
         self.configs = configs
         self.agents: list[Agent] = []
         self.reactor = Reactor("mqtt-simulation")  # one network thread for every agent
         self.driver = EngineDriver()  # one thread for every engine
+        self.download_slots = threading.BoundedSemaphore(download_slots)
 
     def start(self, progress: bool = False) -> None:
         for n, cfg in enumerate(self.configs, 1):
-            agent = Agent(cfg, durable=False, reactor=self.reactor)
+            agent = Agent(
+                cfg, durable=False, reactor=self.reactor, download_slots=self.download_slots
+            )
             self.driver.add(agent.engine)
             agent.start(engine_thread=False)
             self.agents.append(agent)
