@@ -71,7 +71,7 @@ def create_source(body: SourceIn, request: Request, who: Official) -> dict[str, 
     authz.require(who, "broadcast.schedule")
     rt = _runtime(request)
     source_id, _ = streams.save_source(
-        rt.store, who.user_id, body.name, body.url, accept_unhealthy=body.accept_unhealthy
+        rt.store, who, body.name, body.url, accept_unhealthy=body.accept_unhealthy
     )
     return streams.get_source(rt.store.db, source_id) or {}
 
@@ -92,7 +92,7 @@ def update_source(
     rt = _runtime(request)
     streams.save_source(
         rt.store,
-        who.user_id,
+        who,
         body.name,
         body.url,
         source_id=source_id,
@@ -103,8 +103,9 @@ def update_source(
 
 @router.delete("/stream-sources/{source_id}", status_code=204, tags=["streams"])
 def delete_source(source_id: int, request: Request, who: Official) -> None:
+    """Refused (409 ``stream_source_in_use``, the relays named) while a relay still needs it."""
     authz.require(who, "broadcast.schedule")
-    streams.delete_source(_runtime(request).store, source_id)
+    streams.delete_source(_runtime(request).store, who, source_id)
 
 
 @router.post("/stream-sources/{source_id}/check", tags=["streams"])
@@ -135,6 +136,8 @@ class RelayIn(_Request):
     priority: Priority = "normal"
     title: str = Field(default="", max_length=200)
     accept_conflicts: bool = False
+    #: Schedule it even when the source fails its health check (checked again now).
+    accept_unhealthy: bool = False
 
 
 @router.post("/relays", status_code=201, tags=["streams"])
@@ -165,6 +168,7 @@ def create_relay(body: RelayIn, request: Request, who: Official) -> dict[str, An
             priority=body.priority,
             title=body.title,
             accept_conflicts=body.accept_conflicts,
+            accept_unhealthy=body.accept_unhealthy,
         ),
     )
     rt.kick()

@@ -477,6 +477,8 @@ class RelayRequest:
     priority: str = "normal"
     title: str = ""
     accept_conflicts: bool = False
+    #: Schedule it even when the source fails its health check now (a station off the air).
+    accept_unhealthy: bool = False
 
 
 def create_relay(
@@ -490,7 +492,8 @@ def create_relay(
     """A relay of a saved stream source for a window, once or on a recurrence.
 
     Checked like any broadcast (area, zones, time, and equal-priority overlaps with the window
-    as its duration); nodes may join late, until the window ends.
+    as its duration); nodes may join late, until the window ends. A source whose health check
+    fails, now as well as last time, is ``stream_source_unhealthy`` unless accepted.
     """
     now = now or utcnow()
     db = store.db
@@ -523,6 +526,8 @@ def create_relay(
             schedules.check_schedule(schedule, now=now, duration_s=req.window_s)
         except schedules.ScheduleError as exc:
             raise _schedule_error(exc, "rrule") from None
+    if not req.accept_unhealthy:
+        streams.require_healthy(store, source)
     title = (req.title or "").strip()[:200] or f"Tiếp sóng {source['name']}"
     plan = schedules.BroadcastPlan(
         id=None,
@@ -569,3 +574,17 @@ def create_relay(
         )
         _materialize_one(tx, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
     return broadcast_id
+
+
+def relays_ahead(db: sqlite_utils.Database, source_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Active relays of this stream source whose window is open now or still to come."""
+    out = []
+    for row in db.query(
+        "SELECT * FROM broadcasts WHERE kind = 'relay' AND status = 'active' "
+        "AND stream_source_id = ? ORDER BY id",
+        [source_id],
+    ):
+        window = timedelta(seconds=row["duration_s"] or 0)
+        if schedules.next_occurrence(schedule_of(row), now - window) is not None:
+            out.append(row)
+    return out

@@ -56,6 +56,11 @@ ERRORS: dict[str, str] = {
     "stream_wrong_type": "Địa chỉ này không phải luồng âm thanh: {detail}",
     "stream_stalled": "Luồng phát không gửi dữ liệu âm thanh: {detail}",
     "stream_source_not_found": "Không tìm thấy nguồn tiếp sóng.",
+    "stream_source_unhealthy": "Nguồn «{name}» đang lỗi: {detail}",
+    "stream_source_in_use": (
+        "Chưa xóa được: nguồn này còn được dùng cho các lượt tiếp sóng sắp tới {relays}. "
+        "Hãy hủy các lượt đó trước."
+    ),
     "bad_window": "Thời lượng tiếp sóng phải từ {low} đến {high} giây.",
     "live_not_found": "Không có buổi phát trực tiếp này hoặc buổi phát đã kết thúc.",
     "live_already_connected": "Buổi phát trực tiếp này đang được phát từ một trình duyệt khác.",

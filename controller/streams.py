@@ -45,7 +45,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import sqlite_utils
 
-from controller import fleet, users
+from controller import audit, fleet, users
+from controller.auth import Identity
 from controller.db import Store, insert, table
 from controller.errors import ApiError
 from controller.settings import Settings
@@ -403,7 +404,7 @@ def _health_row(h: Health, now: datetime) -> dict[str, Any]:
 
 def save_source(
     store: Store,
-    who_id: int | None,
+    who: Identity | None,
     name: str,
     url: str,
     *,
@@ -438,12 +439,21 @@ def save_source(
             source_id = insert(
                 db,
                 "stream_sources",
-                {**row, "created_by": who_id, "created_at": to_wire_time(now)},
+                {
+                    **row,
+                    "created_by": who.user_id if who else None,
+                    "created_at": row["updated_at"],
+                },
             )
+            audit.record(db, who, "stream_source.create", "stream_source", source_id, after=row)
         else:
-            if get_source(db, source_id) is None:
+            before = get_source(db, source_id)
+            if before is None:
                 raise ApiError(404, "stream_source_not_found")
             table(db, "stream_sources").update(source_id, row)
+            audit.record(
+                db, who, "stream_source.update", "stream_source", source_id, before, after=row
+            )
     return source_id, health
 
 
@@ -457,11 +467,43 @@ def recheck_source(store: Store, source_id: int) -> dict[str, Any]:
     return get_source(store.db, source_id) or {}
 
 
-def delete_source(store: Store, source_id: int) -> None:
+def require_healthy(store: Store, source: dict[str, Any]) -> None:
+    """A source whose last health check failed is checked again (it may be back on the air);
+    still failing: ApiError ``stream_source_unhealthy`` with what the check found."""
+    if source["health"]["reachable"]:
+        return
+    health = recheck_source(store, source["id"])["health"]
+    if not health["reachable"]:
+        raise ApiError(
+            422,
+            "stream_source_unhealthy",
+            field="stream_source_id",
+            name=source["name"],
+            detail=health["error"] or "",
+            details={"content_type": health["content_type"], "error": health["error"]},
+        )
+
+
+def delete_source(store: Store, who: Identity | None, source_id: int) -> None:
+    """Remove a source from the list (kept in the database for the play log); refused with
+    ``stream_source_in_use`` (naming them) while an active relay's window is still to come."""
+    from controller.broadcasts import relays_ahead
+
+    now = utcnow()
     with store.transaction() as db:
-        if get_source(db, source_id) is None:
+        before = get_source(db, source_id)
+        if before is None:
             raise ApiError(404, "stream_source_not_found")
-        table(db, "stream_sources").update(source_id, {"deleted_at": to_wire_time(utcnow())})
+        ahead = relays_ahead(db, source_id, now)
+        if ahead:
+            raise ApiError(
+                409,
+                "stream_source_in_use",
+                relays=", ".join(f"«{r['title']}» (#{r['id']})" for r in ahead),
+                details=[{"broadcast_id": r["id"], "title": r["title"]} for r in ahead],
+            )
+        table(db, "stream_sources").update(source_id, {"deleted_at": to_wire_time(now)})
+        audit.record(db, who, "stream_source.delete", "stream_source", source_id, before)
 
 
 # --- hubs -------------------------------------------------------------------------------------

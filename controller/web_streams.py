@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 import schedules
-from controller import audit, authz, broadcasts, streams, zones
+from controller import authz, broadcasts, streams, zones
 from controller.auth import Identity
 from controller.errors import ApiError
 from controller.messages import error_message
@@ -172,7 +172,7 @@ async def source_create(request: Request) -> Response:
         source_id, _health = await run_in_threadpool(
             streams.save_source,
             runtime.store,
-            who.user_id,
+            who,
             name,
             url,
             accept_unhealthy=accept_unhealthy,
@@ -206,21 +206,6 @@ async def source_check(source_id: int, request: Request) -> Response:
     return RedirectResponse(f"/stream-sources?checked={source_id}#source-{source_id}", 303)
 
 
-def _relays_ahead(db: Any, source_id: int) -> list[dict[str, Any]]:
-    """Active relays of this source whose window is open now or still to come."""
-    now = utcnow()
-    out = []
-    for row in db.query(
-        "SELECT * FROM broadcasts WHERE kind = 'relay' AND status = 'active' "
-        "AND stream_source_id = ? ORDER BY id",
-        [source_id],
-    ):
-        window = timedelta(seconds=row["duration_s"] or 0)
-        if schedules.next_occurrence(broadcasts.schedule_of(row), now - window) is not None:
-            out.append(row)
-    return out
-
-
 @router.post("/stream-sources/{source_id:int}/delete")
 async def source_delete(source_id: int, request: Request) -> Response:
     """Remove a source from the list (kept in the database for the play log). Refused while an
@@ -233,24 +218,18 @@ async def source_delete(source_id: int, request: Request) -> Response:
         return _sources_page(request, who, errors={"form": error_message("csrf")}, status=403)
     if not authz.can(who, "broadcast.schedule"):
         return forbidden(request, who)
-    db = runtime.store.db
-    source = streams.get_source(db, source_id)
-    if source is None:
-        return _sources_page(
-            request, who, errors={"form": error_message("stream_source_not_found")}, status=404
-        )
-    ahead = _relays_ahead(db, source_id)
-    if ahead:
-        names = ", ".join(f"«{r['title']}» (#{r['id']})" for r in ahead)
-        message = _(
-            "Chưa xóa được: nguồn này còn được dùng cho các lượt tiếp sóng sắp tới %(relays)s. "
-            "Hãy hủy các lượt đó trước.",
-            relays=names,
-        )
-        return _sources_page(request, who, row_errors={source_id: str(message)}, status=409)
-    with runtime.store.transaction() as tx:
-        streams.delete_source(runtime.store, source_id)
-        audit.record(tx, who, "stream_source.delete", "stream_source", source_id, before=source)
+    try:
+        streams.delete_source(runtime.store, who, source_id)
+    except ApiError as exc:
+        if exc.code == "stream_source_in_use":
+            relays = ", ".join(f"«{r['title']}» (#{r['broadcast_id']})" for r in exc.details)
+            message = _(
+                "Chưa xóa được: nguồn này còn được dùng cho các lượt tiếp sóng sắp tới "
+                "%(relays)s. Hãy hủy các lượt đó trước.",
+                relays=relays,
+            )
+            return _sources_page(request, who, row_errors={source_id: str(message)}, status=409)
+        return _sources_page(request, who, errors={"form": exc.message}, status=exc.status)
     return RedirectResponse("/stream-sources?deleted=1", status_code=303)
 
 
@@ -432,6 +411,7 @@ def _relay_request(request: Request, v: dict[str, Any]) -> broadcasts.RelayReque
         priority=v["priority"],
         title=v["title"],
         accept_conflicts=v["accept_conflicts"],
+        accept_unhealthy=v["accept_unhealthy"],
     )
 
 
@@ -483,29 +463,6 @@ def relay_new(request: Request) -> Response:
     return _relay_form(request, who, _relay_values(None, request), {})
 
 
-async def _healthy_or_error(request: Request, source_id: int) -> str | None:
-    """None when the source's last check passed; otherwise check again now (it may be back on
-    the air) and return why it still fails."""
-    _ = translator(request)
-    store = rt(request).store
-    source = streams.get_source(store.db, source_id)
-    if source is None or source["health"]["reachable"]:
-        return None  # a missing source is create_relay's error to report
-    source = await run_in_threadpool(streams.recheck_source, store, source_id)
-    health = source["health"]
-    if health["reachable"]:
-        return None
-    reason = health_reason(_, health["error"], health["content_type"])
-    return str(
-        _(
-            "Nguồn «%(name)s» đang lỗi: %(reason)s Hãy kiểm tra lại nguồn, hoặc đánh dấu "
-            "«Vẫn lên lịch khi nguồn đang lỗi».",
-            name=source["name"],
-            reason=reason,
-        )
-    )
-
-
 @router.post("/relays/new")
 async def relay_save(request: Request) -> Response:
     who = page_user(request)
@@ -518,14 +475,24 @@ async def relay_save(request: Request) -> Response:
         return forbidden(request, who)
     try:
         req = _relay_request(request, v)
-        if not v["accept_unhealthy"]:
-            sick = await _healthy_or_error(request, req.stream_source_id)
-            if sick:
-                return _relay_form(
-                    request, who, v, {"stream_source_id": sick}, unhealthy=True, status=422
-                )
-        broadcast_id = broadcasts.create_relay(runtime.store, runtime.settings, who, req)
+        # off the event loop: a failing source is checked again over the network
+        broadcast_id = await run_in_threadpool(
+            broadcasts.create_relay, runtime.store, runtime.settings, who, req
+        )
     except ApiError as exc:
+        if exc.code == "stream_source_unhealthy":
+            _ = translator(request)
+            details = exc.details or {}
+            source = streams.get_source(runtime.store.db, req.stream_source_id) or {}
+            sick = _(
+                "Nguồn «%(name)s» đang lỗi: %(reason)s Hãy kiểm tra lại nguồn, hoặc đánh dấu "
+                "«Vẫn lên lịch khi nguồn đang lỗi».",
+                name=source.get("name", ""),
+                reason=health_reason(_, details.get("error"), details.get("content_type")),
+            )
+            return _relay_form(
+                request, who, v, {"stream_source_id": str(sick)}, unhealthy=True, status=422
+            )
         conflicts = exc.details if exc.code == "schedule_conflict" else None
         # a clash: the general sentence above the form, each clash (named) in the list below it
         message = error_message(exc.code) if conflicts else exc.message

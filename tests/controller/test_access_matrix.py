@@ -206,6 +206,7 @@ ROUTES = [
             "window_s": 1800,
             "starts_at": _later(),
             "accept_conflicts": True,
+            "accept_unhealthy": True,  # the source is off the air (DEAD_URL)
         },
         201,
         area="body",
