@@ -24,6 +24,8 @@ MAX_TITLE_CHARS = 200
 CATEGORIES = ("thong_bao", "tin_tuc", "phap_luat", "thien_tai", "y_te", "khac")
 STATUSES = ("draft", "pending", "approved", "rejected", "archived")
 EDITABLE = ("draft", "rejected")
+#: Where an announcement's audio came from when it is not spoken text: the file is the message.
+RECORDED = ("upload", "recording")
 
 
 def clean_title_and_text(title: str, text: str, max_text_chars: int) -> tuple[str, str]:
@@ -182,27 +184,29 @@ def edit(
     priority: str | None = None,
     speech: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Change a draft or rejected announcement; its audio is cleared (spoken again when needed).
+    """Change a draft or rejected announcement. Spoken audio is cleared (spoken again, with the
+    new words or voice, when needed); uploaded or recorded audio is the announcement itself and
+    stays.
 
     ``speech`` changes the stored voice choice: keys ``engine``, ``voice``, ``rate`` (those
     left out keep their stored value). None keeps the choice as it is.
     """
     title, text = clean_title_and_text(title, text, max_text_chars)
-    changes: dict[str, Any] = {
-        "title": title,
-        "text": text,
-        "media_sha256": None,
-        "normalized_text": None,
-        "engine": None,
-        "voice": None,
-    }
+    changes: dict[str, Any] = {"title": title, "text": text}
     if category is not None:
         changes["category"] = category
     if priority is not None:
         changes["priority"] = priority
     with db.conn:
+        before = _must_get(db, announcement_id)
+        if before["source"] not in RECORDED:
+            changes |= {
+                "media_sha256": None,
+                "normalized_text": None,
+                "engine": None,
+                "voice": None,
+            }
         if speech is not None:
-            before = _must_get(db, announcement_id)
             if before["status"] not in EDITABLE:  # approved is immutable, voice included
                 raise ApiError(409, "bad_status", field="status", state=before["status"])
             changes |= replace(Speech.of(before), **speech).checked().columns()
@@ -355,22 +359,33 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
     It is spoken with the voice the official chose (:class:`Speech`, stored with it), so a
     rendering after an edit or at scheduling sounds like the one they listened to. Rendering
     happens outside any transaction (it takes a while); the media row and the link from the
-    announcement are written together afterwards.
+    announcement are written together afterwards, and only if the text and voice are still
+    those that were spoken: an edit meanwhile is spoken again (``announcement_changed`` if it
+    keeps changing), so stale audio never lands on newer words.
     """
-    if announcement.get("media_sha256"):
-        return str(announcement["media_sha256"])
-    voice = Speech.of(announcement).voice_settings()
-    rendered = render_speech(store, settings, announcement["text"], voice)
-    with store.transaction() as db:
-        store_media(db, rendered)
-        table(db, "announcements").update(
-            announcement["id"],
-            {
-                "media_sha256": rendered.sha256,
-                "engine": rendered.engine,
-                "voice": rendered.voice,
-                "normalized_text": rendered.normalized_text,
-                "updated_at": to_wire_time(utcnow()),
-            },
-        )
-    return str(rendered.sha256)
+    row = announcement
+    for _attempt in range(3):
+        if row.get("media_sha256"):
+            return str(row["media_sha256"])
+        rendered = render_speech(store, settings, row["text"], Speech.of(row).voice_settings())
+        with store.transaction() as db:
+            current = _must_get(db, row["id"])
+            if (
+                not current["media_sha256"]
+                and current["text"] == row["text"]
+                and Speech.of(current) == Speech.of(row)
+            ):
+                store_media(db, rendered)
+                table(db, "announcements").update(
+                    row["id"],
+                    {
+                        "media_sha256": rendered.sha256,
+                        "engine": rendered.engine,
+                        "voice": rendered.voice,
+                        "normalized_text": rendered.normalized_text,
+                        "updated_at": to_wire_time(utcnow()),
+                    },
+                )
+                return str(rendered.sha256)
+        row = current  # edited (or spoken by another request) meanwhile
+    raise ApiError(409, "announcement_changed")

@@ -128,8 +128,9 @@ def edit_announcement(
         title=body.title,
         text=body.text,
         max_text_chars=rt.settings.max_text_chars,
-        category=body.category,
-        priority=body.priority,
+        # left out: kept as they are (the defaults are for a new announcement)
+        category=body.category if "category" in body.model_fields_set else None,
+        priority=body.priority if "priority" in body.model_fields_set else None,
         speech=body.speech_changes() or None,
     )
     return announcements.submit(rt.store.db, who, announcement_id) if body.submit else row

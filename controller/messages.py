@@ -55,6 +55,7 @@ ERRORS: dict[str, str] = {
     "stream_unreachable": "Không kết nối được tới luồng phát: {detail}",
     "stream_wrong_type": "Địa chỉ này không phải luồng âm thanh: {detail}",
     "stream_stalled": "Luồng phát không gửi dữ liệu âm thanh: {detail}",
+    "announcement_changed": "Bản tin vừa được sửa trong lúc tạo giọng đọc. Hãy thử lại.",
     "stream_source_not_found": "Không tìm thấy nguồn tiếp sóng.",
     "stream_source_unhealthy": "Nguồn «{name}» đang lỗi: {detail}",
     "stream_source_in_use": (

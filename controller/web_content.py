@@ -189,7 +189,7 @@ def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
     voice that spoke its current audio. None for an uploaded or recorded announcement."""
     from audio.messages import ENGINE_LABELS, VOICE_LABELS
 
-    if a["source"] in ("upload", "recording"):
+    if a["source"] in announcements.RECORDED:
         return None
     speech = announcements.Speech.of(a)
     spoken = ""
@@ -333,7 +333,7 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
         if isinstance(upload, UploadFile) and upload.filename:
             rendered = await _render_upload(request, upload)
             uploaded = True
-        elif existing is None or existing["source"] not in ("upload", "recording"):
+        elif existing is None or existing["source"] not in announcements.RECORDED:
             # Spoken now, with the chosen voice: what the approver hears is what will play.
             rendered = _render_speech(request, values["text"].strip(), speech)
         with runtime.store.transaction():
@@ -362,9 +362,6 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
                     priority=values["priority"],
                     speech=asdict(speech),
                 )
-                if rendered is None and existing["source"] in ("upload", "recording"):
-                    keep = {k: existing[k] for k in ("media_sha256", "engine", "voice", "source")}
-                    table(db, "announcements").update(announcement_id, keep)
                 if submit:
                     announcements.submit(db, who, announcement_id)
             if rendered is not None:
