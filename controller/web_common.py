@@ -13,8 +13,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+import schedules
 from controller import authz
 from controller.auth import Identity, official
+from controller.errors import ApiError
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
 from controller.runtime import runtime_of
 from loa.protocol import utcnow
@@ -198,6 +200,42 @@ def local_day_bounds(day: str, zone: ZoneInfo) -> tuple[str, str] | None:
         return None
     start = datetime.combine(d, time(0), zone)
     return to_wire_time(start), to_wire_time(start + timedelta(days=1))
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A form value the page itself refuses, shown next to ``field``."""
+    return ApiError(422, "invalid_request", field=field, message=message)
+
+
+def recurrence_rule(_: Any, v: dict[str, Any], times: tuple[time, ...]) -> schedules.RuleSpec:
+    """A schedule form's recurrence (frequency, weekdays, days of the month, validity) as the
+    API's rule; ApiError names the field at fault."""
+    try:
+        valid_from = date.fromisoformat(v["valid_from"])
+    except ValueError:
+        raise invalid("valid_from", _("Hãy chọn ngày bắt đầu.")) from None
+    try:
+        valid_until = date.fromisoformat(v["valid_until"]) if v["valid_until"] else None
+    except ValueError:
+        raise invalid("valid_until", _("Ngày kết thúc không hợp lệ.")) from None
+    try:
+        month_days = (
+            tuple(int(d.strip()) for d in v["month_days"].split(",") if d.strip())
+            if v["frequency"] == "monthly"
+            else ()
+        )
+    except ValueError:
+        raise invalid(
+            "month_days", _("Ngày trong tháng là số từ 1 đến 31, hoặc -1 cho ngày cuối tháng.")
+        ) from None
+    return schedules.RuleSpec(
+        frequency=v["frequency"],
+        times=times,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        weekdays=tuple(v["weekdays"]) if v["frequency"] == "weekly" else (),
+        month_days=month_days,
+    )
 
 
 def render(

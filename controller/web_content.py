@@ -30,6 +30,7 @@ from controller.web_common import (
     local_day_bounds,
     not_found,
     page_user,
+    recurrence_rule,
     render,
     rt,
     signed_in,
@@ -629,42 +630,7 @@ def _broadcast_request(request: Request, v: dict[str, Any]) -> broadcasts.Broadc
             raise ApiError(
                 422, "invalid_request", field="times", message=_("Giờ phát viết dạng 06:00, 17:30.")
             ) from None
-        try:
-            valid_from = date.fromisoformat(v["valid_from"])
-        except ValueError:
-            raise ApiError(
-                422, "invalid_request", field="valid_from", message=_("Hãy chọn ngày bắt đầu.")
-            ) from None
-        try:
-            valid_until = date.fromisoformat(v["valid_until"]) if v["valid_until"] else None
-        except ValueError:
-            raise ApiError(
-                422,
-                "invalid_request",
-                field="valid_until",
-                message=_("Ngày kết thúc không hợp lệ."),
-            ) from None
-        try:
-            month_days = (
-                tuple(int(d.strip()) for d in v["month_days"].split(",") if d.strip())
-                if v["frequency"] == "monthly"
-                else ()
-            )
-        except ValueError:
-            raise ApiError(
-                422,
-                "invalid_request",
-                field="month_days",
-                message=_("Ngày trong tháng là số từ 1 đến 31, hoặc -1 cho ngày cuối tháng."),
-            ) from None
-        rule = schedules.RuleSpec(
-            frequency=v["frequency"],
-            times=times,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            weekdays=tuple(v["weekdays"]) if v["frequency"] == "weekly" else (),
-            month_days=month_days,
-        )
+        rule = recurrence_rule(_, v, times)
     return broadcasts.BroadcastRequest(
         announcement_id=int(v["announcement_id"]),
         zone_ids=v["zone_ids"],

@@ -27,7 +27,9 @@ from controller.web_common import (
     csrf_ok,
     duration_text,
     forbidden,
+    invalid,
     page_user,
+    recurrence_rule,
     render,
     rt,
     translator,
@@ -331,17 +333,13 @@ def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
     }
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "invalid_request", field=field, message=message)
-
-
 def _relay_request(request: Request, v: dict[str, Any]) -> broadcasts.RelayRequest:
     """The form's values as the API's request; ApiError names the field at fault. The window
     is entered as a start and an end in Vietnam's time; an end at or before the start of a
     daily window means the next morning (a relay across midnight)."""
     _ = translator(request)
     if not v["stream_source_id"].isdigit():
-        raise _invalid("stream_source_id", _("Hãy chọn nguồn tiếp sóng."))
+        raise invalid("stream_source_id", _("Hãy chọn nguồn tiếp sóng."))
     if not v["zone_ids"]:
         raise ApiError(422, "no_zones", field="zone_ids")
     zone = tz(request)
@@ -351,57 +349,31 @@ def _relay_request(request: Request, v: dict[str, Any]) -> broadcasts.RelayReque
         try:
             starts_at = datetime.fromisoformat(v["starts_at"]).replace(tzinfo=zone)
         except ValueError:
-            raise _invalid("starts_at", _("Hãy chọn ngày giờ bắt đầu tiếp sóng.")) from None
+            raise invalid("starts_at", _("Hãy chọn ngày giờ bắt đầu tiếp sóng.")) from None
         try:
             ends_at = datetime.fromisoformat(v["ends_at"]).replace(tzinfo=zone)
         except ValueError:
-            raise _invalid("ends_at", _("Hãy chọn ngày giờ kết thúc tiếp sóng.")) from None
+            raise invalid("ends_at", _("Hãy chọn ngày giờ kết thúc tiếp sóng.")) from None
         if ends_at <= starts_at:
-            raise _invalid("ends_at", _("Giờ kết thúc phải sau giờ bắt đầu."))
+            raise invalid("ends_at", _("Giờ kết thúc phải sau giờ bắt đầu."))
         window_s = (ends_at - starts_at).total_seconds()
     else:
         try:
             start = time.fromisoformat(v["time_from"].strip())
         except ValueError:
-            raise _invalid("time_from", _("Giờ bắt đầu viết dạng 06:00.")) from None
+            raise invalid("time_from", _("Giờ bắt đầu viết dạng 06:00.")) from None
         try:
             end = time.fromisoformat(v["time_until"].strip())
         except ValueError:
-            raise _invalid("time_until", _("Giờ kết thúc viết dạng 06:30.")) from None
+            raise invalid("time_until", _("Giờ kết thúc viết dạng 06:30.")) from None
         day = date(2000, 1, 1)
         window = datetime.combine(day, end) - datetime.combine(day, start)
         if window <= timedelta(0):
             window += timedelta(days=1)
         window_s = window.total_seconds()
-        try:
-            valid_from = date.fromisoformat(v["valid_from"])
-        except ValueError:
-            raise _invalid("valid_from", _("Hãy chọn ngày bắt đầu.")) from None
-        try:
-            valid_until = date.fromisoformat(v["valid_until"]) if v["valid_until"] else None
-        except ValueError:
-            raise _invalid("valid_until", _("Ngày kết thúc không hợp lệ.")) from None
-        try:
-            month_days = (
-                tuple(int(d.strip()) for d in v["month_days"].split(",") if d.strip())
-                if v["frequency"] == "monthly"
-                else ()
-            )
-        except ValueError:
-            raise _invalid(
-                "month_days",
-                _("Ngày trong tháng là số từ 1 đến 31, hoặc -1 cho ngày cuối tháng."),
-            ) from None
-        rule = schedules.RuleSpec(
-            frequency=v["frequency"],
-            times=(start,),
-            valid_from=valid_from,
-            valid_until=valid_until,
-            weekdays=tuple(v["weekdays"]) if v["frequency"] == "weekly" else (),
-            month_days=month_days,
-        )
+        rule = recurrence_rule(_, v, (start,))
     if v["priority"] not in PRIORITIES:
-        raise _invalid("priority", _("Hãy chọn mức ưu tiên."))
+        raise invalid("priority", _("Hãy chọn mức ưu tiên."))
     return broadcasts.RelayRequest(
         stream_source_id=int(v["stream_source_id"]),
         zone_ids=v["zone_ids"],
