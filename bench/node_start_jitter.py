@@ -5,8 +5,8 @@ max of (actual start − play_at) in ms. Goal p99 < 20 ms.
                                                 [--load N] [--rt-priority P]
 
 The start is the time the player began (the file sink's ``started_at``). With ``--load N`` a
-second round of plays runs while N busy-looping processes (niced like any other work: 0) keep
-the CPUs full, and both rounds are printed. ``--rt-priority 0`` runs the agents without
+second round of plays runs while N busy processes (nice 0, computing in bursts with short
+sleeps) keep the CPUs full, and both rounds are printed. ``--rt-priority 0`` runs the agents without
 real-time scheduling for their playback threads (the default asks for what the config's
 default asks for).
 """
@@ -35,7 +35,18 @@ from tests.node_agent.harness import (
 )
 from tests.support.net import wait_until
 
-HOG = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
+#: A busy process as a loaded machine has them: it computes for 1-30 ms, then sleeps up to
+#: 2 ms (so, like real work, it keeps the scheduler's favour on wake-ups: a pure busy loop
+#: loses it and barely delays a sleeping agent).
+HOG = """
+import random, time
+end = time.monotonic() + {seconds}
+while time.monotonic() < end:
+    busy = time.monotonic() + random.uniform(0.001, 0.030)
+    while time.monotonic() < busy:
+        pass
+    time.sleep(random.uniform(0, 0.002))
+"""
 
 
 def hogs(count: int, seconds: float) -> list[subprocess.Popen]:
