@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlite_utils
 from fastapi import Request, WebSocket
 from starlette.requests import HTTPConnection
 
@@ -38,24 +39,28 @@ def bearer(request: HTTPConnection) -> str | None:
     return None
 
 
+def token_official(db: sqlite_utils.Database, token: str) -> Identity | None:
+    """The official an API token stands for; None for an unknown or revoked token, or one
+    whose owner was disabled."""
+    row = users.token_identity(db, token)
+    if row is None:
+        return None
+    if row["user_id"] is None:  # an integration's own token
+        return Identity("token", row["name"], row["role"])
+    owner = users.get_user(db, row["user_id"])
+    if owner is None:
+        return None
+    # A personal token acts as its owner: same role, same area, same authorship.
+    return Identity("token", owner["display_name"], owner["role"], owner["id"], owner["zone_id"])
+
+
 def official(request: HTTPConnection) -> Identity | None:
     """The official behind a request or WebSocket: a bearer token, or the signed-in session."""
     runtime = request.app.state.runtime
     db = runtime.store.db
     token = bearer(request)
     if token:
-        row = users.token_identity(db, token)
-        if row is None:
-            return None
-        if row["user_id"] is None:  # an integration's own token
-            return Identity("token", row["name"], row["role"])
-        owner = users.get_user(db, row["user_id"])
-        if owner is None:
-            return None  # the token's owner was disabled
-        # A personal token acts as its owner: same role, same area, same authorship.
-        return Identity(
-            "token", owner["display_name"], owner["role"], owner["id"], owner["zone_id"]
-        )
+        return token_official(db, token)
     user_id = request.session.get("user_id") if "session" in request.scope else None
     if user_id:
         user = users.get_user(db, int(user_id))

@@ -45,8 +45,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import sqlite_utils
 
-from controller import audit, fleet, users
-from controller.auth import Identity
+from controller import audit, fleet
+from controller.auth import Identity, token_official
 from controller.db import Store, insert, table
 from controller.errors import ApiError
 from controller.settings import Settings
@@ -199,13 +199,9 @@ def icecast_listener(
     node = fleet.node_for_token(db, token)
     if node is not None:
         return IcecastVerdict(True, f"node {node['id']}")
-    row = users.token_identity(db, token)
-    if row is not None:
-        if row["user_id"] is None:
-            return IcecastVerdict(True, f"token {row['name']}")
-        owner = users.get_user(db, row["user_id"])
-        if owner is not None:
-            return IcecastVerdict(True, f"user {owner['username']}")
+    who = token_official(db, token)
+    if who is not None:
+        return IcecastVerdict(True, who.key)
     return IcecastVerdict(False, "unknown or revoked token")
 
 
