@@ -1,7 +1,8 @@
 """The playback engine: turns the stored schedule into sound at the right moment.
 
-One thread decides; each play runs in a session thread. Waiting uses the monotonic clock
-anchored to the wall clock and re-anchors at least every second, so a wall-clock jump is seen.
+One thread decides; each play runs on a play thread (``node_agent.realtime``). Waiting uses
+the monotonic clock anchored to the wall clock and re-anchors at least every second, so a
+wall-clock jump is seen.
 Rules:
 
 * an item starts at ``play_at``: the engine thread and the play threads ask for real-time
@@ -198,6 +199,9 @@ class Engine:
         self._last_offset = self._offset()
         self._last_purge = 0.0
         self._prepared: set[str] = set()
+        #: Whether the time the last step asked for is a start (waited out finely) or only a
+        #: time to look again (a plain wait: no spinning once a second while idle).
+        self._precise = False
         #: Nodes open a relay's stream 0-2 s earlier than PREOPEN_S, by their id, so a
         #: province's nodes do not all connect in the same second.
         self._spread_s = (zlib.crc32(node_id.encode()) % 2000) / 1000
@@ -306,7 +310,8 @@ class Engine:
             except Exception:
                 log.exception("engine step failed")
                 target = self.clock() + IDLE_WAKE_S
-            self._wait_until(target)
+                self._precise = False
+            self._wait_until(target, self._precise)
 
     def _reload(self) -> None:
         self._items = self.store.active_items()
@@ -324,18 +329,19 @@ class Engine:
                     self.fetcher.want(c.sha256, c.url, c.bytes)
         self.fetcher.drop_except(needed)
 
-    def _wait_until(self, target: float) -> None:
-        """Wait until wall time ``target`` or a wake-up; the last ms are waited finely, the
-        last ``SPIN_S`` spun out."""
+    def _wait_until(self, target: float, precise: bool = True) -> None:
+        """Wait until wall time ``target`` or a wake-up. For a ``precise`` target (a start) the
+        last ms are waited finely and the last ``SPIN_S`` spun out."""
+        margin = FINE_WAIT_S if precise else 0.0
         with self._cond:
             while not self._woken and not self._stopping:
                 left = target - self.clock()
-                if left <= FINE_WAIT_S:
+                if left <= margin:
                     break
-                self._cond.wait(min(left - FINE_WAIT_S, IDLE_WAKE_S))
+                self._cond.wait(min(left - margin, IDLE_WAKE_S))
                 if abs(self._offset() - self._last_offset) > CLOCK_JUMP_S:
                     break
-            if self._woken or self._stopping:
+            if self._woken or self._stopping or not precise:
                 return
         while True:
             left = target - self.clock()
@@ -369,6 +375,7 @@ class Engine:
         settings = self.settings()
         warmup = settings.warmup_s if self.amplifier.present else 0.0
         next_at = now + IDLE_WAKE_S
+        starts: set[float] = set()  # times something must begin exactly (a play, a warm-up)
         need_amp = False
         cur = self._current
         if cur is not None and cur.released.is_set():
@@ -381,6 +388,7 @@ class Engine:
             content = si.item.content
             if now < si.play_at:
                 warm_at = si.play_at - warmup
+                starts.update((si.play_at, warm_at))
                 # a stream is opened ahead of its window; the amplifier waits for its warm-up
                 open_at = (
                     min(warm_at, si.play_at - PREOPEN_S - self._spread_s)
@@ -446,6 +454,7 @@ class Engine:
             self._last_purge = now
             self.store.purge_done(now - 86400)
             self.store.prune_seen(now - 86400)
+        self._precise = next_at in starts
         return next_at
 
     def _refusal(self, si: StoredItem, now: float, settings: Settings) -> str | None:

@@ -173,3 +173,41 @@ def test_engine_thread_logs_the_priority_it_got(tmp_path: Path, caplog: pytest.L
         assert "playback priority: normal (rt_priority 0)" in caplog.text
     finally:
         rig.close()
+
+
+def test_only_a_start_is_waited_out_finely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An idle engine looks again once a second: that wait is a plain one (no fine sleeps, no
+    spinning on the clock); the time a play starts is waited out finely."""
+    from node_agent import engine as engine_mod
+
+    rig = Rig(tmp_path)
+    try:
+        sleeps: list[float] = []
+        monkeypatch.setattr(engine_mod.time, "sleep", lambda s: sleeps.append(s))
+        clock_reads = [0]
+        real_clock = rig.engine.clock
+
+        def clock() -> float:
+            clock_reads[0] += 1
+            return real_clock()
+
+        rig.engine.clock = clock  # type: ignore[method-assign]
+        rig.engine._woken = False
+        rig.engine._wait_until(real_clock() + 0.05, precise=False)
+        assert sleeps == [] and clock_reads[0] < 10, "a plain wait"
+
+        target = real_clock() + 0.05
+        rig.engine._wait_until(target, precise=True)
+        assert real_clock() >= target
+        assert sleeps, "the last ms before a start are slept finely"
+
+        idle_target = rig.engine._step()  # nothing scheduled: look again in a second
+        assert rig.engine._precise is False and idle_target > real_clock() + 0.5
+        content = rig.media("fine", duration_s=0.1)
+        rig.store.put_items([rig.item(1, content, 0.5)], real_clock())
+        rig.engine._reload()
+        play_at = rig.engine._step()
+        assert rig.engine._precise is True
+        assert abs(play_at - rig.engine._items[0].play_at) < 1e-9
+    finally:
+        rig.close()
