@@ -351,6 +351,27 @@ def list_nodes(
     ]
 
 
+def fleet_now(
+    db: sqlite_utils.Database, now: datetime, missed_heartbeats: int
+) -> list[dict[str, Any]]:
+    """Each node's id, name, zone, online and what it plays: what the dashboard counts, which
+    every open browser asks for every few seconds, without ``list_nodes``' uptime, status
+    history and telemetry."""
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "zone_id": row["zone_id"],
+            "online": is_online(row, now, missed_heartbeats),
+            "playing": json.loads(row["playing"]) if row["playing"] else None,
+        }
+        for row in db.query(
+            "SELECT id, name, zone_id, online, last_seen, heartbeat_s, playing FROM nodes "
+            "WHERE revoked = 0 ORDER BY id"
+        )
+    ]
+
+
 def node_detail(
     db: sqlite_utils.Database,
     node_id: str,

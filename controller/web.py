@@ -90,7 +90,7 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
     allowed = authz.area(db, who)
     nodes = [
         n
-        for n in fleet.list_nodes(db, now, runtime.settings.missed_heartbeats)
+        for n in fleet.fleet_now(db, now, runtime.settings.missed_heartbeats)
         if allowed is None or n["zone_id"] in allowed
     ]
     zone = tz(request)
