@@ -1,11 +1,13 @@
 """Emergency: API call → ``play.now`` acked by every one of 1,000 simulated nodes.
 
-A real Mosquitto, a real controller process, and ``loa node simulate --count N`` (N complete
-agents in one process, each with its own credentials). Each run posts ``/api/v1/emergency`` and
-reads, from the play log, when each node's ack arrived; prints p50 / p99 / max of (ack − call).
-The speech is rendered inside the call, so the first figure includes text-to-speech.
+A real Mosquitto, a real controller process, and ``loa node simulate`` (complete agents, each
+with its own credentials) in ``--processes`` processes sharing the nodes (default 2, one per
+core: real nodes are computers of their own, and one Python process for a thousand of them
+measures the simulator). Each run posts ``/api/v1/emergency`` and reads, from the play log,
+when each node's ack arrived; prints p50 / p99 / max of (ack − call). The speech is rendered
+inside the call, so the first figure includes text-to-speech.
 
-    .venv/bin/python bench/controller_emergency.py [--count 1000] [--runs 3]
+    .venv/bin/python bench/controller_emergency.py [--count 1000] [--runs 3] [--processes 2]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ LOA = str(Path(sys.executable).parent / "loa")
 TOKEN = "bench-approver-" + "b" * 24
 
 
-def seed(data_dir: Path, count: int) -> tuple[Path, str, int]:
+def seed(data_dir: Path, count: int, processes: int) -> tuple[list[Path], str, int]:
     settings = Settings(data_dir=data_dir)
     store = Store(settings.db_path)
     key = load_or_create_private_key(settings.key_path)
@@ -47,19 +49,30 @@ def seed(data_dir: Path, count: int) -> tuple[Path, str, int]:
             creds[node_id] = fleet.add_node(db, node_id, villages[n % len(villages)])
         approver = create_user(db, "duyet", "mat-khau-nguoi-duyet", "approver")
         create_token(db, "bench", user_id=approver, token=TOKEN)
-    creds_file = data_dir / "credentials.json"
-    creds_file.write_text(json.dumps(creds))
-    return creds_file, public_key_b64(key), commune
+    files = []
+    ids = sorted(creds)
+    for p in range(processes):  # each simulator process has its share of the nodes
+        share = {node_id: creds[node_id] for node_id in ids[p::processes]}
+        files.append(data_dir / f"credentials-{p}.json")
+        files[-1].write_text(json.dumps(share))
+    return files, public_key_b64(key), commune
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="simulator processes sharing the nodes (real nodes are each their own computer; "
+        "one Python process for all of them measures the simulator, not the controller)",
+    )
     args = ap.parse_args()
     b = broker()
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-emergency-"))
-    creds, public_key, commune = seed(tmp / "controller", args.count)
+    creds, public_key, commune = seed(tmp / "controller", args.count, args.processes)
     port = free_port()
     env = {**os.environ, "LOA_LOG_LEVEL": "WARNING"}
     controller = subprocess.Popen(
@@ -79,27 +92,30 @@ def main() -> None:
         stderr=(tmp / "controller.log").open("wb"),
         env=env,
     )
-    sim = subprocess.Popen(
-        [
-            LOA,
-            "node",
-            "simulate",
-            "--count",
-            str(args.count),
-            "--broker",
-            b.url,
-            "--data-dir",
-            str(tmp / "nodes"),
-            "--controller-public-key",
-            public_key,
-            "--credentials",
-            str(creds),
-            "--heartbeat-s",
-            "20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "sim.log").open("wb"),
-    )
+    sims = [
+        subprocess.Popen(
+            [
+                LOA,
+                "node",
+                "simulate",
+                "--count",
+                str(len(json.loads(share.read_text()))),
+                "--broker",
+                b.url,
+                "--data-dir",
+                str(tmp / f"nodes-{p}"),
+                "--controller-public-key",
+                public_key,
+                "--credentials",
+                str(share),
+                "--heartbeat-s",
+                "20",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / f"sim-{p}.log").open("wb"),
+        )
+        for p, share in enumerate(creds)
+    ]
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
         timeout=60,
@@ -156,10 +172,13 @@ def main() -> None:
                 f"max={max(got):.0f} ms after the call"
             )
             time.sleep(15)  # let the nodes finish playing before the next emergency
-        print(f"load average: {os.getloadavg()[0]:.2f} (2 cores)")
+        print(
+            f"{args.processes} simulator process(es); load average: "
+            f"{os.getloadavg()[0]:.2f} (2 cores)"
+        )
     finally:
         api.close()
-        for p in (sim, controller):
+        for p in (*sims, controller):
             p.terminate()
             try:
                 p.wait(timeout=30)
