@@ -13,7 +13,7 @@ Two sources of heartbeats:
   then a burst as fast as they can. A step is *sustained* when the controller applied at least
   99 % of what it received, every message it received was applied within a second of the step's
   end, and the queue never held more than one second's worth.
-* **`loa node simulate --count N --heartbeat-s H`**: N complete node agents in one process,
+* **`loa node simulate --count N --heartbeat-s H`**: N complete node agents (1,000 a process),
   each sending its real heartbeat every H seconds (offered rate N/H).
 
 The machine is shared, so the load average is printed with the figures.
@@ -22,6 +22,7 @@ The machine is shared, so the load average is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -316,6 +317,10 @@ def paho_steps(
     print(f"highest sustained rate with {len(ids):,} nodes: {best:,.0f} msg/s")
 
 
+#: Simulated agents per `loa node simulate` process.
+AGENTS_PER_PROCESS = 1000
+
+
 def simulate_run(
     runtime: Runtime,
     counting: Counting,
@@ -332,40 +337,59 @@ def simulate_run(
         f"\n== `loa node simulate --count {count} --heartbeat-s {heartbeat_s:g}` "
         f"(offered {count / heartbeat_s:,.0f} msg/s)"
     )
+    # Real nodes are computers of their own; here they share processes of at most
+    # AGENTS_PER_PROCESS agents (each holds about ten open files: 5,000 in one process pass
+    # this machine's limit of 20,000).
+    shares = [ids[i : i + AGENTS_PER_PROCESS] for i in range(0, count, AGENTS_PER_PROCESS)]
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [
-            LOA,
-            "node",
-            "simulate",
-            "--count",
-            str(count),
-            "--broker",
-            broker.url,
-            "--data-dir",
-            str(tmp / "sim"),
-            "--controller-public-key",
-            key_b64,
-            "--heartbeat-s",
-            str(heartbeat_s),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    procs = []
+    for p, share in enumerate(shares):
+        creds = tmp / f"sim-{count}-{p}.json"
+        creds.write_text(json.dumps({nid: nid for nid in share}))
+        procs.append(
+            subprocess.Popen(
+                [
+                    LOA,
+                    "node",
+                    "simulate",
+                    "--count",
+                    str(len(share)),
+                    "--credentials",
+                    str(creds),
+                    "--broker",
+                    broker.url,
+                    "--data-dir",
+                    str(tmp / f"sim-{p}"),
+                    "--controller-public-key",
+                    key_b64,
+                    "--heartbeat-s",
+                    str(heartbeat_s),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
-        assert proc.stdout is not None
-        connected_at = None
-        for line in proc.stdout:
-            if f"{count}/{count} connected" in line:
-                connected_at = time.monotonic()
-                break
-            if time.monotonic() - t0 > 240:
-                break
-        if connected_at is None:
+        for proc, share in zip(procs, shares, strict=True):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if f"{len(share)}/{len(share)} connected" in line:
+                    break
+                if time.monotonic() - t0 > 240:
+                    break
+            else:
+                print(f"  a simulator ended early: {proc.wait()}")
+                return
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it drained
+        if time.monotonic() - t0 > 240:
             print("  not all agents connected within 240 s")
             return
-        print(f"  all {count:,} agents connected in {connected_at - t0:.1f} s ({loadavg()})")
+        connected_at = time.monotonic()
+        print(
+            f"  all {count:,} agents ({len(procs)} simulator processes) connected in "
+            f"{connected_at - t0:.1f} s ({loadavg()})"
+        )
         time.sleep(max(3.0, 2 * heartbeat_s))  # settle: states, schedule.syncs, first beats
 
         counting.reset()
@@ -387,11 +411,13 @@ def simulate_run(
             flush=True,
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main() -> None:

@@ -48,8 +48,22 @@ def simulated_config(
     )
 
 
-def raise_fd_limit() -> None:
+#: Open files a simulated agent holds: its broker socket and its store's database, WAL and
+#: shared-memory files for each of the two threads that use it, with room for a download.
+FILES_PER_AGENT = 10
+
+
+def raise_fd_limit(agents: int = 0) -> None:
+    """As many open files as the agents need: up to the hard limit, and beyond it when allowed
+    (root may raise the hard limit; 5,000 agents need about 50,000)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, agents * FILES_PER_AGENT + 256)
+    if want > hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            pass  # not allowed: as many as the hard limit gives
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -130,7 +144,7 @@ class Simulation:
     need not survive a power cut, and a thousand fsyncs per command would only time the disk)."""
 
     def __init__(self, configs: list[Config], download_slots: int = DOWNLOAD_SLOTS):
-        raise_fd_limit()
+        raise_fd_limit(len(configs))
         self.configs = configs
         self.agents: list[Agent] = []
         self.reactor = Reactor("mqtt-simulation")  # one network thread for every agent
