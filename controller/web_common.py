@@ -78,6 +78,21 @@ NODE_REASONS: dict[str, str] = {
     "heartbeat": N_("Theo tín hiệu định kỳ"),
     "offline": N_("Báo mất kết nối"),
 }
+#: ModemManager's modem states, said when the modem is not ``connected`` (others as given).
+MODEM_STATES: dict[str, str] = {
+    "failed": N_("modem lỗi"),
+    "unknown": N_("modem không rõ trạng thái"),
+    "initializing": N_("modem đang khởi động"),
+    "locked": N_("SIM bị khóa"),
+    "disabled": N_("modem đang tắt"),
+    "disabling": N_("modem đang tắt"),
+    "enabling": N_("modem đang bật"),
+    "enabled": N_("chưa vào mạng"),
+    "searching": N_("đang tìm mạng"),
+    "registered": N_("chưa kết nối dữ liệu"),
+    "disconnecting": N_("đang ngắt kết nối"),
+    "connecting": N_("đang kết nối"),
+}
 WEEKDAYS: list[str] = [
     N_("Thứ Hai"),
     N_("Thứ Ba"),

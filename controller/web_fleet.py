@@ -1,11 +1,11 @@
-"""Pages for operators: the speaker clusters (status, last seen, volume, temperature, version,
-clock), one cluster in detail (history, recent plays, remote actions) and the map."""
+"""Pages for operators: the speaker clusters (status, last seen, link, volume, temperature,
+version, clock), one cluster in detail (history, recent plays, remote actions) and the map."""
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,6 +15,7 @@ from controller.auth import Identity
 from controller.errors import ApiError
 from controller.messages import error_message
 from controller.web_common import (
+    MODEM_STATES,
     csrf_ok,
     not_found,
     page_user,
@@ -42,6 +43,85 @@ TEST_TONE_TEXT = "Phát thử. Một, hai, ba."
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
+#: Below these a link is flagged weak ("yếu"): ModemManager's signal quality, an LTE RSRP,
+#: a Wi-Fi signal level.
+WEAK_QUALITY_PCT = 20
+WEAK_RSRP_DBM = -110.0
+WEAK_WIFI_DBM = -80.0
+
+#: ModemManager's access technologies as an operator names them, best generation first.
+_TECH_GENERATIONS: list[tuple[str, frozenset[str]]] = [
+    ("5G", frozenset({"5gnr"})),
+    ("4G LTE", frozenset({"lte"})),
+    ("LTE-M", frozenset({"lte-cat-m"})),
+    ("NB-IoT", frozenset({"lte-nb-iot"})),
+    ("3G", frozenset({"umts", "hsdpa", "hsupa", "hspa", "hspa-plus"})),
+    ("3G CDMA", frozenset({"1xrtt", "evdo0", "evdoa", "evdob"})),
+    ("2G", frozenset({"gsm", "gsm-compact", "gprs", "edge"})),
+]
+
+
+class LinkText(NamedTuple):
+    """A node's link as the pages show it."""
+
+    #: "4G LTE · 75 % · Viettel", "Wi-Fi −56 dBm", or "—" when the node reports neither.
+    text: str
+    #: "yếu" (translated) when the signal is weak, else "".
+    weak: str
+
+
+def _figure(value: float, unit: str) -> str:
+    """-95.4 → "−95 dBm" (a real minus sign)."""
+    return f"{round(value):d} {unit}".replace("-", "\u2212")
+
+
+def _access_tech(value: str) -> str:
+    """``lte`` → 4G LTE, ``umts``/``hsdpa``… → 3G, ``gsm``/``edge``… → 2G; of several (``gsm,umts``)
+    the best; a value this list does not know is shown as given."""
+    techs = {t.strip().lower() for t in value.split(",")}
+    for label, members in _TECH_GENERATIONS:
+        if techs & members:
+            return label
+    return value
+
+
+def link_text(_: Any, telemetry: dict[str, Any] | None, detail: bool = False) -> LinkText:
+    """A node's link from its last telemetry: the 3G/4G modem when it has one (technology,
+    signal quality, operator, the modem's state unless connected; with ``detail`` also RSRP —
+    else RSSI — and SNR, and the Wi-Fi level if there is one too), else Wi-Fi, else "—"."""
+    t = telemetry or {}
+    cell = t.get("cellular") or {}
+    wifi = t.get("signal_dbm")
+    if any(v is not None for v in cell.values()):
+        tech = cell.get("access_tech")
+        parts = [_access_tech(tech) if tech else _("Di động")]
+        quality = cell.get("quality_pct")
+        if quality is not None:
+            parts.append(f"{quality} %")
+        if cell.get("operator"):
+            parts.append(str(cell["operator"]))
+        state = cell.get("state")
+        if state and state != "connected":
+            parts.append(_(MODEM_STATES[state]) if state in MODEM_STATES else str(state))
+        rsrp = cell.get("rsrp_dbm")
+        if detail:
+            if rsrp is not None:
+                parts.append("RSRP " + _figure(rsrp, "dBm"))
+            elif cell.get("rssi_dbm") is not None:
+                parts.append("RSSI " + _figure(cell["rssi_dbm"], "dBm"))
+            if cell.get("snr_db") is not None:
+                parts.append("SNR " + _figure(cell["snr_db"], "dB"))
+            if wifi is not None:
+                parts.append("Wi-Fi " + _figure(wifi, "dBm"))
+        weak = (quality is not None and quality < WEAK_QUALITY_PCT) or (
+            rsrp is not None and rsrp < WEAK_RSRP_DBM
+        )
+        return LinkText(" · ".join(parts), _("yếu") if weak else "")
+    if wifi is not None:
+        return LinkText("Wi-Fi " + _figure(wifi, "dBm"), _("yếu") if wifi < WEAK_WIFI_DBM else "")
+    return LinkText("—", "")
+
+
 def _visible_nodes(request: Request, who: Identity) -> list[dict[str, Any]]:
     runtime = rt(request)
     db = runtime.store.db
@@ -58,13 +138,22 @@ def nodes_page(request: Request) -> Response:
     who = page_user(request)
     db = rt(request).store.db
     has_map = bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
-    return render(request, "nodes.html", who, nodes=_visible_nodes(request, who), has_map=has_map)
+    nodes = _visible_nodes(request, who)
+    return render(
+        request, "nodes.html", who, nodes=nodes, links=_links(request, nodes), has_map=has_map
+    )
 
 
 @router.get("/nodes/live")
 def nodes_live(request: Request) -> Response:
     who = page_user(request)
-    return render(request, "_nodes_rows.html", who, nodes=_visible_nodes(request, who))
+    nodes = _visible_nodes(request, who)
+    return render(request, "_nodes_rows.html", who, nodes=nodes, links=_links(request, nodes))
+
+
+def _links(request: Request, nodes: list[dict[str, Any]]) -> dict[str, LinkText]:
+    _ = translator(request)
+    return {n["id"]: link_text(_, n["telemetry"]) for n in nodes}
 
 
 @router.get("/nodes/map")
@@ -96,7 +185,8 @@ def _node_context(request: Request, who: Identity, node_id: str) -> dict[str, An
     if detail is None or not authz.node_visible(db, who, detail["zone_id"]):
         return None
     plays = reports.play_log(db, who, node_id=node_id, limit=20)
-    return {"n": detail, "plays": plays}
+    link = link_text(translator(request), detail["telemetry"], detail=True)
+    return {"n": detail, "plays": plays, "link": link}
 
 
 @router.get("/nodes/{node_id}")
