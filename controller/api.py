@@ -272,8 +272,7 @@ def get_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[st
 @router.post("/broadcasts/{broadcast_id}/cancel", tags=["broadcasts"])
 def cancel_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
     rt = runtime(request)
-    holders = broadcasts.cancel_broadcast(rt.store, who, broadcast_id)
-    rt.dispatcher.cancel(holders)
+    rt.cancel_broadcast(who, broadcast_id)
     return broadcasts.broadcast_detail(rt.store.db, broadcast_id) or {}
 
 

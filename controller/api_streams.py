@@ -334,6 +334,7 @@ def install(app: FastAPI) -> None:
     service = StreamService(runtime.store, runtime.settings)
     app.state.streams = service
     app.state.live = LiveManager(runtime, service)
+    runtime.on_cancelled.append(app.state.live.cancelled)
     app.include_router(router)
     app.include_router(stream_router)
     app.include_router(web_live.router)

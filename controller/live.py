@@ -125,6 +125,15 @@ class LiveManager:
             "priority": priority,
         }
 
+    def cancelled(self, broadcast_id: int) -> None:
+        """The broadcast was cancelled: an open session on it ends (the official's page is told
+        when its socket closes), so no one speaks on into speakers that were stopped."""
+        with self._lock:
+            s = self.sessions.get(broadcast_id)
+        if s is not None and not s.ended.is_set():
+            s.stop_requested.set()
+            self.end(s, "cancelled")
+
     def session(self, broadcast_id: int) -> LiveSession:
         with self._lock:
             s = self.sessions.get(broadcast_id)

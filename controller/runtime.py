@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from starlette.requests import HTTPConnection
 
-from controller import metrics
+from controller import broadcasts, metrics
 from controller.alerts import Monitor
-from controller.broadcasts import materialize
+from controller.auth import Identity
 from controller.db import Store
 from controller.dispatch import Dispatcher
 from controller.mqtt_link import MqttLink
@@ -57,6 +58,8 @@ class Runtime:
         self._tick_idle = threading.Event()
         self._tick_idle.set()
         self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
+        #: Called with a broadcast's id once it is cancelled (the live manager ends its session).
+        self.on_cancelled: list[Callable[[int], None]] = []
 
     def start(self) -> None:
         if self.settings.api_token:
@@ -79,7 +82,7 @@ class Runtime:
     def tick(self) -> None:
         self._tick_idle.clear()  # ingest steps aside, so a heartbeat flood never starves the tick
         try:
-            materialize(self.store, self.settings)
+            broadcasts.materialize(self.store, self.settings)
             self.dispatcher.expire()
             self.dispatcher.deliver()
         except Exception:
@@ -87,6 +90,14 @@ class Runtime:
         finally:
             self.monitor.tick()  # missed heartbeats → node history; alerts
             self._tick_idle.set()
+
+    def cancel_broadcast(self, who: Identity, broadcast_id: int) -> None:
+        """Cancel it (see ``broadcasts.cancel_broadcast``), tell the nodes that hold it to drop
+        it and stop it, and end whatever else carries it (a live session)."""
+        holders = broadcasts.cancel_broadcast(self.store, who, broadcast_id)
+        self.dispatcher.cancel(holders)
+        for listener in self.on_cancelled:
+            listener(broadcast_id)
 
     def kick(self) -> None:
         """Run a tick now (a new broadcast, or the broker connection is back)."""

@@ -808,13 +808,12 @@ async def broadcast_cancel(broadcast_id: int, request: Request) -> Response:
     form = await request.form()
     if csrf_ok(request, form):
         try:
-            holders = broadcasts.cancel_broadcast(runtime.store, who, broadcast_id)
+            runtime.cancel_broadcast(who, broadcast_id)
         except ApiError as exc:
             context = _broadcast_context(request, who, broadcast_id)
             if context is None:
                 return not_found(request, who, exc.message)
             return render(request, "broadcast.html", who, 422, error=exc.message, **context)
-        runtime.dispatcher.cancel(holders)
     return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
 
 
