@@ -229,14 +229,7 @@ def create_broadcast(
     """
     now = now or utcnow()
     plan = plan_broadcast(store, settings, who, req, now)
-    if plan.conflicts and not req.accept_conflicts:
-        raise ApiError(
-            409,
-            "schedule_conflict",
-            field="starts_at",
-            message=plan.conflicts[0]["message"],
-            details=plan.conflicts,
-        )
+    _refuse_conflicts(plan.conflicts, req.accept_conflicts)
     schedule = plan.schedule
     row = {
         "announcement_id": req.announcement_id,
@@ -252,18 +245,41 @@ def create_broadcast(
         "created_by": who.user_id,
         "created_at": to_wire_time(now),
     }
+    action = "broadcast.emergency" if emergency else "broadcast.create"
+    return _save(store, settings, who, row, schedule, action, plan.conflicts, now)
+
+
+def _refuse_conflicts(conflicts: list[dict[str, Any]], accepted: bool) -> None:
+    """Equal-priority overlaps: 409 with the clashes named, unless the official accepted them."""
+    if conflicts and not accepted:
+        raise ApiError(
+            409,
+            "schedule_conflict",
+            field="starts_at",
+            message=conflicts[0]["message"],
+            details=conflicts,
+        )
+
+
+def _save(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    row: dict[str, Any],
+    schedule: schedules.Schedule,
+    action: str,
+    conflicts: list[dict[str, Any]],
+    now: datetime,
+) -> int:
+    """Write a checked broadcast, its audit entry and its first dispatches in one transaction;
+    a recurring one starts at its next occurrence."""
     if schedule.rrule:
         first = schedules.next_occurrence(schedule, now)
         row["starts_at"] = to_wire_time(first.at) if first else None
     with store.transaction() as db:
         broadcast_id = insert(db, "broadcasts", row)
         audit.record(
-            db,
-            who,
-            "broadcast.emergency" if emergency else "broadcast.create",
-            "broadcast",
-            broadcast_id,
-            after={**row, "conflicts": plan.conflicts},
+            db, who, action, "broadcast", broadcast_id, after={**row, "conflicts": conflicts}
         )
         _materialize_one(db, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
     return broadcast_id
@@ -538,14 +554,7 @@ def create_relay(
         priority=req.priority,  # type: ignore[arg-type]
     )
     found = conflict_details(db, conflicts_for(db, plan, now))
-    if found and not req.accept_conflicts:
-        raise ApiError(
-            409,
-            "schedule_conflict",
-            field="starts_at",
-            message=found[0]["message"],
-            details=found,
-        )
+    _refuse_conflicts(found, req.accept_conflicts)
     row = {
         "kind": "relay",
         "title": title,
@@ -564,16 +573,7 @@ def create_relay(
         "created_by": who.user_id,
         "created_at": to_wire_time(now),
     }
-    if schedule.rrule:
-        first = schedules.next_occurrence(schedule, now)
-        row["starts_at"] = to_wire_time(first.at) if first else None
-    with store.transaction() as tx:
-        broadcast_id = insert(tx, "broadcasts", row)
-        audit.record(
-            tx, who, "broadcast.relay", "broadcast", broadcast_id, after={**row, "conflicts": found}
-        )
-        _materialize_one(tx, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
-    return broadcast_id
+    return _save(store, settings, who, row, schedule, "broadcast.relay", found, now)
 
 
 def relays_ahead(db: sqlite_utils.Database, source_id: int, now: datetime) -> list[dict[str, Any]]:
