@@ -787,24 +787,7 @@ def relay_argv(url: str, hls: bool = False) -> list[str]:
         "0",
         "-i",
         url,
-        "-vn",
-        "-ac",
-        "1",
-        "-ar",
-        "44100",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        str(RELAY_BITRATE),
-        "-write_xing",
-        "0",
-        "-id3v2_version",
-        "0",
-        "-flush_packets",
-        "1",
-        "-f",
-        "mp3",
-        "pipe:1",
+        *_mp3_out(44100, RELAY_BITRATE),
     ]
 
 
@@ -824,15 +807,23 @@ def live_argv() -> list[str]:
         "webm",
         "-i",
         "pipe:0",
+        *_mp3_out(22050, LIVE_BITRATE),
+    ]
+
+
+def _mp3_out(sample_rate: int, bitrate: int) -> list[str]:
+    """What every hub sends nodes: mono MP3 on stdout, each packet flushed at once, no headers
+    (a listener may join at any frame)."""
+    return [
         "-vn",
         "-ac",
         "1",
         "-ar",
-        "22050",
+        str(sample_rate),
         "-c:a",
         "libmp3lame",
         "-b:a",
-        str(LIVE_BITRATE),
+        str(bitrate),
         "-write_xing",
         "0",
         "-id3v2_version",
