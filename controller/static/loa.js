@@ -116,10 +116,11 @@
     input.addEventListener("change", function () { recorded.value = "0"; });
   }
 
-  /* Schedule form: show the fields of the chosen kind and frequency. */
+  /* Schedule and relay forms: show the fields of the chosen kind and frequency. */
   function scheduleForm() {
-    var form = document.getElementById("schedule-form");
-    if (!form) return;
+    document.querySelectorAll("#schedule-form, #relay-form").forEach(whenFields);
+  }
+  function whenFields(form) {
     function sync() {
       var kind = form.querySelector('input[name="kind"]:checked');
       var recurring = kind && kind.value === "recurring";
