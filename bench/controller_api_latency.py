@@ -24,8 +24,6 @@ import asyncio
 import os
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -33,16 +31,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from node_common import broker, cleanup, percentile
+from node_common import broker, cleanup, controller_process, percentile
 
 from controller import fleet, zones
 from controller.db import Store, insert
 from controller.settings import Settings
 from controller.users import create_token, create_user
 from loa.protocol import to_wire_time, utcnow
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import wait_for_port
 
-LOA = str(Path(sys.executable).parent / "loa")
 TOKEN = "bench-viewer-" + "v" * 24
 VIEWER_PASSWORD = "mat-khau-nguoi-xem"
 #: Pages a signed-in official opens (the dashboard, the cluster list, the schedule, the
@@ -217,21 +214,7 @@ def main() -> None:
     b = broker()
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-api-"))
     last = seed(tmp / "controller")
-    port = free_port()
-    controller = subprocess.Popen(
-        [
-            LOA,
-            "controller",
-            "--data-dir",
-            str(tmp / "controller"),
-            "--port",
-            str(port),
-            "--mqtt-url",
-            b.url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "controller.log").open("wb"),
-    )
+    controller, port = controller_process(tmp / "controller", b.url)
     try:
         wait_for_port(port, timeout=60)
         since = to_wire_time(utcnow() - timedelta(days=1))

@@ -16,23 +16,21 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from node_common import broker, cleanup, percentile
+from node_common import LOA, broker, cleanup, controller_process, percentile
 
 from controller import fleet, zones
 from controller.db import Store
 from controller.settings import Settings
 from controller.users import create_token, create_user
 from loa.signing import load_or_create_private_key, public_key_b64
-from tests.support.net import free_port, wait_for_port, wait_until
+from tests.support.net import wait_for_port, wait_until
 
-LOA = str(Path(sys.executable).parent / "loa")
 TOKEN = "bench-approver-" + "b" * 24
 
 
@@ -73,25 +71,8 @@ def main() -> None:
     b = broker()
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-emergency-"))
     creds, public_key, commune = seed(tmp / "controller", args.count, args.processes)
-    port = free_port()
     env = {**os.environ, "LOA_LOG_LEVEL": "WARNING"}
-    controller = subprocess.Popen(
-        [
-            LOA,
-            "controller",
-            "--data-dir",
-            str(tmp / "controller"),
-            "--port",
-            str(port),
-            "--mqtt-url",
-            b.url,
-            "--tick",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "controller.log").open("wb"),
-        env=env,
-    )
+    controller, port = controller_process(tmp / "controller", b.url, "--tick", "1", env=env)
     sims = [
         subprocess.Popen(
             [

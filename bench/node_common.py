@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.broker import Mosquitto  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+
+LOA = str(Path(sys.executable).parent / "loa")
 
 
 def broker() -> Mosquitto:
@@ -26,6 +30,21 @@ def broker() -> Mosquitto:
     b = Mosquitto(directory)
     b.start()
     return b
+
+
+def controller_process(
+    data_dir: Path, mqtt_url: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A real `loa controller` on a free port (its log in ``data_dir``/../controller.log)."""
+    port = free_port()
+    argv = [LOA, "controller", "--data-dir", str(data_dir), "--port", str(port)]
+    process = subprocess.Popen(
+        [*argv, "--mqtt-url", mqtt_url, *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=(data_dir.parent / "controller.log").open("wb"),
+        env=env,
+    )
+    return process, port
 
 
 def cleanup(b: Mosquitto) -> None:

@@ -1,5 +1,5 @@
 """Shared by the stream benchmarks: a commune (controller + node-agent processes) on a private
-Mosquitto, the tone station, and percentiles. Not a test: prints numbers."""
+Mosquitto and the tone station (percentiles: node_common). Not a test: prints numbers."""
 
 from __future__ import annotations
 
@@ -17,15 +17,6 @@ from tests.streams.icecast import Icecast
 from tests.streams.tone import ToneStation
 from tests.support.broker import Mosquitto
 from tests.support.system import Commune
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 @contextmanager

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from stream_common import commune, percentile
+from node_common import percentile
+from stream_common import commune
 
 from tests.streams.browser import (
     beeps_wav,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from stream_common import commune, icecast_for, percentile, station
+from node_common import percentile
+from stream_common import commune, icecast_for, station
 
 from tests.streams.helpers import add_source, schedule_relay, sink_play, ts, wait_final
 
