@@ -91,11 +91,17 @@ def test_nodes_play_on_time_when_the_controller_is_killed_after_dispatch(commune
     commune.wait_nodes_online()
     broadcast = _schedule(commune, seconds_ahead=8)
 
-    def all_acked() -> bool:
+    def all_held() -> bool:
+        """Every node acked the schedule and holds the verified audio (an ack comes on receipt;
+        the download follows, and a node can only play what it holds once the controller,
+        which serves the audio, is gone)."""
         states = {d["state"] for d in _broadcast(commune, broadcast["id"])["dispatches"]}
-        return states == {"acked"}
+        return states == {"acked"} and all(
+            (commune.node_dir(n.node_id) / "media" / broadcast["media_sha256"]).is_file()
+            for n in commune.seeded.nodes
+        )
 
-    wait_until(all_acked, timeout=10, interval=0.1, what="every node acked the schedule")
+    wait_until(all_held, timeout=10, interval=0.1, what="every node acked and holds the audio")
     assert commune.controller is not None
     commune.controller.kill()  # SIGKILL, before play time
 
