@@ -10,14 +10,14 @@ SYS_DEMO := ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
 SYS_TEST := $(SYS_DEMO) mosquitto:mosquitto chromium:chromium mpg123:mpg123 aplay:alsa-utils \
             icecast2:icecast2
 
-.PHONY: demo test lint typecheck pytest install sysdeps-demo sysdeps-test lock schemas clean bench-deps
+.PHONY: demo test lint typecheck pytest install sysdeps-demo sysdeps-test python-version lock schemas clean bench-deps
 
 demo: sysdeps-demo install
 	$(BIN)/loa demo $(DEMO_ARGS)
 
 test: sysdeps-test install lint typecheck pytest
 
-install: $(VENV)/.installed
+install: python-version $(VENV)/.installed
 
 $(VENV)/.installed: $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,16 +27,18 @@ $(VENV)/.installed: $(LOCK) pyproject.toml
 	$(BIN)/python -m pip check
 	touch $@
 
-sysdeps-%:
-	@missing=""; \
-	for pair in $(SYS_$(shell echo $* | tr a-z A-Z)); do \
-	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+# Explicit targets, not a pattern rule: make never searches implicit rules for a .PHONY target,
+# so `sysdeps-%` never ran (tests/test_setup_commands.py runs these recipes for real).
+sysdeps-demo: python-version
+	@sh scripts/sysdeps.sh $(SYS_DEMO)
+
+sysdeps-test: python-version
+	@sh scripts/sysdeps.sh $(SYS_TEST)
+
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "Loa needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1 || echo missing)." >&2; \
+	  exit 1; }
 
 lint: install
 	$(BIN)/ruff check .
