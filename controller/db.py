@@ -297,7 +297,25 @@ def _v5(db: sqlite_utils.Database) -> None:
     ann.add_column("speech_rate", int)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """Approval pins what is heard. ``announcements.approved_sha256``: the audio the approver
+    approved (delivered as is, never spoken again). ``broadcasts.approved_by``/``approved_at``:
+    a relay's approval (an editor's relay waits for an approver). Rows from before v6: approved
+    announcements keep the audio they had, existing relays count as approved."""
+    table(db, "announcements").add_column("approved_sha256", str)
+    table(db, "broadcasts").add_column("approved_by", int)
+    table(db, "broadcasts").add_column("approved_at", str)
+    db.execute(
+        "UPDATE announcements SET approved_sha256 = media_sha256 WHERE status = 'approved' "
+        "OR (status = 'archived' AND reviewed_at IS NOT NULL AND review_comment IS NULL)"
+    )
+    db.execute(
+        "UPDATE broadcasts SET approved_by = created_by, approved_at = created_at "
+        "WHERE kind = 'relay'"
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
