@@ -9,6 +9,13 @@ Three kinds:
   plays a broadcast successfully afterwards.
 * ``clock_unsynced`` — an online node's heartbeat says its clock is not synchronised, or off
   by more than ``alert_clock_offset_ms``; closed by a heartbeat that is fine again.
+* ``play_missed`` — a dispatch the node was sent passed its play time (plus lateness and
+  ``dispatch.REPORT_GRACE``) without a report, so it is ``missed``: the node is silent while it
+  may look online; closed when the node plays a broadcast successfully afterwards.
+* ``disk_low`` — an online node's heartbeat says its data disk has less than
+  ``DISK_LOW_MB`` free; closed by a heartbeat with at least ``DISK_LOW_MB`` plus a margin.
+* ``store_reset`` — a node's heartbeat says it found its database damaged and started with
+  a fresh one (``store_reset_at``); closed ``STORE_RESET_OPEN`` after that reset.
 
 ``Monitor.tick`` runs in the controller's scheduler tick: it records missed heartbeats in the
 node history on every tick and evaluates alerts every ``alert_check_s``. Ingest never waits for
@@ -31,6 +38,7 @@ import sqlite_utils
 
 from controller import fleet, metrics
 from controller.db import Store, insert
+from controller.dispatch import NO_REPORT
 from controller.messages import alert_message
 from controller.settings import Settings
 from loa.protocol import to_wire_time, utcnow
@@ -40,10 +48,21 @@ log = logging.getLogger(__name__)
 NODE_OFFLINE = "node_offline"
 MEDIA_FAILED = "media_failed"
 CLOCK_UNSYNCED = "clock_unsynced"
-KINDS = (NODE_OFFLINE, MEDIA_FAILED, CLOCK_UNSYNCED)
+PLAY_MISSED = "play_missed"
+DISK_LOW = "disk_low"
+STORE_RESET = "store_reset"
+KINDS = (NODE_OFFLINE, MEDIA_FAILED, CLOCK_UNSYNCED, PLAY_MISSED, DISK_LOW, STORE_RESET)
 
-#: How far back media failures are looked at.
+#: How far back media failures and unreported dispatches are looked at.
 MEDIA_WINDOW = timedelta(hours=24)
+
+#: Free space (MB) on a node's data disk below which ``disk_low`` opens; it closes again at
+#: ``DISK_LOW_MB + DISK_LOW_MARGIN_MB`` so a value hovering at the limit does not flap.
+DISK_LOW_MB = 50.0
+DISK_LOW_MARGIN_MB = 10.0
+
+#: How long a ``store_reset`` alert stays open after the node's reset.
+STORE_RESET_OPEN = timedelta(hours=24)
 
 Event = tuple[str, dict[str, Any]]  # ("opened" | "closed", alert row)
 
@@ -160,22 +179,29 @@ def _check_clock(
     return events
 
 
-def _check_media(db: sqlite_utils.Database, now: datetime, names: dict[str, str]) -> list[Event]:
+def _check_dispatch_failures(
+    db: sqlite_utils.Database,
+    now: datetime,
+    names: dict[str, str],
+    kind: str,
+    where: str,
+) -> list[Event]:
+    """Open ``kind`` for each node with a dispatch matching ``where`` (newer than the node's
+    last alert of that kind); close it when the node plays a broadcast afterwards."""
     events: list[Event] = []
     since = to_wire_time(now - MEDIA_WINDOW)
-    opened = _open_alerts(db, MEDIA_FAILED)
+    opened = _open_alerts(db, kind)
     latest_alert = {
         r[0]: r[1]
         for r in db.execute(
             "SELECT node_id, MAX(opened_at) FROM alerts WHERE kind = ? GROUP BY node_id",
-            [MEDIA_FAILED],
+            [kind],
         )
     }
     failures: dict[str, dict[str, Any]] = {}
     for row in db.query(
         "SELECT id, node_id, broadcast_id, error, updated_at FROM dispatches "
-        "WHERE state = 'failed' AND error LIKE 'media%' AND updated_at >= ? "
-        "ORDER BY updated_at",
+        f"WHERE {where} AND updated_at >= ? ORDER BY updated_at",
         [since],
     ):
         failures[row["node_id"]] = row  # the newest per node
@@ -183,18 +209,13 @@ def _check_media(db: sqlite_utils.Database, now: datetime, names: dict[str, str]
         if node_id in opened or failure["updated_at"] <= latest_alert.get(node_id, ""):
             continue
         message = alert_message(
-            MEDIA_FAILED,
+            kind,
             node=names.get(node_id, node_id),
             broadcast=failure["broadcast_id"],
             error=(failure["error"] or "")[:200],
         )
         events.append(
-            (
-                "opened",
-                _open(
-                    db, MEDIA_FAILED, node_id, message, now, broadcast_id=failure["broadcast_id"]
-                ),
-            )
+            ("opened", _open(db, kind, node_id, message, now, broadcast_id=failure["broadcast_id"]))
         )
     for node_id, row in opened.items():
         played = db.execute(
@@ -207,6 +228,77 @@ def _check_media(db: sqlite_utils.Database, now: datetime, names: dict[str, str]
     return events
 
 
+def _check_media(db: sqlite_utils.Database, now: datetime, names: dict[str, str]) -> list[Event]:
+    return _check_dispatch_failures(
+        db, now, names, MEDIA_FAILED, "state = 'failed' AND error LIKE 'media%'"
+    )
+
+
+def _check_missed(db: sqlite_utils.Database, now: datetime, names: dict[str, str]) -> list[Event]:
+    return _check_dispatch_failures(
+        db, now, names, PLAY_MISSED, f"state = 'missed' AND error LIKE '{NO_REPORT}%'"
+    )
+
+
+def _check_disk(
+    db: sqlite_utils.Database, settings: Settings, now: datetime, names: dict[str, str]
+) -> list[Event]:
+    events: list[Event] = []
+    opened = _open_alerts(db, DISK_LOW)
+    for row in db.query(
+        "SELECT id, online, last_seen, heartbeat_s, revoked, "
+        "json_extract(telemetry, '$.disk_free_mb') AS free_mb "
+        "FROM nodes WHERE telemetry IS NOT NULL"
+    ):
+        node_id, free = row["id"], row["free_mb"]
+        if row["revoked"]:
+            if node_id in opened:
+                events.append(("closed", _close(db, opened[node_id], now)))
+            continue
+        if free is None or not fleet.is_online(row, now, settings.missed_heartbeats):
+            continue  # an old heartbeat says nothing about the disk now
+        if free < DISK_LOW_MB and node_id not in opened:
+            message = alert_message(
+                DISK_LOW, node=names.get(node_id, node_id), free=f"{free:.1f}", limit=DISK_LOW_MB
+            )
+            events.append(("opened", _open(db, DISK_LOW, node_id, message, now)))
+        elif free >= DISK_LOW_MB + DISK_LOW_MARGIN_MB and node_id in opened:
+            events.append(("closed", _close(db, opened[node_id], now)))
+    return events
+
+
+def _check_store_reset(
+    db: sqlite_utils.Database, now: datetime, names: dict[str, str]
+) -> list[Event]:
+    events: list[Event] = []
+    opened = _open_alerts(db, STORE_RESET)
+    latest_alert = {
+        r[0]: r[1]
+        for r in db.execute(
+            "SELECT node_id, MAX(opened_at) FROM alerts WHERE kind = ? GROUP BY node_id",
+            [STORE_RESET],
+        )
+    }
+    window = to_wire_time(now - STORE_RESET_OPEN)
+    for node_id, reset_at, kept in db.execute(
+        "SELECT id, json_extract(telemetry, '$.store_reset_at'), "
+        "json_extract(telemetry, '$.store_reset_kept') FROM nodes "
+        "WHERE revoked = 0 AND json_extract(telemetry, '$.store_reset_at') IS NOT NULL"
+    ).fetchall():
+        # times from nodes are bounded by the controller's clock
+        reset_at = min(to_wire_time(datetime.fromisoformat(reset_at)), to_wire_time(now))
+        if reset_at < window or node_id in opened or reset_at <= latest_alert.get(node_id, ""):
+            continue
+        message = alert_message(
+            STORE_RESET, node=names.get(node_id, node_id), at=reset_at, kept=kept or "?"
+        )
+        events.append(("opened", _open(db, STORE_RESET, node_id, message, now)))
+    for row in opened.values():
+        if row["opened_at"] < window:
+            events.append(("closed", _close(db, row, now)))
+    return events
+
+
 def evaluate(store: Store, settings: Settings, now: datetime | None = None) -> list[Event]:
     """Open and close alerts for what the database says now; return what changed."""
     now = now or utcnow()
@@ -215,7 +307,10 @@ def evaluate(store: Store, settings: Settings, now: datetime | None = None) -> l
         return [
             *_check_offline(db, settings, now, names),
             *_check_media(db, now, names),
+            *_check_missed(db, now, names),
             *_check_clock(db, settings, now, names),
+            *_check_disk(db, settings, now, names),
+            *_check_store_reset(db, now, names),
         ]
 
 

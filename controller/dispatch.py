@@ -56,6 +56,14 @@ _RANK = {"queued": 0, "sent": 1, "acked": 2, "playing": 3}
 #: How long a schedule.sync stays valid in a node's queue.
 SYNC_TTL = timedelta(minutes=10)
 
+#: How long after a dispatch's last allowed start (play time + lateness) the controller waits
+#: for a report (``play.started`` or a refused ack) before a ``sent``/``acked`` dispatch is
+#: ``missed``: reports a node queued while cut off for a moment still arrive in time.
+REPORT_GRACE = timedelta(minutes=5)
+
+#: The error of a dispatch nobody reported on; ``controller.alerts`` looks for this prefix.
+NO_REPORT = "no report from the node"
+
 #: Every deliverable dispatch: a file broadcast's announcement must be approved and rendered;
 #: relay and live broadcasts carry no announcement (``kind`` NULL is a file, rows before v3).
 _ITEM_QUERY = """
@@ -241,34 +249,47 @@ class Dispatcher:
         return self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
 
     def expire(self, now: datetime | None = None) -> int:
-        """Mark missed what was never delivered and is now past its lateness limit."""
+        """Mark missed what can no longer play as planned; return how many.
+
+        * ``queued`` past its lateness limit: it was never delivered (or its announcement was
+          not approved in time).
+        * ``sent`` or ``acked`` past its lateness limit plus ``REPORT_GRACE`` with no report:
+          the node never said it started (silenced, full disk, lost command). The error says
+          which state it was left in; a report that still arrives later (``play.started``,
+          ``play.finished``) wins over it.
+        """
         now = now or utcnow()
         missed = 0
         with self._lock, self.store.transaction() as db:
             rows = list(
                 db.query(
-                    "SELECT d.id, d.play_at, b.max_late_s, "
+                    "SELECT d.id, d.play_at, d.state, b.max_late_s, "
                     "CASE WHEN COALESCE(b.kind, 'file') = 'file' THEN a.status "
                     "ELSE 'approved' END AS status FROM dispatches d "
                     "JOIN broadcasts b ON b.id = d.broadcast_id "
                     "LEFT JOIN announcements a ON a.id = b.announcement_id "
-                    "WHERE d.state = 'queued' AND d.play_at < ?",
+                    "WHERE d.state IN ('queued', 'sent', 'acked') AND d.play_at < ?",
                     [to_wire_time(now)],
                 )
             )
             for row in rows:
-                if _parse_time(row["play_at"]) + timedelta(seconds=row["max_late_s"]) <= now:
-                    reason = (
-                        "not delivered before play time"
-                        if row["status"] == "approved"
-                        else f"announcement not approved in time ({row['status']})"
-                    )
-                    db.execute(
-                        "UPDATE dispatches SET state = 'missed', error = ?, updated_at = ? "
-                        "WHERE id = ? AND state = 'queued'",
-                        [reason, to_wire_time(now), row["id"]],
-                    )
-                    missed += 1
+                limit = _parse_time(row["play_at"]) + timedelta(seconds=row["max_late_s"])
+                if row["state"] != "queued":
+                    limit += REPORT_GRACE
+                if limit > now:
+                    continue
+                if row["state"] != "queued":
+                    reason = f"{NO_REPORT} by play time (left {row['state']})"
+                elif row["status"] == "approved":
+                    reason = "not delivered before play time"
+                else:
+                    reason = f"announcement not approved in time ({row['status']})"
+                db.execute(
+                    "UPDATE dispatches SET state = 'missed', error = ?, updated_at = ? "
+                    "WHERE id = ? AND state = ?",
+                    [reason, to_wire_time(now), row["id"], row["state"]],
+                )
+                missed += 1
         return missed
 
     # --- node → controller ------------------------------------------------------------------
@@ -331,7 +352,7 @@ class Dispatcher:
                 db.execute(
                     "UPDATE dispatches SET state = 'acked', acked_at = ?, updated_at = ? "
                     "WHERE cmd_id = ? AND state = 'sent'",
-                    [to_wire_time(report.at), stamp, body.cmd_id],
+                    [to_wire_time(min(report.at, now)), stamp, body.cmd_id],
                 )
             elif body.code != "replayed":  # a redelivered copy of a command already obeyed
                 db.execute(
@@ -345,7 +366,8 @@ class Dispatcher:
         if isinstance(body, PlayStarted):
             db.execute(
                 "UPDATE dispatches SET state = 'playing', started_at = ?, updated_at = ? "
-                f"{where} AND state IN ('queued', 'sent', 'acked')",
+                f"{where} AND (state IN ('queued', 'sent', 'acked') "
+                f"OR (state = 'missed' AND error LIKE '{NO_REPORT}%'))",
                 [to_wire_time(body.started_at), stamp, *key],
             )
         elif isinstance(body, PlayFinished):

@@ -35,6 +35,12 @@ REASON_CONNECTED = "connected"
 REASON_WILL = "will"
 REASON_HEARTBEAT = "heartbeat"
 REASON_OFFLINE = "offline"
+#: An online state's reason when the node started with a fresh database (its own was damaged).
+REASON_STORE_RESET = "store_reset"
+
+#: How far ahead of the controller's clock a node's ``at`` may be (small clock differences;
+#: states sent in quick succession keep their order). Anything later counts as this much.
+MAX_CLOCK_AHEAD = timedelta(minutes=2)
 
 #: Periods reported with every node: label → length.
 UPTIME_PERIODS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -103,25 +109,44 @@ def record_status(
 def apply_state(db: sqlite_utils.Database, state: State, now: datetime) -> bool:
     """Record a state message. True when it announces a new connection (time to sync).
 
+    A node's clock is not trusted further than the controller's: ``at`` is bounded by ``now``
+    plus ``MAX_CLOCK_AHEAD`` (a retained state dated 2099, published with a node's credentials,
+    would otherwise make every later state look stale), and a stored ``state_at`` beyond that
+    bound is read as the bound.
+
     A message no newer than what is stored (a retained copy seen again after a controller
-    restart, or a duplicate) changes nothing. The last will is the exception: its ``at`` is
-    when the node *connected*, so it is always older than the states the node sent during that
-    connection; it is applied when the node is stored online (a will seen again while the node
-    is already offline changes nothing).
+    restart, or a duplicate) changes nothing — unless it is an online state for a node stored
+    offline: that is a reconnect as this controller saw the session (a will or an offline
+    state came in between), whatever the node's clock says, and it is always applied and
+    synced. The last will is the other exception: its ``at`` is when the node *connected*, so
+    it is always older than the states the node sent during that connection; it is applied
+    when the node is stored online (a will seen again while the node is already offline changes
+    nothing). ``state_at`` never goes backwards.
+
+    An online state with reason ``store_reset`` (the node started with a fresh database after
+    finding its own damaged) always asks for a sync.
     """
     rows = list(db.query("SELECT state_at, online FROM nodes WHERE id = ?", [state.node]))
     if not rows:
         return False
-    at = to_wire_time(state.at)
+    now_s = to_wire_time(now)
+    bound = to_wire_time(now + MAX_CLOCK_AHEAD)
+    at = min(to_wire_time(state.at), bound)
     stored_at = rows[0]["state_at"]
-    if stored_at and at <= stored_at:
+    if stored_at and stored_at > bound:
+        stored_at = bound  # pinned by a far-future time stored before times were bounded
+    was_online = bool(rows[0]["online"])
+    # a reconnect as this controller saw the session, or a node asking for its whole schedule
+    reconnect = state.online and (not was_online or state.reason == REASON_STORE_RESET)
+    newer = not stored_at or at > stored_at
+    if not newer:
         is_will = not state.online and state.reason == REASON_WILL
-        if not (is_will and rows[0]["online"]):
+        if not (reconnect or (is_will and was_online)):
             return False
         at = stored_at  # keep state_at monotonic: older states stay ignored
     update: dict[str, Any] = {"online": int(state.online), "state_at": at}
     if state.online:
-        update["last_seen"] = to_wire_time(now)
+        update["last_seen"] = now_s
     if state.version is not None:
         update["version"] = state.version
     if state.volume is not None:

@@ -84,6 +84,12 @@ ALERTS: dict[str, str] = {
     "clock_unsynced": (
         "Đồng hồ của {node} chưa được đồng bộ (đồng bộ: {synced}, lệch {offset} ms)."
     ),
+    "play_missed": "{node} không báo đã phát lượt phát #{broadcast}: {error}",
+    "disk_low": "{node} sắp hết chỗ lưu trữ: còn {free} MB (ngưỡng {limit:.0f} MB).",
+    "store_reset": (
+        "{node} phát hiện cơ sở dữ liệu bị hỏng lúc {at}, đã lập lại và xin đồng bộ lịch "
+        "(bản hỏng giữ ở {kept})."
+    ),
 }
 
 #: Why a node's status changed (lịch sử trạng thái cụm loa).

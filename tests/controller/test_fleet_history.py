@@ -65,13 +65,15 @@ def test_retained_will_seen_again_after_restart_changes_nothing(store: Store) ->
 
 def test_stale_retained_online_state_is_not_trusted(store: Store) -> None:
     db = store.db
-    fleet.apply_state(db, state(False, T0 + timedelta(minutes=10), reason="shutdown"), T0)
-    # an older "online" copy arriving later (retained, seen again) changes nothing
+    fleet.apply_state(db, state(True, T0 + timedelta(minutes=10)), T0 + timedelta(minutes=10))
+    # an older "online" copy arriving later (retained, seen again) changes nothing; an online
+    # state after an offline one is a reconnect whatever its time (tests/controller/
+    # test_redteam_clock.py)
     assert (
         fleet.apply_state(db, state(True, T0 + timedelta(minutes=1)), T0 + timedelta(minutes=11))
         is False
     )
-    assert events(store) == [(to_wire_time(T0), False, "shutdown")]
+    assert events(store) == [(to_wire_time(T0 + timedelta(minutes=10)), True, "connected")]
 
 
 def test_missed_heartbeats_mark_offline_dated_at_the_limit_and_heartbeat_brings_it_back(
