@@ -3,6 +3,11 @@
 Workflow: draft → pending (submitted) → approved | rejected (with a comment) → archived.
 A rejected announcement can be edited and submitted again. The approver must be a different
 person than the author. Every change is written to the audit log in the same transaction.
+
+What is approved is what is heard: text is spoken before it is submitted (or, at the latest,
+before it is approved), the approval records that audio (``approved_sha256``), and an approved
+announcement is never spoken again (a later lexicon entry or engine change cannot alter it).
+Archiving takes an announcement out of the lists of work; it does not change what is scheduled.
 """
 
 from __future__ import annotations
@@ -230,7 +235,13 @@ def _reviewer_is_not_author(db: sqlite_utils.Database, who: Identity, announceme
 
 
 def approve(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> dict[str, Any]:
+    """Approve the pending announcement *and its current audio*: ``approved_sha256`` is what
+    nodes will play. No audio yet (spoken text not rendered): ``audio_not_rendered`` (409);
+    callers speak it first (``ensure_rendered``) so the approver can listen to it."""
     _reviewer_is_not_author(db, who, announcement_id)
+    current = _must_get(db, announcement_id)
+    if current["status"] == "pending" and not current["media_sha256"]:
+        raise ApiError(409, "audio_not_rendered", field="audio")
     return _transition(
         db,
         who,
@@ -238,6 +249,7 @@ def approve(db: sqlite_utils.Database, who: Identity, announcement_id: int) -> d
         "approve",
         ("pending",),
         {
+            "approved_sha256": current["media_sha256"],
             "status": "approved",
             "reviewed_by": who.user_id,
             "reviewed_at": to_wire_time(utcnow()),
@@ -353,8 +365,42 @@ def store_media(db: sqlite_utils.Database, rendered: Any) -> None:
     )
 
 
+#: Statuses an announcement reaches only through approval (archived may follow either).
+APPROVED_ONCE = ("approved",)
+
+
+def approved_audio(row: Mapping[str, Any]) -> str | None:
+    """The sha256 of the audio its approver approved; None while it is not approved.
+
+    Rows approved before approvals were pinned (no ``approved_sha256``) keep the audio they had.
+    """
+    if row.get("approved_sha256"):
+        return str(row["approved_sha256"])
+    if row.get("status") in APPROVED_ONCE and row.get("media_sha256"):
+        return str(row["media_sha256"])
+    return None
+
+
+def attach_spoken_audio(db: sqlite_utils.Database, announcement_id: int, rendered: Any) -> None:
+    """Record rendered speech as the announcement's audio (inside the caller's transaction)."""
+    store_media(db, rendered)
+    table(db, "announcements").update(
+        announcement_id,
+        {
+            "media_sha256": rendered.sha256,
+            "engine": rendered.engine,
+            "voice": rendered.voice,
+            "normalized_text": rendered.normalized_text,
+            "source": "text",
+        },
+    )
+
+
 def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, Any]) -> str:
     """Render the announcement's text to delivery audio if it has none yet; return its sha256.
+
+    An approved announcement (or one archived after approval) is never spoken again: its
+    approved audio is returned, and if that file is gone it is ``approved_audio_missing`` (409).
 
     It is spoken with the voice the official chose (:class:`Speech`, stored with it), so a
     rendering after an edit or at scheduling sounds like the one they listened to. Rendering
@@ -364,6 +410,13 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
     keeps changing), so stale audio never lands on newer words.
     """
     row = announcement
+    pinned = approved_audio(row)
+    if pinned is not None or row["status"] in APPROVED_ONCE:
+        # Approved: the approved audio, never spoken again (the lexicon or voices may have
+        # changed since); gone from the media store: refused, an official must look.
+        if pinned is None or not (settings.media_dir / f"{pinned}.mp3").is_file():
+            raise ApiError(409, "approved_audio_missing", field="announcement_id")
+        return pinned
     for _attempt in range(3):
         if row.get("media_sha256"):
             return str(row["media_sha256"])

@@ -15,7 +15,17 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import schedules
-from controller import announcements, audit, authz, broadcasts, fleet, reports, users, zones
+from controller import (
+    admin_area,
+    announcements,
+    audit,
+    authz,
+    broadcasts,
+    fleet,
+    reports,
+    users,
+    zones,
+)
 from controller.auth import Identity, require_media_reader, require_official
 from controller.errors import ApiError
 from controller.runtime import runtime_of
@@ -77,20 +87,43 @@ class ReviewIn(_Request):
 
 @router.post("/announcements", status_code=201, tags=["announcements"])
 def create_announcement(body: AnnouncementIn, request: Request, who: Official) -> dict[str, Any]:
+    """Submitted at once (``submit``): spoken first, so the approver hears what will play."""
     authz.require(who, "announcement.write")
     rt = runtime(request)
-    announcement_id = announcements.create_announcement(
-        rt.store.db,
-        who,
-        body.title,
-        body.text,
-        max_text_chars=rt.settings.max_text_chars,
-        category=body.category,
-        priority=body.priority,
-        status="pending" if body.submit else "draft",
-        speech=announcements.Speech(body.speech_engine, body.speech_voice, body.speech_rate),
-    )
+    speech = announcements.Speech(body.speech_engine, body.speech_voice, body.speech_rate)
+    rendered = None
+    if body.submit:
+        _, text = announcements.clean_title_and_text(
+            body.title, body.text, rt.settings.max_text_chars
+        )
+        rendered = announcements.render_speech(
+            rt.store, rt.settings, text, speech.checked().voice_settings()
+        )
+    with rt.store.transaction() as db:
+        announcement_id = announcements.create_announcement(
+            db,
+            who,
+            body.title,
+            body.text,
+            max_text_chars=rt.settings.max_text_chars,
+            category=body.category,
+            priority=body.priority,
+            status="pending" if body.submit else "draft",
+            speech=speech,
+        )
+        if rendered is not None:
+            announcements.attach_spoken_audio(db, announcement_id, rendered)
     return announcements.get_announcement(rt.store.db, announcement_id) or {}
+
+
+def _spoken_then_submitted(rt: Any, who: Identity, announcement_id: int) -> dict[str, Any]:
+    """Speak the text (if not yet), then submit: the approver approves audio, not words."""
+    row = announcements.get_announcement(rt.store.db, announcement_id)
+    if row is None:
+        raise ApiError(404, "announcement_not_found")
+    if row["status"] in announcements.EDITABLE:
+        announcements.ensure_rendered(rt.store, rt.settings, row)
+    return announcements.submit(rt.store.db, who, announcement_id)
 
 
 @router.get("/announcements", tags=["announcements"])
@@ -133,19 +166,22 @@ def edit_announcement(
         priority=body.priority if "priority" in body.model_fields_set else None,
         speech=body.speech_changes() or None,
     )
-    return announcements.submit(rt.store.db, who, announcement_id) if body.submit else row
+    return _spoken_then_submitted(rt, who, announcement_id) if body.submit else row
 
 
 @router.post("/announcements/{announcement_id}/submit", tags=["announcements"])
 def submit_announcement(announcement_id: int, request: Request, who: Official) -> dict[str, Any]:
     authz.require(who, "announcement.write")
-    return announcements.submit(runtime(request).store.db, who, announcement_id)
+    return _spoken_then_submitted(runtime(request), who, announcement_id)
 
 
 @router.post("/announcements/{announcement_id}/approve", tags=["announcements"])
 def approve_announcement(announcement_id: int, request: Request, who: Official) -> dict[str, Any]:
     authz.require(who, "announcement.review")
     rt = runtime(request)
+    pending = announcements.get_announcement(rt.store.db, announcement_id)
+    if pending is not None and pending["status"] == "pending" and not pending["media_sha256"]:
+        announcements.ensure_rendered(rt.store, rt.settings, pending)  # submitted before v6
     row = announcements.approve(rt.store.db, who, announcement_id)
     rt.kick()  # broadcasts already scheduled for it can go out now
     return row
@@ -290,7 +326,8 @@ def emergency(body: EmergencyIn, request: Request, who: Official) -> dict[str, A
     rt = runtime(request)
     db = rt.store.db
     zones.check_targets(db, who, body.zone_ids)
-    announcements.clean_title_and_text(body.title, body.text, rt.settings.max_text_chars)
+    _, text = announcements.clean_title_and_text(body.title, body.text, rt.settings.max_text_chars)
+    rendered = announcements.render_speech(rt.store, rt.settings, text)
     with rt.store.transaction():
         announcement_id = announcements.create_announcement(
             db,
@@ -302,10 +339,11 @@ def emergency(body: EmergencyIn, request: Request, who: Official) -> dict[str, A
             priority="emergency",
             status="approved",
         )
+        announcements.attach_spoken_audio(db, announcement_id, rendered)
         db.execute(
             "UPDATE announcements SET emergency = 1, reviewed_by = ?, reviewed_at = "
-            "created_at WHERE id = ?",
-            [who.user_id, announcement_id],
+            "created_at, approved_sha256 = ? WHERE id = ?",
+            [who.user_id, rendered.sha256, announcement_id],
         )
         broadcast_id = broadcasts.create_broadcast(
             rt.store,
@@ -401,7 +439,10 @@ def audit_log(
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     authz.require(who, "audit.read")
-    rows = audit.entries(runtime(request).store.db, entity=entity, entity_id=entity_id)
+    db = runtime(request).store.db
+    rows = audit.entries(
+        db, entity=entity, entity_id=entity_id, actor_ids=admin_area.audit_actor_ids(db, who)
+    )
     return reports.rows_response(rows, format, "nhat-ky-he-thong.csv")
 
 
@@ -433,7 +474,8 @@ def _user_error(exc: ValueError) -> ApiError:
 @router.get("/users", tags=["admin"])
 def list_users(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "user.manage")
-    return users.list_users(runtime(request).store.db)
+    db = runtime(request).store.db
+    return [u for u in users.list_users(db) if admin_area.user_visible(db, who, u)]
 
 
 @router.post("/users", status_code=201, tags=["admin"])
@@ -442,6 +484,7 @@ def create_user(body: UserIn, request: Request, who: Official) -> dict[str, Any]
     db = runtime(request).store.db
     if body.zone_id is not None and zones.missing_zones(db, [body.zone_id]):
         raise ApiError(404, "zone_not_found", field="zone_id", zone_ids=str(body.zone_id))
+    admin_area.require_zone(db, who, body.zone_id)
     try:
         with db.conn:
             user_id = users.create_user(
@@ -468,9 +511,11 @@ def change_user(user_id: int, body: UserChange, request: Request, who: Official)
     authz.require(who, "user.manage")
     db = runtime(request).store.db
     rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-    if not rows:
+    if not rows or not admin_area.user_visible(db, who, rows[0]):
         raise ApiError(404, "user_not_found")
     changes = body.model_dump(exclude_unset=True)
+    if "zone_id" in changes:
+        admin_area.require_zone(db, who, changes["zone_id"])
     if "disabled" in changes:
         changes["disabled"] = int(changes["disabled"])
     try:
@@ -501,7 +546,8 @@ class TokenIn(_Request):
 @router.get("/tokens", tags=["admin"])
 def list_tokens(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "user.manage")
-    return users.list_tokens(runtime(request).store.db)
+    db = runtime(request).store.db
+    return [t for t in users.list_tokens(db) if admin_area.token_visible(db, who, t)]
 
 
 @router.post("/tokens", status_code=201, tags=["admin"])
@@ -511,8 +557,12 @@ def create_token(body: TokenIn, request: Request, who: Official) -> dict[str, An
     db = runtime(request).store.db
     if body.role not in users.ROLES:
         raise ApiError(422, "bad_role", field="role")
-    if body.user_id is not None and users.get_user(db, body.user_id) is None:
-        raise ApiError(404, "user_not_found", field="user_id")
+    if body.user_id is None:  # an integration's token has no area: everywhere
+        admin_area.require_zone(db, who, None, field="user_id")
+    else:
+        owner = users.get_user(db, body.user_id)
+        if owner is None or not admin_area.user_visible(db, who, owner):
+            raise ApiError(404, "user_not_found", field="user_id")
     with db.conn:
         token = users.create_token(db, body.name, role=body.role, user_id=body.user_id)
         token_id = db.execute("SELECT max(id) FROM api_tokens").fetchone()[0]
@@ -527,6 +577,9 @@ def revoke_token(token_id: int, request: Request, who: Official) -> Response:
     authz.require(who, "user.manage")
     db = runtime(request).store.db
     with db.conn:
+        found = list(db.query("SELECT user_id FROM api_tokens WHERE id = ?", [token_id]))
+        if not found or not admin_area.token_visible(db, who, found[0]):
+            raise ApiError(404, "token_not_found")
         if not users.revoke_token(db, token_id):
             raise ApiError(404, "token_not_found")
         audit.record(db, who, "token.revoke", "api_token", token_id, ip=_ip(request))

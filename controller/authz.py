@@ -3,6 +3,18 @@
 Every official has one role and, optionally, a zone: they act only on that zone and the zones
 beneath it (no zone: the whole system). Resources outside a user's area are reported as not found
 (404), so their existence is not revealed; acting on a target outside it is forbidden (403).
+
+One rule for broadcasts that target several zones (files, relays, live speech alike):
+
+- **read**: a broadcast is visible when at least one of its zones lies in the area; its dispatches
+  (the play log) are shown only for nodes inside the area.
+- **act** (cancel, stop, speak into it, approve a relay): only when *every* target zone lies in the
+  area; a broadcast partly outside is ``outside_area`` (403), one wholly outside is not found.
+
+The lexicon changes how every later text is spoken, so only an admin writes it (audited); audio
+already approved is never spoken again, so an entry never changes an approved announcement.
+Stream sources (what a relay plays) are added and changed by admins and approvers only; a relay
+an editor schedules waits for an approver, like an announcement.
 """
 
 from __future__ import annotations
@@ -26,7 +38,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "broadcast.live": frozenset({"admin", "approver"}),
     "node.manage": frozenset({"admin", "operator"}),
     "node.control": frozenset({"admin", "operator", "approver"}),
-    "lexicon.write": frozenset({"admin", "editor"}),
+    "lexicon.write": frozenset({"admin"}),
+    "stream.source.write": frozenset({"admin", "approver"}),
+    "relay.review": frozenset({"admin", "approver"}),
     "audit.read": frozenset({"admin"}),
     "user.manage": frozenset({"admin"}),
     "read": frozenset(ROLES),
@@ -63,6 +77,14 @@ def require_zones(db: sqlite_utils.Database, who: Identity, zone_ids: Iterable[i
     allowed = area(db, who)
     if allowed is not None and not set(zone_ids) <= allowed:
         raise ApiError(403, "outside_area", field="zone_ids")
+
+
+def require_whole_broadcast(
+    db: sqlite_utils.Database, who: Identity, zone_ids: Iterable[int]
+) -> None:
+    """Acting on a broadcast: every one of its target zones must lie in the area
+    (``outside_area`` otherwise). Callers first check it is visible at all (404)."""
+    require_zones(db, who, zone_ids)
 
 
 def node_visible(db: sqlite_utils.Database, who: Identity, node_zone_id: int) -> bool:

@@ -64,8 +64,11 @@ REPORT_GRACE = timedelta(minutes=5)
 #: The error of a dispatch nobody reported on; ``controller.alerts`` looks for this prefix.
 NO_REPORT = "no report from the node"
 
-#: Every deliverable dispatch: a file broadcast's announcement must be approved and rendered;
-#: relay and live broadcasts carry no announcement (``kind`` NULL is a file, rows before v3).
+#: Every deliverable dispatch: a file broadcast plays the audio its announcement's approver
+#: approved (``approved_sha256``; still so once the announcement is archived), a relay plays once
+#: approved (``approved_at``), live speech carries no announcement (``kind`` NULL is a file, rows
+#: before v3). ``deliver``, ``sync_node`` and ``play_now`` all read this one query, so a node's
+#: sync holds exactly the active, deliverable dispatch rows that are sent or acked for it.
 _ITEM_QUERY = """
 SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
        b.priority, b.max_late_s, b.repeats, b.repeat_gap_s,
@@ -75,9 +78,13 @@ SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
   FROM dispatches d
   JOIN broadcasts b ON b.id = d.broadcast_id
   LEFT JOIN announcements a ON a.id = b.announcement_id
-  LEFT JOIN media m ON m.sha256 = a.media_sha256
+  LEFT JOIN media m ON m.sha256 = COALESCE(a.approved_sha256,
+                                           CASE WHEN a.status = 'approved' THEN a.media_sha256 END)
  WHERE b.status = 'active'
-   AND (COALESCE(b.kind, 'file') != 'file' OR (a.status = 'approved' AND m.sha256 IS NOT NULL))
+   AND CASE COALESCE(b.kind, 'file')
+         WHEN 'file' THEN m.sha256 IS NOT NULL
+         WHEN 'relay' THEN b.approved_at IS NOT NULL
+         ELSE 1 END
 """
 
 
@@ -264,8 +271,9 @@ class Dispatcher:
             rows = list(
                 db.query(
                     "SELECT d.id, d.play_at, d.state, b.max_late_s, "
-                    "CASE WHEN COALESCE(b.kind, 'file') = 'file' THEN a.status "
-                    "ELSE 'approved' END AS status FROM dispatches d "
+                    "CASE WHEN COALESCE(b.kind, 'file') = 'file' AND a.approved_sha256 IS NULL "
+                    "THEN a.status WHEN b.kind = 'relay' AND b.approved_at IS NULL "
+                    "THEN 'pending' ELSE 'approved' END AS status FROM dispatches d "
                     "JOIN broadcasts b ON b.id = d.broadcast_id "
                     "LEFT JOIN announcements a ON a.id = b.announcement_id "
                     "WHERE d.state IN ('queued', 'sent', 'acked') AND d.play_at < ?",

@@ -28,6 +28,20 @@ ERRORS: dict[str, str] = {
     "text_too_long": "Nội dung bản tin quá dài (tối đa {limit} ký tự).",
     "empty_title": "Tiêu đề bản tin không được để trống.",
     "title_too_long": "Tiêu đề quá dài (tối đa {limit} ký tự).",
+    "control_characters": (
+        "Có ký tự điều khiển hoặc ký tự ẩn không được phép (ví dụ ký tự đảo chiều chữ); "
+        "hãy gõ lại phần này."
+    ),
+    "invisible_only": "Phần này chỉ có ký tự vô hình; hãy nhập chữ đọc được.",
+    "approved_audio_missing": (
+        "Không tìm thấy tệp âm thanh đã duyệt của bản tin; bản tin đã duyệt không được đọc lại, "
+        "hãy báo quản trị viên."
+    ),
+    "audio_not_rendered": "Bản tin chưa có âm thanh để nghe duyệt; hãy nghe thử rồi duyệt lại.",
+    "relay_not_pending": "Lượt tiếp sóng này không chờ duyệt.",
+    "stream_target_forbidden": (
+        "Địa chỉ nguồn phát thuộc mạng nội bộ, không được phép dùng làm nguồn tiếp sóng."
+    ),
     "time_without_offset": "Thời gian phải có múi giờ, ví dụ 2026-12-01T07:30:00+07:00.",
     "in_past": "Thời gian phát đã qua. Hãy chọn một thời điểm trong tương lai.",
     "too_far_ahead": "Thời gian phát quá xa (tối đa {days} ngày tới).",

@@ -83,12 +83,12 @@ def test_the_api_stores_the_voice_and_scheduling_renders_with_it(
         SOUTH,
         SLOW,
     )
-    assert created["media_sha256"] is None, "an announcement written through the API is lazy"
+    assert created["media_sha256"], "submitted through the API: spoken before approval"
     _approve(client, people, ann)
     _schedule(client, people, commune, ann)
 
     row = _row(client, ann)
-    assert row["media_sha256"], "scheduling rendered the speech"
+    assert row["media_sha256"] == row["approved_sha256"] == created["media_sha256"]
     assert (row["engine"], row["voice"]) == ("espeak-ng", SOUTH), "the chosen voice spoke"
     assert (row["speech_engine"], row["speech_voice"], row["speech_rate"]) == (
         "espeak-ng",
@@ -256,14 +256,16 @@ def test_the_web_choice_is_stored_shown_and_used_when_an_api_edit_re_renders(
     assert f'value="{voice}" selected' in form.text, "the edit form keeps the voice"
     assert f'name="rate" type="number" min="60" max="400" step="5" value="{SLOW}"' in form.text
 
-    # An edit through the API clears the audio; scheduling renders again with the stored voice.
+    # An edit through the API drops the old audio; submitting speaks the new text with the
+    # stored voice, and that is what is approved and scheduled.
+    old_sha = row["media_sha256"]
     new_text = TEXT + " Bà con nhớ mang sổ tiêm chủng."
     edited = client.put(
         f"/api/v1/announcements/{ann}",
         json={"title": "Giọng chậm", "text": new_text, "submit": True},
         headers=people.headers("editor"),
     )
-    assert edited.status_code == 200 and edited.json()["media_sha256"] is None
+    assert edited.status_code == 200 and edited.json()["media_sha256"] not in (None, old_sha)
     _approve(client, people, ann)
     _schedule(client, people, commune, ann)
     sha = _row(client, ann)["media_sha256"]
