@@ -36,14 +36,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-port", type=int, default=18830, help="embedded broker port")
     p.add_argument("--token", help="API token to accept (default: generated once, kept)")
     p.add_argument("--tick", type=float, default=1.0, help="controller scheduler tick, seconds")
+    p.add_argument(
+        "--speakers",
+        action="store_true",
+        help="play what the nodes play through this machine's sound card (mpg123/ffplay/aplay)",
+    )
     p.set_defaults(func=run_demo)
 
 
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its old mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+#: Where the demo nodes play: a JSON line per play in plays.jsonl, or (``--speakers``) the
+#: machine's sound card through the agent's ``auto`` player.
+PLAYER_FILE = 'backend = "file"'
+PLAYER_SPEAKERS = 'backend = "auto"'
+
+#: Loggers of the embedded broker: its internals (a line per state change of every client
+#: session) are for whoever debugs amqtt, shown with ``loa -v demo`` only.
+BROKER_LOGGERS = ("amqtt", "transitions")
 
 
 def node_config(node_id: str, secret: str, node_dir: Path, mqtt_url: str, public_key: str) -> str:
@@ -59,9 +75,40 @@ def node_config(node_id: str, secret: str, node_dir: Path, mqtt_url: str, public
         "[http]\n"
         f'token = "{secret}"\n\n'
         "[player]\n"
-        'backend = "file"\n'
+        f"{PLAYER_FILE}\n"
         'sink_path = "plays.jsonl"\n'
     )
+
+
+def set_player(config_path: Path, speakers: bool) -> None:
+    """Point a demo node's player at the sound card or back at its file, keeping its secret."""
+    text = config_path.read_text(encoding="utf-8")
+    old, new = (PLAYER_FILE, PLAYER_SPEAKERS) if speakers else (PLAYER_SPEAKERS, PLAYER_FILE)
+    if old in text:
+        _write_private(config_path, text.replace(old, new))
+
+
+def busy_port(ports: dict[int, str]) -> str | None:
+    """The line to print when one of the demo's ports is taken (by another demo, say), else None.
+
+    ``ports`` maps a port to the flag that changes it. Binding is the only true test: a port
+    held on 0.0.0.0 or 127.0.0.1 refuses a bind on 127.0.0.1 alike.
+    """
+    import errno
+    import socket
+
+    for port, flag in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                return (
+                    f"Cổng {port} đang được dùng (có thể bởi một demo khác): chọn cổng khác "
+                    f"với {flag} / port {port} is in use: choose another with {flag}"
+                )
+    return None
 
 
 def prepare(data_dir: Path, mqtt_url: str, token: str | None) -> dict:
@@ -124,8 +171,14 @@ async def _run(args: argparse.Namespace) -> int:
 
     data_dir: Path = args.data_dir.resolve()
     mqtt_url = f"mqtt://127.0.0.1:{args.mqtt_port}"
+    taken = busy_port({args.port: "--port", args.mqtt_port: "--mqtt-port"})
+    if taken:
+        print(taken, file=sys.stderr, flush=True)
+        return 2
     login = prepare(data_dir, mqtt_url, args.token)
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        for name in BROKER_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     broker = await _broker(args.mqtt_port)
     py = [sys.executable, "-m", "loa"]
     children: list[subprocess.Popen] = [
@@ -147,6 +200,7 @@ async def _run(args: argparse.Namespace) -> int:
         )
     ]
     for node_dir in sorted((data_dir / "nodes").iterdir()):
+        set_player(node_dir / "node.toml", args.speakers)
         children.append(subprocess.Popen([*py, "node", "--config", str(node_dir / "node.toml")]))
 
     url = f"http://127.0.0.1:{args.port}"
@@ -157,8 +211,18 @@ async def _run(args: argparse.Namespace) -> int:
             for a in login["accounts"]
         )
         + f"  API token: {login['token']}\n"
-        f"  MQTT broker: {mqtt_url}\n"
-        f"  Nhật ký phát của cụm loa / node play logs: {data_dir}/nodes/*/plays.jsonl\n"
+        f"  MQTT broker: {mqtt_url} (chỉ trên máy này, không mật khẩu: để thử, không dùng thật"
+        " / this machine only, no passwords: for trying, not for real use)\n"
+        + (
+            "  Các cụm loa phát ra loa của máy này / the nodes play through this machine's "
+            "speakers\n"
+            if args.speakers
+            else f"  Nhật ký phát của cụm loa / node play logs: {data_dir}/nodes/*/plays.jsonl\n"
+            "  Nghe bản tin qua loa của máy / to hear them: make demo DEMO_ARGS=--speakers\n"
+        )
+        + "  Thử / try: đăng nhập bằng bientap, soạn bản tin, gửi duyệt; đăng nhập bằng duyet,"
+        " duyệt; rồi đặt lịch phát / sign in as bientap, write and submit; as duyet, approve;"
+        " then schedule it\n"
         "  Ctrl-C để dừng / to stop.\n",
         flush=True,
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,3 +148,69 @@ def test_a_broadcast_typed_into_the_web_form_plays_on_the_three_demo_nodes(demo)
     assert {p["node"] for p in plays} == {"lac-xuan-1", "lac-binh-1", "dong-thanh-1"}
     assert {p["broadcast"] for p in plays} == {broadcast_id}
     assert len({p["sha256"] for p in plays}) == 1
+
+
+def test_the_demo_output_is_what_a_newcomer_needs(demo, tmp_path: Path) -> None:
+    """The first screen names the web address, the logins and how to hear a play; the broker's
+    and the scheduler's routine lines stay out of it (they need ``-v``)."""
+    url, _ = demo
+    with httpx.Client(base_url=url, timeout=30) as api:
+        wait_until(
+            lambda: all(
+                n["online"]
+                for n in api.get(
+                    "/api/v1/nodes", headers={"Authorization": f"Bearer {TOKEN}"}
+                ).json()
+            ),
+            timeout=30,
+            what="three demo nodes online",
+        )
+    time.sleep(2)  # a few scheduler ticks (0.5 s) and broker sessions
+    text = (tmp_path / "demo.log").read_text(errors="replace")
+    assert url in text and "bientap" in text and "duyet" in text
+    assert "plays.jsonl" in text and "--speakers" in text
+    assert "transitions.core" not in text, "the embedded broker's internals"
+    assert "amqtt" not in text
+    assert "Running job" not in text and "executed successfully" not in text
+
+
+def test_a_port_in_use_gives_one_line_naming_the_flag(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "loa",
+                "demo",
+                "--data-dir",
+                str(tmp_path / "demo"),
+                "--port",
+                str(free_port()),
+                "--mqtt-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0] and "--mqtt-port" in lines[0]
+    assert not (tmp_path / "demo").exists(), "nothing is prepared for a demo that cannot start"
+
+
+def test_speakers_switch_the_demo_nodes_player_and_back(tmp_path: Path) -> None:
+    from loa.demo import node_config, set_player
+
+    config = tmp_path / "node.toml"
+    config.write_text(node_config("n1", "s3cret", tmp_path, "mqtt://127.0.0.1:1", "pk"))
+    config.chmod(0o644)
+    set_player(config, speakers=True)
+    assert 'backend = "auto"' in config.read_text() and "s3cret" in config.read_text()
+    assert config.stat().st_mode & 0o777 == 0o600, "the rewritten config keeps its secret private"
+    set_player(config, speakers=False)
+    assert 'backend = "file"' in config.read_text()
