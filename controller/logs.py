@@ -47,6 +47,12 @@ class JsonFormatter(logging.Formatter):
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+#: Loggers whose INFO lines are routine, not something an operator acts on: APScheduler's
+#: executor writes "Running job …" and "… executed successfully" for every scheduler tick
+#: (3,600 lines an hour at a 2 s tick). Their warnings and errors (a missed or failed run) stay;
+#: at DEBUG level everything shows.
+ROUTINE_LOGGERS = ("apscheduler.executors",)
+
 
 def resolve_format(requested: str | None) -> str:
     """The command line's choice, else ``LOA_LOG_FORMAT``, else text."""
@@ -67,3 +73,6 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    routine = logging.WARNING if root.getEffectiveLevel() > logging.DEBUG else logging.NOTSET
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).setLevel(routine)

@@ -63,3 +63,39 @@ def test_log_format_comes_from_the_option_then_the_environment(
     assert logs.resolve_format(None) == "text"
     with pytest.raises(ValueError):
         logs.resolve_format("xml")
+
+
+def test_scheduler_ticks_write_nothing_but_a_failing_tick_is_logged(restore_root_logging) -> None:
+    """APScheduler's two INFO lines per run are routine; an exception in a run is not."""
+    import threading
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    out = io.StringIO()
+    logs.configure("text", stream=out)
+    runs: list[int] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        runs.append(1)
+        if len(runs) == 3:
+            done.set()
+            raise RuntimeError("tick failed on purpose")
+
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(tick, "interval", seconds=0.05)
+    scheduler.start()
+    try:
+        assert done.wait(10)
+    finally:
+        scheduler.shutdown(wait=True)
+    text = out.getvalue()
+    assert "Running job" not in text and "executed successfully" not in text, text
+    assert "tick failed on purpose" in text
+
+
+def test_verbose_logging_keeps_the_scheduler_lines(restore_root_logging) -> None:
+    logs.configure("text", level=logging.DEBUG, stream=io.StringIO())
+    assert logging.getLogger("apscheduler.executors.default").isEnabledFor(logging.INFO)
+    logs.configure("text", stream=io.StringIO())
+    assert not logging.getLogger("apscheduler.executors.default").isEnabledFor(logging.INFO)
