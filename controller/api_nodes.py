@@ -1,7 +1,8 @@
 """Provisioning API: add a node (its bundle is in the answer, shown once), revoke a node, re-issue
-a node's secret (a new bundle; the old one stops working).
+a node's secret (a new bundle; the old one stops working); join codes (make, list, revoke) and
+their redemption by a Pi's install script, with the files it downloads (``/node/…``).
 
-Administrators only for now.
+Administrators only, except the redemption and ``/node/…`` (the join code is the credential).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller import provisioning
+from controller import join, node_dist, provisioning
 from controller.auth import Identity, require_official
 from controller.errors import ApiError
 from controller.provisioning import ProvisioningConfig, ProvisioningError
@@ -103,3 +104,106 @@ def reissue_node(node_id: str, request: Request, who: Official) -> JSONResponse:
     except ProvisioningError as exc:
         raise _api_error(exc) from None
     return JSONResponse(bundle, headers={"Cache-Control": "no-store"})
+
+
+# --- join codes (controller/join.py): one command on the Pi -----------------------------------
+
+
+class JoinCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=provisioning.MAX_NAME)
+    zone_id: int
+    id: str | None = Field(
+        default=None, max_length=200, description="the node id; default: made from the name"
+    )
+
+
+class RedeemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=100)
+
+
+@router.post(
+    "/join-codes",
+    status_code=201,
+    responses={201: {"description": "the code (shown once) and the line to type on the Pi"}},
+)
+def create_join_code(body: JoinCodeIn, request: Request, who: Official) -> JSONResponse:
+    _admin(who)
+    rt: Runtime = request.app.state.runtime
+    try:
+        made = join.create_code(
+            rt.store,
+            _config(rt),
+            body.name,
+            body.zone_id,
+            node_id=body.id,
+            actor=who.name,
+            actor_id=who.user_id,
+        )
+    except ProvisioningError as exc:
+        raise _api_error(exc) from None
+    return JSONResponse(made, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/join-codes")
+def list_join_codes(request: Request, who: Official) -> list[dict[str, Any]]:
+    _admin(who)
+    rt: Runtime = request.app.state.runtime
+    return join.list_codes(rt.store.db)
+
+
+@router.post("/join-codes/{code_id}/revoke")
+def revoke_join_code(code_id: int, request: Request, who: Official) -> dict[str, Any]:
+    _admin(who)
+    rt: Runtime = request.app.state.runtime
+    try:
+        return join.revoke_code(rt.store, code_id, actor=who.name, actor_id=who.user_id)
+    except ProvisioningError as exc:
+        raise _api_error(exc) from None
+
+
+@router.post(
+    "/join",
+    responses={200: {"description": "the node's bundle, given once: the code is now used"}},
+)
+def redeem_join_code(body: RedeemIn, request: Request) -> JSONResponse:
+    """Public: the join code is the credential. Called by the install script on the Pi."""
+    rt: Runtime = request.app.state.runtime
+    try:
+        bundle = join.redeem(
+            rt.store,
+            _config(rt),
+            rt.key,
+            body.code,
+            ip=request.client.host if request.client else None,
+        )
+    except ProvisioningError as exc:
+        raise _api_error(exc) from None
+    return JSONResponse(bundle, headers={"Cache-Control": "no-store"})
+
+
+#: Public files a Pi downloads to join (controller/node_dist.py).
+node_files_router = APIRouter(prefix="/node", tags=["provisioning"])
+
+
+@node_files_router.get("/install.sh", response_class=PlainTextResponse)
+def install_script(request: Request) -> PlainTextResponse:
+    rt: Runtime = request.app.state.runtime
+    return PlainTextResponse(
+        node_dist.install_script(rt.settings.base_url), media_type="text/x-shellscript"
+    )
+
+
+@node_files_router.get("/{wheel}", response_class=FileResponse)
+def node_wheel(wheel: str, request: Request) -> FileResponse:
+    rt: Runtime = request.app.state.runtime
+    if wheel != node_dist.wheel_name():
+        raise ApiError(404, "not_found")
+    try:
+        path = node_dist.node_wheel(rt.settings.data_dir)
+    except ProvisioningError as exc:
+        raise _api_error(exc) from None
+    return FileResponse(path, media_type="application/octet-stream", filename=wheel)

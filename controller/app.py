@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from controller import api, api_fleet, api_streams, errors, metrics, web, web_common
+from controller.api_nodes import node_files_router
 from controller.api_nodes import router as nodes_router
 from controller.runtime import Runtime
 from controller.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api.media_router)
     app.include_router(web.router)
     app.include_router(nodes_router)
+    app.include_router(node_files_router)  # /node/install.sh and the loa wheel
     app.include_router(api_fleet.router)
     app.include_router(metrics.router)
     api_streams.install(app)  # relays, live speech, /streams/… (docs/streams.md)

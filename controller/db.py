@@ -315,7 +315,29 @@ def _v6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """Join codes (controller/join.py): one-time codes a Pi redeems for its bundle. Only the
+    code's SHA-256 is kept; ``node_id`` is the node the code creates (reserved while it waits)."""
+    table(db, "join_codes").create(
+        {
+            "id": int,
+            "code_hash": str,
+            "node_id": str,
+            "zone_id": int,
+            "name": str,
+            "created_at": str,
+            "created_by": str,
+            "expires_at": str,
+            "redeemed_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        foreign_keys=[("zone_id", "zones", "id")],
+    )
+    table(db, "join_codes").create_index(["code_hash"], unique=True)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

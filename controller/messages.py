@@ -53,6 +53,12 @@ ERRORS: dict[str, str] = {
     "no_nodes": "Địa bàn đã chọn chưa có cụm loa nào.",
     "node_not_found": "Không tìm thấy cụm loa.",
     "node_exists": "Đã có cụm loa mang mã {node_id}.",
+    "join_code_invalid": "Mã tham gia không đúng: hãy kiểm tra lại từng ký tự.",
+    "join_code_used": "Mã tham gia này đã được dùng: hãy xin quản trị viên một mã mới.",
+    "join_code_expired": "Mã tham gia đã hết hạn (sau 24 giờ): hãy xin quản trị viên một mã mới.",
+    "join_code_revoked": "Mã tham gia đã bị thu hồi: hãy xin quản trị viên một mã mới.",
+    "join_code_not_found": "Không tìm thấy mã tham gia.",
+    "wheel_unavailable": "Bộ điều khiển chưa có gói cài đặt loa cho cụm loa (chạy make dist).",
     "bad_node_id": (
         "Mã cụm loa chỉ gồm chữ thường không dấu, chữ số và dấu gạch ngang (tối đa 63 ký tự), "
         "ví dụ lac-xuan-1."

@@ -42,7 +42,7 @@ class Route:
     #: GET, POST, …, or WS (a WebSocket: its "status" is 101 when accepted, else the close code)
     method: str
     #: may use the keys of ``_context``: {ann}, {pending}, {draft}, {broadcast}, {zone},
-    #: {source}, {live}, {node}, {new_node}, {user}, {token}, {missing}
+    #: {source}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing}
     path: str
     #: a key of ``ALLOWED``: the roles that may call it
     permission: str
@@ -178,6 +178,15 @@ ROUTES = [
     ),
     Route("POST", "/api/v1/nodes/{new_node}/revoke", ADMIN),
     Route("POST", "/api/v1/nodes/{new_node}/reissue", ADMIN),
+    Route(
+        "POST",
+        "/api/v1/join-codes",
+        ADMIN,
+        lambda c: {"name": f"Cụm mới {next(_serial)}", "zone_id": c["zone"]},
+        201,
+    ),
+    Route("GET", "/api/v1/join-codes", ADMIN),
+    Route("POST", "/api/v1/join-codes/{join_code}/revoke", ADMIN),
     # --- streams (controller/api_streams.py, docs/streams.md) ---
     Route("GET", "/api/v1/stream-sources", "read"),
     Route(
@@ -233,6 +242,7 @@ ROUTES = [
 NOT_ROLE_ROUTES = {
     ("GET", "/api/v1/openapi.json"): "public: the API's description",
     ("GET", "/api/v1/docs"): "public: the API's documentation page",
+    ("POST", "/api/v1/join"): "public: a Pi redeems its join code (tests/test_node_join.py)",
     ("POST", streams.ICECAST_AUTH_PATH): "Icecast's own request: test_icecast_auth_is_icecasts",
 }
 
@@ -295,6 +305,15 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
         assert made.status_code == 201, made.text
         return node_id
 
+    def join_code() -> int:
+        made = client.post(
+            "/api/v1/join-codes",
+            json={"name": f"Cụm mới {next(_serial)}", "zone_id": zone},
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
     def token() -> int:
         users.create_token(db, "tích hợp", role="viewer")
         return int(db.execute("SELECT MAX(id) FROM api_tokens").fetchone()[0])
@@ -309,6 +328,7 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
             "live": live,
             "node": lambda: zones.nodes_under(db, [zone])[0],
             "new_node": new_node,
+            "join_code": join_code,
             "user": lambda: people.ids["viewer"],
             "token": token,
             "missing": lambda: MISSING,
