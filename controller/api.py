@@ -299,7 +299,7 @@ def get_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[st
 def cancel_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
     rt = runtime(request)
     rt.cancel_broadcast(who, broadcast_id)
-    return broadcasts.broadcast_detail(rt.store.db, broadcast_id) or {}
+    return broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
 
 
 class EmergencyIn(_Request):

@@ -195,7 +195,7 @@ def _own_live(connection: HTTPConnection, who: Identity, broadcast_id: int) -> N
     stop it; outside the area it does not exist (404), partly outside is ``outside_area``."""
     db = _runtime(connection).store.db
     row = broadcasts.visible_broadcast(db, who, broadcast_id)
-    authz.require_zones(db, who, json.loads(row["zone_ids"]))
+    authz.require_whole_broadcast(db, who, json.loads(row["zone_ids"]))
 
 
 @router.get("/live/{broadcast_id}", tags=["streams"])

@@ -87,6 +87,15 @@ def require_whole_broadcast(
     require_zones(db, who, zone_ids)
 
 
+def nodes_in_area(db: sqlite_utils.Database, who: Identity) -> set[str] | None:
+    """Ids of the nodes (revoked ones included) in the official's area; None means every node.
+    Dispatches of a broadcast are shown only for these."""
+    allowed = area(db, who)
+    if allowed is None:
+        return None
+    return {r["id"] for r in db.query("SELECT id, zone_id FROM nodes") if r["zone_id"] in allowed}
+
+
 def node_visible(db: sqlite_utils.Database, who: Identity, node_zone_id: int) -> bool:
     allowed = area(db, who)
     return allowed is None or node_zone_id in allowed

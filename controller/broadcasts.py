@@ -346,6 +346,9 @@ def cancel_broadcast(
 ) -> dict[str, list[int]]:
     """Cancel a broadcast; return {node_id: [broadcast_id]} of nodes that hold its items.
 
+    Only an official whose area holds every target zone may (``outside_area`` otherwise): a
+    village's official never cancels what another village hears.
+
     Dispatches not yet played become ``cancelled``; the caller sends ``schedule.cancel`` (and
     ``play.stop`` where it plays) to the nodes returned.
     """
@@ -353,6 +356,7 @@ def cancel_broadcast(
     authz.require(who, "broadcast.cancel")
     with store.transaction() as db:
         before = visible_broadcast(db, who, broadcast_id)
+        authz.require_whole_broadcast(db, who, json.loads(before["zone_ids"]))
         if before["status"] != "active":
             raise ApiError(409, "broadcast_finished")
         holders = [
@@ -399,6 +403,8 @@ def visible_broadcast(db: sqlite_utils.Database, who: Identity, broadcast_id: in
 def broadcast_detail(
     db: sqlite_utils.Database, broadcast_id: int, who: Identity | None = None
 ) -> dict[str, Any] | None:
+    """The broadcast with its dispatches; with ``who``: None outside their area, and only the
+    dispatches of nodes inside it (counts included)."""
     if who is not None:
         try:
             visible_broadcast(db, who, broadcast_id)
@@ -417,14 +423,17 @@ def broadcast_detail(
     if not rows:
         return None
     b = rows[0]
-    dispatches = list(
-        db.query(
+    inside = authz.nodes_in_area(db, who) if who is not None else None
+    dispatches = [
+        d
+        for d in db.query(
             "SELECT node_id, occurrence, state, play_at, sent_at, acked_at, started_at, "
             "finished_at, error, played_s, interruptions FROM dispatches WHERE broadcast_id = ? "
             "ORDER BY play_at, node_id",
             [broadcast_id],
         )
-    )
+        if inside is None or d["node_id"] in inside
+    ]
     schedule = schedule_of(b)
     return {
         "id": b["id"],
@@ -467,10 +476,20 @@ def recent_broadcasts(
         )
     )
     allowed = authz.area(db, who) if who else None
+    inside = authz.nodes_in_area(db, who) if who else None
     out = []
     for r in rows:
         zone_ids = json.loads(r.pop("zone_ids"))
         if allowed is None or set(zone_ids) & allowed:
+            if inside is not None:  # counts over the dispatches inside the area only
+                states = [
+                    d["state"]
+                    for d in db.query(
+                        "SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [r["id"]]
+                    )
+                    if d["node_id"] in inside
+                ]
+                r["total"], r["played"] = len(states), states.count("played")
             out.append({**r, "zone_ids": zone_ids})
     return out
 

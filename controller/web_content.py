@@ -751,7 +751,14 @@ def _broadcast_context(request: Request, who: Identity, broadcast_id: int) -> di
         "zone_names": [zone_names.get(z, str(z)) for z in detail["zone_ids"]],
         "total": len(detail["dispatches"]),
         "relay": _relay_facts(request, detail),
+        # acting on it (cancel) needs every target zone inside the area
+        "whole_area": _whole_area(db, who, detail["zone_ids"]),
     }
+
+
+def _whole_area(db: Any, who: Identity, zone_ids: list[int]) -> bool:
+    allowed = authz.area(db, who)
+    return allowed is None or set(zone_ids) <= allowed
 
 
 def _relay_facts(request: Request, b: dict[str, Any]) -> dict[str, Any] | None:
