@@ -15,7 +15,17 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import schedules
-from controller import announcements, audit, authz, broadcasts, fleet, reports, users, zones
+from controller import (
+    admin_area,
+    announcements,
+    audit,
+    authz,
+    broadcasts,
+    fleet,
+    reports,
+    users,
+    zones,
+)
 from controller.auth import Identity, require_media_reader, require_official
 from controller.errors import ApiError
 from controller.runtime import runtime_of
@@ -429,7 +439,10 @@ def audit_log(
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     authz.require(who, "audit.read")
-    rows = audit.entries(runtime(request).store.db, entity=entity, entity_id=entity_id)
+    db = runtime(request).store.db
+    rows = audit.entries(
+        db, entity=entity, entity_id=entity_id, actor_ids=admin_area.audit_actor_ids(db, who)
+    )
     return reports.rows_response(rows, format, "nhat-ky-he-thong.csv")
 
 
@@ -461,7 +474,8 @@ def _user_error(exc: ValueError) -> ApiError:
 @router.get("/users", tags=["admin"])
 def list_users(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "user.manage")
-    return users.list_users(runtime(request).store.db)
+    db = runtime(request).store.db
+    return [u for u in users.list_users(db) if admin_area.user_visible(db, who, u)]
 
 
 @router.post("/users", status_code=201, tags=["admin"])
@@ -470,6 +484,7 @@ def create_user(body: UserIn, request: Request, who: Official) -> dict[str, Any]
     db = runtime(request).store.db
     if body.zone_id is not None and zones.missing_zones(db, [body.zone_id]):
         raise ApiError(404, "zone_not_found", field="zone_id", zone_ids=str(body.zone_id))
+    admin_area.require_zone(db, who, body.zone_id)
     try:
         with db.conn:
             user_id = users.create_user(
@@ -496,9 +511,11 @@ def change_user(user_id: int, body: UserChange, request: Request, who: Official)
     authz.require(who, "user.manage")
     db = runtime(request).store.db
     rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-    if not rows:
+    if not rows or not admin_area.user_visible(db, who, rows[0]):
         raise ApiError(404, "user_not_found")
     changes = body.model_dump(exclude_unset=True)
+    if "zone_id" in changes:
+        admin_area.require_zone(db, who, changes["zone_id"])
     if "disabled" in changes:
         changes["disabled"] = int(changes["disabled"])
     try:
@@ -529,7 +546,8 @@ class TokenIn(_Request):
 @router.get("/tokens", tags=["admin"])
 def list_tokens(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "user.manage")
-    return users.list_tokens(runtime(request).store.db)
+    db = runtime(request).store.db
+    return [t for t in users.list_tokens(db) if admin_area.token_visible(db, who, t)]
 
 
 @router.post("/tokens", status_code=201, tags=["admin"])
@@ -539,8 +557,12 @@ def create_token(body: TokenIn, request: Request, who: Official) -> dict[str, An
     db = runtime(request).store.db
     if body.role not in users.ROLES:
         raise ApiError(422, "bad_role", field="role")
-    if body.user_id is not None and users.get_user(db, body.user_id) is None:
-        raise ApiError(404, "user_not_found", field="user_id")
+    if body.user_id is None:  # an integration's token has no area: everywhere
+        admin_area.require_zone(db, who, None, field="user_id")
+    else:
+        owner = users.get_user(db, body.user_id)
+        if owner is None or not admin_area.user_visible(db, who, owner):
+            raise ApiError(404, "user_not_found", field="user_id")
     with db.conn:
         token = users.create_token(db, body.name, role=body.role, user_id=body.user_id)
         token_id = db.execute("SELECT max(id) FROM api_tokens").fetchone()[0]
@@ -555,6 +577,9 @@ def revoke_token(token_id: int, request: Request, who: Official) -> Response:
     authz.require(who, "user.manage")
     db = runtime(request).store.db
     with db.conn:
+        found = list(db.query("SELECT user_id FROM api_tokens WHERE id = ?", [token_id]))
+        if not found or not admin_area.token_visible(db, who, found[0]):
+            raise ApiError(404, "token_not_found")
         if not users.revoke_token(db, token_id):
             raise ApiError(404, "token_not_found")
         audit.record(db, who, "token.revoke", "api_token", token_id, ip=_ip(request))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller import join, node_dist, provisioning
+from controller import admin_area, join, node_dist, provisioning
 from controller.auth import Identity, require_official
 from controller.errors import ApiError
 from controller.provisioning import ProvisioningConfig, ProvisioningError
@@ -39,6 +39,13 @@ def _admin(who: Identity) -> None:
         raise ApiError(403, "forbidden")
 
 
+def _node_in_area(rt: Runtime, who: Identity, node_id: str) -> None:
+    """An admin limited to a zone manages only the nodes of their area; others are not found."""
+    row = provisioning.get_node(rt.store.db, node_id)
+    if row is not None and not admin_area.zone_allowed(rt.store.db, who, row["zone_id"]):
+        raise ApiError(404, "node_not_found")
+
+
 def _config(rt: Runtime) -> ProvisioningConfig:
     return ProvisioningConfig.from_settings(rt.settings)
 
@@ -55,6 +62,7 @@ def _api_error(exc: ProvisioningError) -> ApiError:
 def add_node(body: NodeIn, request: Request, who: Official) -> JSONResponse:
     _admin(who)
     rt: Runtime = request.app.state.runtime
+    admin_area.require_zone(rt.store.db, who, body.zone_id)
     try:
         bundle = provisioning.create_node(
             rt.store,
@@ -77,6 +85,7 @@ def add_node(body: NodeIn, request: Request, who: Official) -> JSONResponse:
 def revoke_node(node_id: str, request: Request, who: Official) -> dict[str, Any]:
     _admin(who)
     rt: Runtime = request.app.state.runtime
+    _node_in_area(rt, who, node_id)
     try:
         return provisioning.revoke_node(
             rt.store,
@@ -97,6 +106,7 @@ def revoke_node(node_id: str, request: Request, who: Official) -> dict[str, Any]
 def reissue_node(node_id: str, request: Request, who: Official) -> JSONResponse:
     _admin(who)
     rt: Runtime = request.app.state.runtime
+    _node_in_area(rt, who, node_id)
     try:
         bundle = provisioning.reissue_node(
             rt.store, _config(rt), rt.key, node_id, actor=who.name, actor_id=who.user_id
@@ -133,6 +143,7 @@ class RedeemIn(BaseModel):
 def create_join_code(body: JoinCodeIn, request: Request, who: Official) -> JSONResponse:
     _admin(who)
     rt: Runtime = request.app.state.runtime
+    admin_area.require_zone(rt.store.db, who, body.zone_id)
     try:
         made = join.create_code(
             rt.store,

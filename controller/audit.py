@@ -46,8 +46,15 @@ def entries(
     entity: str | None = None,
     entity_id: str | None = None,
     limit: int = 500,
+    actor_ids: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    where, params = [], []
+    """The newest entries first; ``actor_ids`` (when not None) keeps only entries written by
+    those officials (an admin limited to a zone reads their area's entries only)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if actor_ids is not None:
+        where.append(f"actor_id IN ({','.join('?' * len(actor_ids))})" if actor_ids else "0")
+        params.extend(actor_ids)
     if entity:
         where.append("entity = ?")
         params.append(entity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -64,9 +65,42 @@ def official(request: HTTPConnection) -> Identity | None:
     user_id = request.session.get("user_id") if "session" in request.scope else None
     if user_id:
         user = users.get_user(db, int(user_id))
-        if user:
+        # A session ends on the server at sign-out and password change (users.end_sessions).
+        if user and users.session_valid(user, request.session.get("sv")):
+            # A browser's WebSocket carries the cookie cross-site too: only our own pages count.
+            if isinstance(request, WebSocket) and not same_origin(request):
+                return None
             return Identity("user", user["display_name"], user["role"], user["id"], user["zone_id"])
     return None
+
+
+#: Methods that change nothing: no same-origin proof is asked for them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(request: HTTPConnection) -> bool:
+    """Does the request's ``Origin`` header name this controller (the address it was reached
+    at, or its configured public URL)?"""
+    origin = request.headers.get("origin", "").rstrip("/")
+    if not origin:
+        return False
+    scheme = "https" if request.url.scheme in ("https", "wss") else "http"
+    own = {f"{scheme}://{request.headers.get('host', '')}"}
+    public_url = request.app.state.runtime.settings.public_url.rstrip("/")
+    if public_url:
+        own.add("/".join(public_url.split("/")[:3]))
+    return origin in own
+
+
+def session_write_allowed(request: HTTPConnection) -> bool:
+    """A state-changing API request authenticated by the session cookie must prove it comes
+    from our own pages: the session's CSRF token in ``X-CSRF-Token``, or a same-origin
+    ``Origin`` header. Bearer-token requests need neither (a browser never adds the token)."""
+    expected = request.session.get("csrf")
+    given = request.headers.get("x-csrf-token", "")
+    if expected and given and hmac.compare_digest(given, str(expected)):
+        return True
+    return same_origin(request)
 
 
 # The two dependencies below are coroutines on purpose: who is asking is two indexed lookups,
@@ -78,6 +112,12 @@ async def require_official(request: Request) -> Identity:
     identity = official(request)
     if identity is None:
         raise ApiError(401, "unauthorized")
+    if (
+        identity.kind == "user"
+        and request.method not in SAFE_METHODS
+        and not session_write_allowed(request)
+    ):
+        raise ApiError(403, "csrf")
     return identity
 
 

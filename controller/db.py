@@ -337,7 +337,13 @@ def _v7(db: sqlite_utils.Database) -> None:
     table(db, "join_codes").create_index(["code_hash"], unique=True)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """Sessions end on the server: a web session carries its user's ``session_version`` and is
+    valid only while it matches; sign-out and a password change increment it."""
+    table(db, "users").add_column("session_version", int, not_null_default=0)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -41,11 +41,29 @@ def create_user(
     )
 
 
+#: Hashed once, checked against when the user name is unknown: a sign-in costs one password hash
+#: either way, so its timing does not tell which user names exist.
+_NOBODY_HASH = hash_password(new_secret(16))
+
+
 def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dict | None:
     rows = list(db.query("SELECT * FROM users WHERE username = ? AND disabled = 0", [username]))
-    if not rows or not password_ok(rows[0]["password_hash"], password):
+    if not rows:
+        password_ok(_NOBODY_HASH, password)
+        return None
+    if not password_ok(rows[0]["password_hash"], password):
         return None
     return rows[0]
+
+
+def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    """End every web session of this official (sign-out, password change): a session is valid
+    only while it carries the user's current ``session_version``."""
+    db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+
+
+def session_valid(user: dict[str, Any], session_version: object) -> bool:
+    return isinstance(session_version, int) and session_version == user["session_version"]
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
@@ -109,6 +127,8 @@ def update_user(db: sqlite_utils.Database, user_id: int, changes: dict[str, Any]
             raise ValueError("password must have at least 10 characters")
         changes["password_hash"] = hash_password(password)
     table(db, "users").update(user_id, changes)
+    if "password_hash" in changes:  # a new password ends the sessions the old one opened
+        end_sessions(db, user_id)
 
 
 def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -131,16 +151,29 @@ def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
 LOGIN_WINDOW_MIN = 15
 MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_IP = 20
+#: Sign-in attempts older than this are deleted (at each attempt).
+LOGIN_HISTORY = timedelta(days=1)
 
 
 def login_blocked(db: sqlite_utils.Database, username: str, ip: str, now: datetime) -> bool:
+    """Is this sign-in refused before its password is checked?
+
+    A user name with ``MAX_FAILURES_PER_USER`` failures in the window is blocked from
+    everywhere. An address with ``MAX_FAILURES_PER_IP`` failures blocks only the user names that
+    failed from it in the window: the officials behind the same address (a commune office's
+    NAT) who did not fail still sign in, while a guesser spraying many names from it gets one
+    try per name instead of ``MAX_FAILURES_PER_USER``.
+    """
     since = to_wire_time(now - timedelta(minutes=LOGIN_WINDOW_MIN))
-    by_user, by_ip = db.execute(
-        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(ip = ?), 0) FROM login_attempts "
+    by_user, by_ip, by_user_here = db.execute(
+        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(ip = ?), 0), "
+        "COALESCE(SUM(username = ? AND ip = ?), 0) FROM login_attempts "
         "WHERE at >= ? AND ok = 0",
-        [username, ip, since],
+        [username, ip, username, ip, since],
     ).fetchone()
-    return bool(by_user >= MAX_FAILURES_PER_USER or by_ip >= MAX_FAILURES_PER_IP)
+    if by_user >= MAX_FAILURES_PER_USER:
+        return True
+    return bool(by_ip >= MAX_FAILURES_PER_IP and by_user_here > 0)
 
 
 def record_login(
@@ -152,3 +185,4 @@ def record_login(
     )
     if ok:  # a successful sign-in clears that user's failures
         db.execute("DELETE FROM login_attempts WHERE username = ? AND ok = 0", [username])
+    db.execute("DELETE FROM login_attempts WHERE at < ?", [to_wire_time(now - LOGIN_HISTORY)])

@@ -60,13 +60,20 @@ async def login(request: Request) -> Response:
         return again(error_message("login_failed"), 401)
     request.session.clear()
     request.session["user_id"] = user["id"]
+    request.session["sv"] = user["session_version"]
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Sign out: the session ends on the server too (every session of that official), so a
+    copy of the cookie stops working."""
     form = await request.form()
     if csrf_ok(request, form):
+        user_id = request.session.get("user_id")
+        if user_id:
+            with rt(request).store.db.conn:
+                users.end_sessions(rt(request).store.db, int(user_id))
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

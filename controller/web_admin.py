@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from controller import audit, authz, reports, users, zones
+from controller import admin_area, audit, authz, reports, users, zones
 from controller.db import insert, table
 from controller.errors import ApiError
 from controller.messages import error_message
@@ -114,8 +114,8 @@ def _users_page(
         "users.html",
         who,
         status,
-        rows=users.list_users(db),
-        zones=zones.zone_tree(db),
+        rows=[u for u in users.list_users(db) if who and admin_area.user_visible(db, who, u)],
+        zones=[z for z in zones.zone_tree(db) if who and admin_area.zone_allowed(db, who, z["id"])],
         zone_names={z["id"]: z["path"] for z in zones.zone_tree(db)},
         form=form,
         errors=errors,
@@ -201,7 +201,10 @@ def audit_page(request: Request) -> Response:
     if not authz.can(who, "audit.read"):
         return forbidden(request, who)
     entity = request.query_params.get("entity", "")
-    rows = audit.entries(rt(request).store.db, entity=entity or None, limit=200)
+    db = rt(request).store.db
+    rows = audit.entries(
+        db, entity=entity or None, limit=200, actor_ids=admin_area.audit_actor_ids(db, who)
+    )
     entities = [
         r["entity"] for r in rt(request).store.db.query("SELECT DISTINCT entity FROM audit_log")
     ]
