@@ -1,4 +1,4 @@
-"""``loa tts …``: normalize text, synthesize a file, install a voice.
+"""``loa tts …``: normalize text, synthesize a file, install a voice, check the cloud voices.
 
 Only argparse is imported here: the node's Pi installs without the speech libraries, and the
 ``loa`` command imports this module to register its subcommands.
@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("synth", help="đọc văn bản thành tệp MP3")
     p.add_argument("text", help="văn bản bản tin")
     p.add_argument("-o", "--output", type=Path, required=True, help="tệp MP3 ra")
-    p.add_argument("--engine", default="auto", choices=["auto", "espeak-ng", "piper", "gtts"])
+    p.add_argument(
+        "--engine", default="auto", choices=["auto", "fpt", "vbee", "gtts", "piper", "espeak-ng"]
+    )
     p.add_argument("--voice", help="giọng (vd. vi, vi-vn-x-south, vi-vn-x-central)")
     p.add_argument("--rate", type=int, help="tốc độ, từ/phút")
     p.add_argument("--no-chime", action="store_true", help="không có tiếng chuông đầu và cuối")
@@ -35,13 +37,24 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "install-voice",
-        help="cài giọng Piper (MODEL.onnx MODEL.onnx.json) vào $LOA_VOICES_DIR "
-        "hoặc ~/.local/share/loa/voices",
+        help="cài giọng Piper vào $LOA_VOICES_DIR hoặc ~/.local/share/loa/voices: "
+        "một TÊN trong danh mục giọng Piper (vd. vi_VN-vais1000-medium, tải về và kiểm tra), "
+        "hoặc hai tệp MODEL.onnx MODEL.onnx.json",
     )
-    p.add_argument("model", type=Path)
-    p.add_argument("config", type=Path)
+    p.add_argument("model", help="TÊN giọng trong danh mục, hoặc tệp MODEL.onnx")
+    p.add_argument("config", type=Path, nargs="?", help="tệp MODEL.onnx.json (khi cài từ tệp)")
     p.add_argument("--dir", type=Path, help="thư mục giọng đọc (mặc định như trên)")
+    p.add_argument(
+        "--catalog-url", help="địa chỉ danh mục giọng Piper (mặc định $LOA_PIPER_CATALOG_URL)"
+    )
     p.set_defaults(func=_install_voice)
+
+    p = sub.add_parser(
+        "check",
+        help="thử thật các giọng trực tuyến (FPT.AI, Vbee): sẵn sàng, sai khóa, hết hạn mức, "
+        "không kết nối được",
+    )
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("voices", help="liệt kê bộ đọc và giọng đọc có sẵn")
     p.set_defaults(func=_voices)
@@ -110,22 +123,41 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _install_voice(args: argparse.Namespace) -> int:
     from audio.errors import AudioError
-    from audio.voices import install_voice, voices_dir
+    from audio.voices import install_from_catalog, install_voice, voices_dir
 
     try:
-        name = install_voice(args.model, args.config, args.dir)
+        if args.config is not None:
+            name = install_voice(Path(args.model), args.config, args.dir)
+        else:
+            name = install_from_catalog(args.model, args.dir, args.catalog_url)
     except AudioError as exc:
         return _fail(exc)
     print(f"đã cài giọng {name} vào {args.dir or voices_dir()}")
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from audio import engines
+
+    worst = 0
+    for name in engines.CLOUD_ORDER:
+        result = engines.check(name)
+        print(f"{name}\t{result.state}\t{result.message}")
+        if result.state not in ("ready", "not_configured"):
+            worst = 1
+    return worst
+
+
 def _voices(args: argparse.Namespace) -> int:
     from audio import engines
+    from audio.voices import voice_label
 
     for name, engine in engines.ENGINES.items():
         state = "có" if engine.available() else "không có"
         voices = ", ".join(engine.voices()) if engine.available() else ""
         print(f"{name}\t{state}\t{voices}")
+        if engine.available() and engine.ONLINE:
+            for voice in engine.voices():
+                print(f"\t{voice}\t{voice_label(name, voice)}")
     print(f"auto\t{','.join(engines.auto_order())}")
     return 0

@@ -13,11 +13,21 @@ ERRORS: dict[str, str] = {
     "too_long": "Tệp âm thanh quá dài (tối đa {limit} phút).",
     "too_large": "Tệp âm thanh quá lớn (tối đa {limit} MB).",
     "engine_unavailable": "Không có giọng đọc nào dùng được để đọc bản tin này.",
-    "unknown_engine": 'Không có bộ đọc "{engine}". Hãy chọn espeak-ng, piper, gtts hoặc auto.',
+    "unknown_engine": (
+        'Không có bộ đọc "{engine}". Hãy chọn auto, fpt, vbee, gtts, piper hoặc espeak-ng.'
+    ),
     "unknown_voice": 'Không có giọng đọc "{voice}" cho bộ đọc {engine}.',
     "engine_failed": "Bộ đọc {engine} bị lỗi khi đọc bản tin.",
     "offline": "Không kết nối được dịch vụ đọc trực tuyến (gTTS). Kiểm tra mạng Internet.",
     "bad_voice_file": "Tệp giọng đọc không hợp lệ: {detail}",
+    "unknown_catalog_voice": 'Danh mục giọng Piper không có giọng "{voice}".',
+    "voice_not_vietnamese": 'Giọng "{voice}" không phải giọng tiếng Việt ({language}).',
+    "voice_download_failed": (
+        "Không tải được giọng {voice} từ danh mục giọng Piper ({url}). Kiểm tra mạng Internet."
+    ),
+    "voice_checksum": (
+        "Tệp {file} tải về không khớp mã kiểm tra của danh mục: chưa cài gì, hãy thử lại."
+    ),
     "bad_settings": "Thiết lập giọng đọc không hợp lệ: {detail}",
     "ffmpeg_failed": "Lỗi khi xử lý âm thanh (ffmpeg).",
 }
@@ -28,6 +38,8 @@ ENGINE_LABELS: dict[str, str] = {
     "espeak-ng": "eSpeak NG (ngoại tuyến, giọng máy)",
     "piper": "Piper (ngoại tuyến, giọng tự nhiên)",
     "gtts": "Google (trực tuyến)",
+    "fpt": "FPT.AI (trực tuyến, giọng tự nhiên)",
+    "vbee": "Vbee (trực tuyến, giọng tự nhiên)",
     "upload": "Tệp tải lên",
 }
 
@@ -40,6 +52,30 @@ VOICE_LABELS: dict[str, str] = {
     "vi-vn-x-central+f2": "Giọng miền Trung (nữ)",
 }
 
+#: An online engine's state (audio.engines.online.STATES) as the voices page says it.
+ONLINE_STATES: dict[str, str] = {
+    "ready": "{engine}: sẵn sàng.",
+    "not_configured": "{engine}: chưa nhập khóa API.",
+    "wrong_key": "{engine}: khóa API không đúng hoặc đã bị thu hồi.",
+    "out_of_quota": "{engine}: đã hết hạn mức ký tự của tài khoản.",
+    "unreachable": "{engine}: không kết nối được dịch vụ. Kiểm tra mạng Internet.",
+    "timeout": "{engine}: dịch vụ không trả lời trong {seconds:g} giây.",
+    "failed": "{engine}: dịch vụ trả về kết quả không dùng được.",
+}
+
+
+def engine_label(engine: str) -> str:
+    """An engine's short name inside a sentence ("FPT.AI")."""
+    from audio.voices import ENGINE_SHORT_NAMES
+
+    return ENGINE_SHORT_NAMES.get(engine, engine)
+
+
+def _cloud_voice_labels() -> None:
+    from audio.voices import CLOUD_VOICES
+
+    VOICE_LABELS.update({v.voice: v.label() for v in CLOUD_VOICES})
+
 
 def message_for(code: str, **params: object) -> str:
     """The Vietnamese message for ``code``, with ``{placeholders}`` filled in."""
@@ -48,3 +84,6 @@ def message_for(code: str, **params: object) -> str:
         return template.format(code=code, **params)
     except (KeyError, IndexError):
         return template
+
+
+_cloud_voice_labels()

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from audio import cache, chunks, dsp, engines
+from audio.engines import online
 from audio.engines.base import Engine
 from audio.errors import AudioError
 from audio.ffmpeg import SAMPLE_RATE, Samples, decode
@@ -104,6 +105,9 @@ def render_text(
 
     ``settings.engine == "auto"`` tries ``order`` (default :func:`audio.engines.auto_order`)
     and falls back to the next engine when one fails; the result names the engine that spoke.
+    An online engine that failed (network, deadline, key, quota, bad reply) trips its breaker
+    (:data:`audio.engines.online.breaker`): ``auto`` skips it, unless the render is cached,
+    until ``breaker_s`` has passed or it succeeds when named explicitly.
     With ``cache_dir`` a request already rendered (same engine, voice, rate, normalized text and
     post-processing) is returned without synthesizing again.
     """
@@ -116,7 +120,8 @@ def render_text(
     if not chunks.split(normalized):
         raise AudioError("empty_text", message_for("empty_text"))
 
-    names = list(order or engines.auto_order()) if settings.engine == "auto" else [settings.engine]
+    auto = settings.engine == "auto"
+    names = list(order or engines.auto_order()) if auto else [settings.engine]
     failures: list[AudioError] = []
     for name in names:
         engine = engines.get(name)
@@ -141,11 +146,23 @@ def render_text(
             hit = cache.get_render(cache_dir, key, media_dir)
             if hit is not None:
                 return hit
+            if auto and engine.ONLINE and not online.breaker.allows(name):
+                log.info(
+                    "engine %s skipped for %.0f s after a failure",
+                    name,
+                    online.breaker.open_for(name),
+                )
+                failures.append(AudioError("engine_unavailable", message_for("engine_unavailable")))
+                continue
             speech = synthesize_speech(engine, normalized, voice, rate, cache_dir)
         except AudioError as exc:
             log.warning("engine %s failed: %s", name, exc)
+            if engine.ONLINE and exc.code in ("offline", "engine_failed"):
+                online.breaker.trip(name)
             failures.append(exc)
             continue
+        if engine.ONLINE:
+            online.breaker.close(name)
         result = deliver(
             speech, media_dir, settings, engine=name, voice=voice, normalized_text=normalized
         )

@@ -8,14 +8,14 @@ from pathlib import Path
 from audio.errors import AudioError
 from audio.messages import message_for
 
-ENGINE_NAMES = ("auto", "espeak-ng", "piper", "gtts")
+ENGINE_NAMES = ("auto", "espeak-ng", "piper", "gtts", "fpt", "vbee")
 MAX_REPEATS = 5
 MAX_REPEAT_GAP_S = 30.0
 
 
 @dataclass(frozen=True)
 class VoiceSettings:
-    engine: str = "auto"  # "auto" | "espeak-ng" | "piper" | "gtts"
+    engine: str = "auto"  # "auto" | "espeak-ng" | "piper" | "gtts" | "fpt" | "vbee"
     voice: str | None = None  # engine-specific; None = the engine's default
     rate: int | None = None  # words per minute; None = the engine's measured default
     chime: bool = True  # chime before and after

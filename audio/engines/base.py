@@ -8,6 +8,8 @@ from typing import Protocol
 class Engine(Protocol):
     #: The name used in settings and recorded on announcements.
     NAME: str
+    #: Whether it needs the Internet (``auto``'s breaker skips a failed online engine a while).
+    ONLINE: bool
 
     def available(self) -> bool:
         """Cheap check that the engine can be tried at all (binary, voice files, library)."""

@@ -10,6 +10,7 @@ from audio.errors import AudioError
 from audio.messages import message_for
 
 NAME = "espeak-ng"
+ONLINE = False
 VOICES = ("vi", "vi-vn-x-south", "vi-vn-x-central")
 FEMALE_VARIANT = "f2"
 #: Chosen by bench/audio_intelligibility.py (lowest word error rate with viet-asr).

@@ -17,6 +17,7 @@ from audio.errors import AudioError
 from audio.messages import message_for
 
 NAME = "gtts"
+ONLINE = True
 DEFAULT_URL = "https://translate.google.com/_/TranslateWebserverUi/data/batchexecute"
 #: Below this words-per-minute figure gTTS's "slow" voice is used.
 SLOW_BELOW_RATE = 130

@@ -22,6 +22,7 @@ from audio.messages import message_for
 from audio.voices import installed_voices, voice_files
 
 NAME = "piper"
+ONLINE = False
 DEFAULT_RATE = 150
 
 
