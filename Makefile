@@ -56,6 +56,15 @@ pytest: install
 bench-deps: install
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.lock
 
+# The loa wheel and sdist in dist/ (offline: the venv's setuptools). A controller serves a joining
+# Pi the wheel of its own version (controller/node_dist.py, docs/node.md).
+.PHONY: dist
+dist: install
+	rm -f dist/loa-*.whl dist/loa-*.tar.gz
+	$(BIN)/python -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w dist .
+	$(BIN)/python -c 'from setuptools import build_meta as b; b.build_sdist("dist")'
+	@ls dist/loa-*
+
 # Regenerate the lock files after changing pyproject.toml (needs uv: pip install uv).
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.lock

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+import loa
 import schedules
 from controller import authz
 from controller.auth import Identity, official
@@ -22,6 +23,8 @@ from controller.runtime import runtime_of
 from loa.protocol import utcnow
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["loa_version"] = loa.__version__  # the footer
+templates.env.globals["older_than_controller"] = loa.older_than  # the node list
 LOCALE_COOKIE = "loa_lang"
 
 

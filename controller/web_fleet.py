@@ -1,5 +1,7 @@
 """Pages for operators: the speaker clusters (status, last seen, link, volume, temperature,
-version, clock), one cluster in detail (history, recent plays, remote actions) and the map."""
+version — flagged when older than the controller's —, clock), one cluster in detail (history,
+recent plays, remote actions), the map, and for administrators *Thêm cụm loa* (a join code and
+the one line to type on the Pi, and each code's status: waiting → joined → online)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from typing import Any, NamedTuple
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from controller import announcements, audit, authz, fleet, reports
+from controller import announcements, audit, authz, fleet, join, reports
 from controller.auth import Identity
 from controller.errors import ApiError
 from controller.messages import error_message
+from controller.provisioning import ProvisioningConfig, ProvisioningError
 from controller.web_common import (
     MODEM_STATES,
+    N_,
     csrf_ok,
     not_found,
     page_user,
@@ -176,6 +180,100 @@ def nodes_map(request: Request) -> Response:
         "LOA_TILE_URL", DEFAULT_TILE_URL
     )
     return render(request, "nodes_map.html", who, points=points, tile_url=tile_url)
+
+
+# --- adding a cluster: join codes (controller/join.py) ------------------------------------------
+
+#: A join code's status as the page names it.
+JOIN_STATUS = {
+    "waiting": N_("Đang chờ"),
+    "joined": N_("Đã tham gia"),
+    "online": N_("Trực tuyến"),
+    "expired": N_("Hết hạn"),
+    "revoked": N_("Đã thu hồi"),
+}
+
+
+def _join_page(
+    request: Request,
+    who: Identity,
+    status: int = 200,
+    made: dict[str, Any] | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    db = rt(request).store.db
+    zone_rows = list(db.query("SELECT id, name FROM zones ORDER BY name"))
+    return render(
+        request,
+        "node_join.html",
+        who,
+        status,
+        zones=zone_rows,
+        codes=join.list_codes(db),
+        statuses=JOIN_STATUS,
+        made=made,
+        error=error,
+        form=form or {},
+    )
+
+
+def _admin_page(request: Request) -> Identity | None:
+    who = page_user(request)
+    return who if who.role == "admin" else None
+
+
+@router.get("/nodes/join")
+def join_page(request: Request) -> Response:
+    """Thêm cụm loa: administrators make a join code and read the line to type on the Pi."""
+    who = _admin_page(request)
+    if who is None:
+        return not_found(request, page_user(request), error_message("forbidden"))
+    return _join_page(request, who)
+
+
+@router.get("/nodes/join/live")
+def join_live(request: Request) -> Response:
+    who = _admin_page(request)
+    if who is None:
+        return Response(status_code=404)
+    db = rt(request).store.db
+    return render(request, "_join_rows.html", who, codes=join.list_codes(db), statuses=JOIN_STATUS)
+
+
+@router.post("/nodes/join")
+async def join_create(request: Request) -> Response:
+    who = _admin_page(request)
+    if who is None:
+        return not_found(request, page_user(request), error_message("forbidden"))
+    form = await request.form()
+    fields = {k: str(form.get(k, "")).strip() for k in ("name", "zone_id", "id")}
+    runtime = rt(request)
+    try:
+        if not csrf_ok(request, form):
+            raise ApiError(403, "csrf")
+        if str(form.get("action", "")) == "revoke":
+            raw = str(form.get("code_id", ""))
+            join.revoke_code(runtime.store, int(raw) if raw.isdigit() else 0, who.name, who.user_id)
+            return RedirectResponse("/nodes/join", status_code=303)
+        made = join.create_code(
+            runtime.store,
+            ProvisioningConfig.from_settings(runtime.settings),
+            fields["name"],
+            int(fields["zone_id"]) if fields["zone_id"].isdigit() else 0,
+            node_id=fields["id"] or None,
+            actor=who.name,
+            actor_id=who.user_id,
+        )
+    except ApiError as exc:
+        message = error_message("csrf") if exc.code == "csrf" else exc.message
+        return _join_page(request, who, 422, error=message, form=fields)
+    except ProvisioningError as exc:
+        message = error_message(exc.code, **exc.params)
+        return _join_page(request, who, 422, error=message, form=fields)
+    # The code is shown this once: in this answer (not cached: render says no-store), not
+    # behind a redirect.
+    return _join_page(request, who, 201, made=made)
 
 
 def _node_context(request: Request, who: Identity, node_id: str) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+from loa import __version__
+
 #: Modules that each define ``register(subparsers)``.
 PARTS = ("controller.cli", "node_agent.cli", "audio.cli", "loa.demo")
 
@@ -17,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loa", description="Loa: hệ thống truyền thanh thông minh mã nguồn mở"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"loa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in PARTS:
         try:

@@ -4,4 +4,6 @@ It keeps a signed schedule on disk, fetches and verifies media ahead of time, pl
 through the amplifier, and reports every play. See docs/node.md.
 """
 
-__version__ = "0.1.0"
+from loa import __version__  # one version for every part (loa/__init__.py)
+
+__all__ = ["__version__"]
