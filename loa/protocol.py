@@ -391,6 +391,10 @@ class Telemetry(_Model):
     signal_dbm: float | None = None
     scheduled: int | None = None
     cellular: CellularLink | None = None
+    #: When the node last found its database damaged and started a fresh one (null: never),
+    #: and the name the damaged file was kept under.
+    store_reset_at: WireTime | None = None
+    store_reset_kept: str | None = Field(default=None, max_length=200)
 
 
 # --- parsing helpers ----------------------------------------------------------------------------

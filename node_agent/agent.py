@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from loa.protocol import (
@@ -29,7 +31,7 @@ from node_agent.mixer import set_volume
 from node_agent.player import Player, make_player
 from node_agent.policy import Settings, load_tz
 from node_agent.reactor import Reactor
-from node_agent.store import Store
+from node_agent.store import Store, is_damage
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +101,16 @@ class Agent:
             ack=lambda ack: self.report("ack", ack),
             apply_config=self.apply_config,
             warmup_for_now=lambda: self._settings.warmup_s if self.amplifier.present else 0.0,
+            on_store_damaged=self._store_damaged,
+            make_room=lambda: self.cache.evict_unneeded(self.store.scheduled_media()),
         )
         self._next_heartbeat = 0.0
         self._stopped = threading.Event()
+        #: Set when the database turned out damaged while running: ``run_forever`` stops and
+        #: the process exits non-zero, so systemd restarts it and the store moves the file aside.
+        self.store_damaged = threading.Event()
+        #: The first online state after a fresh database asks the controller for a full sync.
+        self._announce_reset = self.store.reset is not None
 
     @property
     def settings(self) -> Settings:
@@ -143,12 +152,20 @@ class Agent:
         )
 
     def _state(self) -> dict[str, Any]:
-        return {
+        state = {
             "node": self.cfg.node_id,
             "version": __version__,
             "playing": self.engine.playing(),
             "volume": self._settings.volume,
         }
+        if self._announce_reset:
+            self._announce_reset = False
+            state["reason"] = "store_reset"  # the controller answers with a schedule.sync
+        return state
+
+    def _store_damaged(self, why: str) -> None:
+        log.critical("the database is damaged (%s): stopping so a restart can recover", why)
+        self.store_damaged.set()
 
     def _on_playing(self, _playing: Playing | None) -> None:
         if self.connection.connected.is_set():
@@ -175,9 +192,13 @@ class Agent:
         if now < self._next_heartbeat:
             return
         self._next_heartbeat = now + self._settings.heartbeat_s
-        self.connection.publish(
-            node_topic(self.cfg.node_id, "telemetry"), dumps(self.telemetry()), qos=0
-        )
+        try:
+            beat = self.telemetry()
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                self._store_damaged(str(exc))
+            raise
+        self.connection.publish(node_topic(self.cfg.node_id, "telemetry"), dumps(beat), qos=0)
 
     def telemetry(self) -> Telemetry:
         synced, offset = telemetry.clock_status()
@@ -186,6 +207,10 @@ class Agent:
         disk = telemetry.disk_free_mb(self.cfg.data_dir)
         if disk is not None:
             free = min(free, disk)
+        try:
+            reset = self.store.last_reset()
+        except sqlite3.Error:
+            reset = None
         return Telemetry(
             node=self.cfg.node_id,
             at=utcnow(),
@@ -201,11 +226,18 @@ class Agent:
             signal_dbm=telemetry.signal_dbm(),
             cellular=telemetry.cellular(),
             scheduled=self.store.scheduled_count(),
+            store_reset_at=datetime.fromtimestamp(reset.at, UTC) if reset else None,
+            store_reset_kept=reset.kept[:200] if reset else None,
         )
 
 
+#: The exit status when the database turned out damaged while running (systemd restarts it).
+EXIT_STORE_DAMAGED = 3
+
+
 def run_forever(agent: Agent) -> None:
-    """Start, then block until SIGTERM or SIGINT; stop cleanly."""
+    """Start, then block until SIGTERM or SIGINT; stop cleanly. Exits with
+    ``EXIT_STORE_DAMAGED`` when the database turned out damaged while running."""
     import signal
 
     done = threading.Event()
@@ -217,9 +249,11 @@ def run_forever(agent: Agent) -> None:
     signal.signal(signal.SIGTERM, _quit)
     signal.signal(signal.SIGINT, _quit)
     agent.start()
-    while not done.wait(1.0):
+    while not done.wait(1.0) and not agent.store_damaged.is_set():
         pass
     agent.stop()
+    if agent.store_damaged.is_set():
+        raise SystemExit(EXIT_STORE_DAMAGED)
 
 
 __all__ = ["Ack", "Agent", "run_forever"]

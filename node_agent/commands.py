@@ -1,15 +1,21 @@
 """Incoming commands: verify (signature, node, expiry, replay), apply, ack.
 
 Every command whose id can be read is acked: ``ok`` or a stable code. Nothing unverified changes
-any state. The replay cache is the store's ``seen`` table, so it survives restarts.
+any state. A command that cannot be stored is refused with its reason: ``disk_full`` (the disk
+or the database is full, even after evicting every cached file no schedule needs) or
+``store_damaged`` (the database is damaged: the agent then stops so that its next start moves
+the file aside). The replay cache is the store's ``seen`` table, so it survives restarts.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +34,7 @@ from loa.protocol import (
 )
 from loa.signing import PublicKey, verify_command
 from node_agent.engine import Engine
-from node_agent.store import Store
+from node_agent.store import Store, is_damage
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,21 @@ class CommandContext:
     ack: Callable[[Ack], None]
     apply_config: Callable[[dict[str, Any]], None]
     warmup_for_now: Callable[[], float]
+    #: Called when a command failed because the database is damaged (see ``store_damaged``).
+    on_store_damaged: Callable[[str], None] = lambda _why: None
+    #: Called when the disk is full: frees what it can (cached media no longer needed) and
+    #: returns the bytes freed; the command is tried once more when that is not 0.
+    make_room: Callable[[], int] = lambda: 0
+
+
+def _code(exc: BaseException) -> str:
+    """The ack code of a command that could not be applied: ``disk_full`` when the node's disk
+    (or its database) is full, else ``rejected``."""
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+        return "disk_full"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "disk_full"
+    return "rejected"
 
 
 def handle(payload: bytes, ctx: CommandContext) -> None:
@@ -66,19 +87,45 @@ def handle(payload: bytes, ctx: CommandContext) -> None:
         if cid:
             ctx.ack(Ack(cmd_id=cid, ok=False, code=exc.code, error=str(exc)[:500]))
         return
+    except sqlite3.DatabaseError as exc:  # the replay cache could not be read
+        cid = readable_id(payload, data)
+        log.error("command %s not checked: %s", cid or "(no id)", exc)
+        if cid:
+            code = "store_damaged" if is_damage(exc) else _code(exc)
+            ctx.ack(Ack(cmd_id=cid, ok=False, code=code, error=str(exc)[:500]))
+        if is_damage(exc):
+            ctx.on_store_damaged(str(exc))
+        return
     try:
-        # the replay cache and the command's effect are written in one transaction
-        with ctx.store.transaction():
-            ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
-            after = apply(cmd, ctx)
+        try:
+            after = _apply_and_mark(cmd, ctx)
+        except Exception as exc:
+            if _code(exc) != "disk_full" or not ctx.make_room():
+                raise
+            log.warning("disk full: evicted cached media, trying %s again", cmd.id)
+            after = _apply_and_mark(cmd, ctx)
     except Exception as exc:
         log.exception("command %s (%s) could not be applied", cmd.id, cmd.type)
-        ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
-        ctx.ack(Ack(cmd_id=cmd.id, ok=False, code="rejected", error=str(exc)[:500]))
+        if is_damage(exc):
+            # Nothing more can be written: refuse with the reason, then let the agent restart,
+            # which moves the damaged file aside (node_agent/store.py).
+            ctx.ack(Ack(cmd_id=cmd.id, ok=False, code="store_damaged", error=str(exc)[:500]))
+            ctx.on_store_damaged(str(exc))
+            return
+        with suppress(sqlite3.Error):
+            ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
+        ctx.ack(Ack(cmd_id=cmd.id, ok=False, code=_code(exc), error=str(exc)[:500]))
         return
     after()  # tell the engine only once the change is committed
     log.info("command %s %s ok", cmd.type, cmd.id)
     ctx.ack(Ack(cmd_id=cmd.id, ok=True))
+
+
+def _apply_and_mark(cmd: Command, ctx: CommandContext) -> Callable[[], None]:
+    # the replay cache and the command's effect are written in one transaction
+    with ctx.store.transaction():
+        ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
+        return apply(cmd, ctx)
 
 
 def apply(cmd: Command, ctx: CommandContext) -> Callable[[], None]:

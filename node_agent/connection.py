@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import ssl
 import threading
 import time
@@ -214,8 +215,18 @@ class Connection:
             self.client.publish(topic, payload, qos=qos)
 
     def send_report(self, report_id: str, topic: str, payload: bytes) -> None:
-        """Store in the outbox first, then publish; removed once the broker has it."""
-        self.store.outbox_add(report_id, topic, payload, time.time())
+        """Store in the outbox first, then publish; removed once the broker has it.
+
+        When the outbox cannot be written (a full disk, a damaged database) the report is
+        still published, without the crash-safety: a refusal saying why must reach the
+        controller, or the node just goes silent.
+        """
+        try:
+            self.store.outbox_add(report_id, topic, payload, time.time())
+        except sqlite3.Error as exc:
+            log.warning("report %s not kept in the outbox (%s); sent anyway", report_id, exc)
+            self.client.publish(topic, payload, qos=1)
+            return
         self._publish_tracked(report_id, topic, payload)
 
     def _publish_tracked(self, report_id: str, topic: str, payload: bytes) -> None:
@@ -230,7 +241,10 @@ class Connection:
                 return
             self._tracked = [(i, r) for i, r in self._tracked if not _published(i)]
         for rid in done:
-            self.store.outbox_remove(rid)
+            try:
+                self.store.outbox_remove(rid)
+            except sqlite3.Error as exc:  # sent again after a restart: the controller drops it
+                log.warning("report %s stays in the outbox: %s", rid, exc)
 
     def outbox_pending(self) -> int:
         with self._tracked_lock:

@@ -3,7 +3,8 @@
 A file is fetched with ``Authorization: Bearer <token>`` into ``<sha256>.part`` (resumed with an
 HTTP Range request after a dropped connection), its sha256 checked, then renamed atomically to
 ``<sha256>``. Only a file whose name is its verified hash is ever handed to the player. The cache
-evicts least-recently-used files past its size limit, never one that is still scheduled.
+evicts least-recently-used files past its size limit, never one that is still scheduled; when the
+disk is full it evicts every file no schedule needs (``evict_unneeded``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -141,6 +143,27 @@ class MediaCache:
             total -= size
             evicted.append(sha)
         return evicted
+
+    def evict_unneeded(self, keep: set[str]) -> int:
+        """Remove every cached file not in ``keep`` (the disk is full, whatever the cache's
+        limit), and stray partial downloads of them; return the bytes freed."""
+        freed = 0
+        wanted = set(keep)
+        for p in list(self.dir.iterdir()):
+            sha = p.name.split(".", 1)[0]
+            if sha in wanted or not p.is_file():
+                continue
+            with contextlib.suppress(OSError):
+                size = p.stat().st_size
+                p.unlink()
+                freed += size
+        for sha, _size, _ in self.store.media_entries():
+            if sha not in wanted:
+                with contextlib.suppress(sqlite3.Error):
+                    self.store.media_forget(sha)
+        if freed:
+            log.warning("disk full: evicted %d bytes of cached media no schedule needs", freed)
+        return freed
 
 
 def _fsync_dir(path: Path) -> None:

@@ -4,13 +4,26 @@ Holds the schedule, the replay cache of command ids, the outbox of reports not y
 by the broker, the media cache index, the play log used by the hourly safety limit, and settings
 changed by ``node.config``. Every change is one transaction, so a power cut leaves either the old
 or the new state, never half of one.
+
+The file is private to the agent's user (0600, like the key): it holds the schedule and the
+reports not yet sent.
+
+A damaged file (a bad header, damaged pages: ``PRAGMA quick_check`` is not ``ok``, or SQLite
+cannot read it at all) is found when the store opens: it is moved aside with its ``-wal`` and
+``-shm`` (``node.db.damaged-<UTC time>``, kept for inspection) and a fresh database starts in its
+place. The reset is written into the fresh database (``store_resets``): the agent reports it in
+its heartbeats and asks the controller for its whole schedule. What the damaged file held that
+the controller does not re-send (unsent reports, the replay cache, settings) is lost.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -18,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from loa.protocol import PRIORITY_RANK, ItemRef, ScheduleItem
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -43,7 +58,49 @@ CREATE TABLE IF NOT EXISTS media (sha256 TEXT PRIMARY KEY, bytes INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS plays (started REAL NOT NULL, seconds REAL NOT NULL,
                                   emergency INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS store_resets (at REAL NOT NULL, kept TEXT NOT NULL, why TEXT NOT NULL);
 """
+
+#: The mode of the database and its -wal/-shm files.
+FILE_MODE = 0o600
+
+
+class StoreDamaged(Exception):
+    """The database file is damaged (SQLite says corrupt, or it is not a database)."""
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error means a damaged file (not a full disk, a lock or a bad query)."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+def _damage(path: Path) -> str | None:
+    """Why the database at ``path`` cannot be trusted, or None when ``quick_check`` is ok."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        try:
+            rows = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        raise  # locked or unreadable: not a verdict on the file
+    except sqlite3.DatabaseError as exc:  # not a database, malformed
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(str(r) for r in rows)[:500]
+
+
+@dataclass(frozen=True)
+class StoreReset:
+    """A damaged database moved aside: when, where it was kept, and what SQLite said."""
+
+    at: float
+    kept: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -73,10 +130,59 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._parsed: dict[str, tuple[str, ScheduleItem]] = {}
+        #: Set when this start found the database damaged and began a fresh one.
+        self.reset: StoreReset | None = None
+        why = _damage(path)
+        if why is not None:
+            self.reset = self._move_aside(why)
+        if not path.exists():
+            # created private: SQLite gives the -wal and -shm files the database's mode
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+        for name in (path, *self._sidecars(path)):
+            with suppress(FileNotFoundError):
+                os.chmod(name, FILE_MODE)
         db = self._conn()
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.executescript(f"BEGIN;{SCHEMA}COMMIT;")  # one transaction: one fsync
+        if self.reset is not None:
+            with self.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO store_resets VALUES (?,?,?)",
+                    (self.reset.at, self.reset.kept, self.reset.why),
+                )
+
+    @staticmethod
+    def _sidecars(path: Path) -> list[Path]:
+        return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+    def _move_aside(self, why: str) -> StoreReset:
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        kept = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for source in (self.path, *self._sidecars(self.path)):
+            if source.exists():
+                os.replace(source, kept.with_name(kept.name + source.name[len(self.path.name) :]))
+        log.error(
+            "database %s is damaged (%s): kept as %s, starting a fresh one", self.path, why, kept
+        )
+        return StoreReset(at=now, kept=kept.name, why=why)
+
+    def check(self) -> None:
+        """Raise ``StoreDamaged`` when ``PRAGMA quick_check`` finds the open database damaged."""
+        try:
+            rows = [r[0] for r in self._conn().execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StoreDamaged(str(exc)) from exc
+            raise
+        if rows != ["ok"]:
+            raise StoreDamaged("; ".join(str(r) for r in rows)[:500])
+
+    def last_reset(self) -> StoreReset | None:
+        """The newest time this database was started fresh after a damaged one."""
+        rows = self._query("SELECT at, kept, why FROM store_resets ORDER BY at DESC LIMIT 1")
+        return StoreReset(at=rows[0][0], kept=rows[0][1], why=rows[0][2]) if rows else None
 
     def _conn(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

@@ -132,3 +132,65 @@ def test_a_sent_dispatch_nobody_reports_on_becomes_missed_and_raises_an_alert(h:
     assert h.states(bid)[node] == "played"
     events = alerts.evaluate(h.store, h.settings, later + timedelta(minutes=2))
     assert ("closed", node) in {(e, a["node_id"]) for e, a in events}
+
+
+def _heartbeat(node: str, **readings: object) -> tuple[str, bytes]:
+    body = protocol.Telemetry(
+        node=node, at=datetime.now(UTC), uptime_s=5.0, version="t", interval_s=30.0, **readings
+    )
+    return protocol.node_topic(node, "telemetry"), protocol.dumps(body)
+
+
+def test_a_full_disk_fails_the_dispatch_with_its_reason_and_raises_disk_low(h: Harness):
+    """Issue 12, finding 10 (the controller's side)."""
+    bid = h.broadcast(NOW)
+    h.dispatcher.deliver(now=NOW - timedelta(minutes=1))
+    node = h.commune.nodes[0].node_id
+    cmd = next(c for c in h.received(3) if c["node"] == node)
+    refused = protocol.Ack(
+        cmd_id=cmd["id"], ok=False, code="disk_full", error="database or disk is full"
+    )
+    now = datetime.now(UTC)
+    h.dispatcher.handle_batch(
+        [
+            _state(node, True, now),
+            h.report(node, "ack", refused),
+            _heartbeat(node, disk_free_mb=0.2),
+        ],
+        now=now,
+    )
+    row = h.store.db.execute(
+        "SELECT state, error FROM dispatches WHERE node_id = ? AND broadcast_id = ?", [node, bid]
+    ).fetchone()
+    assert tuple(row) == ("failed", "disk_full: database or disk is full")
+    events = alerts.evaluate(h.store, h.settings, now)
+    low = [a for e, a in events if e == "opened" and a["kind"] == alerts.DISK_LOW]
+    assert [a["node_id"] for a in low] == [node]
+    assert "0.2 MB" in low[0]["message"]
+    h.dispatcher.handle_batch([_heartbeat(node, disk_free_mb=500.0)], now=now)
+    events = alerts.evaluate(h.store, h.settings, now + timedelta(seconds=1))
+    assert ("closed", alerts.DISK_LOW) in {(e, a["kind"]) for e, a in events}
+
+
+def test_a_node_that_reset_its_damaged_database_is_synced_and_alerted(h: Harness):
+    """Issue 12, finding 11 (the controller's side): even when the controller still has the
+    node online (it restarted within its keepalive), ``store_reset`` gets a full sync."""
+    bid = h.broadcast(NOW)
+    node = h.commune.nodes[0].node_id
+    now = datetime.now(UTC)
+    h.dispatcher.handle_batch([_state(node, True, now)], now=now)
+    _drain(h)
+    h.dispatcher.handle_batch(
+        [
+            _state(node, True, now - timedelta(seconds=1), "store_reset"),
+            _heartbeat(node, store_reset_at=now, store_reset_kept="node.db.damaged-x"),
+        ],
+        now=now,
+    )
+    syncs = [c for c in _drain(h) if c["type"] == "schedule.sync"]
+    assert syncs and [i["broadcast"] for i in syncs[-1]["body"]["items"]] == [bid]
+    events = alerts.evaluate(h.store, h.settings, now)
+    reset = [a for e, a in events if e == "opened" and a["kind"] == alerts.STORE_RESET]
+    assert [a["node_id"] for a in reset] == [node]
+    assert "node.db.damaged-x" in reset[0]["message"]
+    assert not alerts.evaluate(h.store, h.settings, now + timedelta(minutes=1)), "opened once"
