@@ -77,18 +77,8 @@ def join_command(public_url: str, code: str) -> str:
     return f"curl -fsSL {public_url.rstrip('/')}/node/install.sh | sudo sh -s -- {code}"
 
 
-def _taken(db: sqlite_utils.Database, node_id: str, now: str) -> bool:
-    if provisioning.get_node(db, node_id) is not None:
-        return True
-    return bool(
-        list(
-            db.query(
-                "SELECT 1 FROM join_codes WHERE node_id = ? AND redeemed_at IS NULL "
-                "AND revoked_at IS NULL AND expires_at > ?",
-                [node_id, now],
-            )
-        )
-    )
+def _taken(db: sqlite_utils.Database, node_id: str) -> bool:
+    return provisioning.get_node(db, node_id) is not None or provisioning.reserved(db, node_id)
 
 
 def _audit(
@@ -145,7 +135,7 @@ def create_code(
             raise ProvisioningError(404, "zone_not_found", field="zone_id", zone_ids=zone_id)
         candidate = base
         number = 1
-        while _taken(db, candidate, stamp):
+        while _taken(db, candidate):
             if chosen:
                 raise ProvisioningError(409, "node_exists", field="id", node_id=candidate)
             number += 1

@@ -173,6 +173,19 @@ def _audit(
 _PUBLIC = ("id", "zone_id", "name", "lat", "lon", "revoked", "revoked_at", "created_at")
 
 
+def reserved(db: sqlite_utils.Database, node_id: str) -> bool:
+    """A join code that still waits holds this node id (controller/join.py)."""
+    return bool(
+        list(
+            db.query(
+                "SELECT 1 FROM join_codes WHERE node_id = ? AND redeemed_at IS NULL "
+                "AND revoked_at IS NULL AND expires_at > ?",
+                [node_id, to_wire_time(utcnow())],
+            )
+        )
+    )
+
+
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
     """A node row without its hashes."""
     return {k: row.get(k) for k in _PUBLIC}
@@ -239,7 +252,7 @@ def create_node(
     with store.transaction() as db:
         if not list(db.query("SELECT 1 FROM zones WHERE id = ?", [zone_id])):
             raise ProvisioningError(404, "zone_not_found", field="zone_id", zone_ids=zone_id)
-        if get_node(db, node_id) is not None:
+        if get_node(db, node_id) is not None or reserved(db, node_id):
             raise ProvisioningError(409, "node_exists", field="id", node_id=node_id)
         secret = fleet.add_node(db, node_id, zone_id, name)
         if lat is not None:

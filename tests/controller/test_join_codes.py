@@ -97,6 +97,9 @@ def test_a_waiting_code_reserves_its_node_id(client: TestClient, commune: Seeded
         "/api/v1/join-codes", json={"name": "Khác", "zone_id": zone, "id": "thon-dong"}
     )
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "node_exists"
+    # ... and from a node added by hand (POST /nodes), else the code could never be redeemed
+    added = client.post("/api/v1/nodes", json={"id": "thon-dong-2", "zone_id": zone})
+    assert added.status_code == 409 and added.json()["error"]["code"] == "node_exists"
     seeded = commune.nodes[0].node_id
     taken = client.post("/api/v1/join-codes", json={"name": "X", "zone_id": zone, "id": seeded})
     assert taken.status_code == 409
