@@ -11,10 +11,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from controller import api, api_fleet, api_streams, errors, metrics, web, web_common
+from audio.upload import MAX_UPLOAD_BYTES
+from controller import api, api_fleet, api_streams, auth, errors, metrics, web, web_common
 from controller.api_nodes import node_files_router
 from controller.api_nodes import router as nodes_router
+from controller.request_limits import BodyLimit
 from controller.runtime import Runtime
 from controller.settings import Settings
 
@@ -51,6 +54,13 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    # Inside the session middleware, so it knows who is signed in (uploads: the larger limit).
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        signed_in=lambda connection: auth.official(connection) is not None,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings.secret_path),
@@ -59,6 +69,10 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         https_only=settings.base_url.startswith("https://"),
         max_age=12 * 3600,
     )
+    if settings.trusted_proxies:
+        # The client's address (sign-in limits, audit) from X-Forwarded-For, but only when the
+        # connection comes from one of these proxies; otherwise the connection's own address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.install(app)
     web_common.install(app)
     app.include_router(api.router)

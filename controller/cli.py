@@ -104,6 +104,8 @@ def run_controller(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level="info",
         access_log=False,
+        # Forwarded headers are believed only from settings.trusted_proxies (controller/app.py)
+        proxy_headers=False,
         # json: uvicorn's own loggers go through the root handler, as JSON too
         log_config=None if log_format == "json" else LOGGING_CONFIG,
     )

@@ -12,6 +12,7 @@ ERRORS: dict[str, str] = {
     "forbidden": "Bạn không có quyền thực hiện thao tác này.",
     "outside_area": "Địa bàn đã chọn nằm ngoài phạm vi bạn được giao.",
     "too_many_attempts": "Đăng nhập sai quá nhiều lần. Hãy thử lại sau {minutes} phút.",
+    "body_too_large": "Yêu cầu quá lớn (tối đa {limit} MB).",
     "self_approval": "Người duyệt phải là người khác với người soạn bản tin.",
     "bad_status": "Không thể thực hiện khi bản tin đang ở trạng thái «{state}».",
     "comment_required": "Hãy ghi lý do từ chối.",

@@ -41,6 +41,13 @@ class Settings:
     alert_webhook_url: str = ""
     #: When set, ``/metrics`` asks for ``Authorization: Bearer <metrics_token>``.
     metrics_token: str = ""
+    #: Addresses (or networks, ``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed. Empty (the default): nobody's; the client's address
+    #: is the connection's own, so a header anyone can set cannot dodge the sign-in limits.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Largest request body, in bytes, except an authenticated official's audio upload (whose
+    #: limit is the upload limit); larger requests get 413 before anything is parsed.
+    max_body_bytes: int = 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -85,6 +92,9 @@ class Settings:
             "alert_clock_offset_ms": float(env.get("LOA_ALERT_CLOCK_OFFSET_MS", "1000")),
             "alert_webhook_url": env.get("LOA_ALERT_WEBHOOK_URL", ""),
             "metrics_token": env.get("LOA_METRICS_TOKEN", ""),
+            "trusted_proxies": tuple(
+                p.strip() for p in env.get("LOA_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
