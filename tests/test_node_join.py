@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import loa
 from controller import zones
 from controller.messages import error_message
 from tests.support.broker import Mosquitto
@@ -200,6 +201,9 @@ def test_a_cluster_joins_with_one_command_and_plays(
         lambda: _code_status(api, joining["id"]) == "online", timeout=30, what="the node online"
     )
 
+    reported = api.get("/api/v1/nodes/cum-loa-dong-moi").json()
+    assert reported["version"] == loa.__version__ and reported["zone_id"] == zone
+
     announcement_id = commune.approved_announcement("Họp thôn", "Tối nay họp thôn lúc bảy giờ.")
     with commune.api(EDITOR_TOKEN) as editor:
         made = editor.post(
@@ -264,4 +268,11 @@ def test_a_bad_code_says_so_in_one_line_and_installs_nothing(
         assert done.stderr.splitlines() == [f"loa: {error_message(error)}"], name
         assert _calls(tmp_path) == [], name
         assert _files(root) == {"etc", "etc/os-release"}, name
+    # Not Debian: refused before the code is spent.
+    root = _fresh_root(tmp_path, "fedora")
+    (root / "etc" / "os-release").write_text('ID=fedora\nVERSION_ID="41"\n')
+    done = _type_on_the_pi(waiting["command"], root, stand_ins)
+    assert done.returncode != 0
+    assert len(done.stderr.splitlines()) == 1 and "Debian 12" in done.stderr
+    assert _calls(tmp_path) == [] and _files(root) == {"etc", "etc/os-release"}
     assert _code_status(api, waiting["id"]) == "waiting"
