@@ -396,3 +396,18 @@ def test_cli_synth_and_check_with_the_cloud_voices(
     assert "fpt\tready\tFPT.AI: sẵn sàng." in printed
     assert "vbee\tnot_configured" in printed
     assert fake.fpt_key not in printed
+
+
+def test_a_long_text_falls_back_after_one_deadline_not_one_per_chunk(
+    tmp_path: Path, mp3_reply: bytes
+):
+    text = " ".join(f"Câu thông báo số {n} gửi bà con." for n in range(1, 9))  # 8 chunks
+    with fake_vendors(mp3_reply, delay_s=5.0) as fake:
+        use(fake, which="fpt", deadline_s=1.0)
+        started = time.monotonic()
+        result = render_text(text, tmp_path, VoiceSettings(chime=False))
+        took = time.monotonic() - started
+    assert result.engine == "espeak-ng"
+    # two chunks at a time; the chunks not started are cancelled at the first failure
+    assert len(fake.requests("POST", "/hmi/tts/v5")) <= 3
+    assert took < 3.5
