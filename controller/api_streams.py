@@ -68,7 +68,7 @@ def list_sources(request: Request, who: Official) -> list[dict[str, Any]]:
 @router.post("/stream-sources", status_code=201, tags=["streams"])
 def create_source(body: SourceIn, request: Request, who: Official) -> dict[str, Any]:
     """Save a stream source (nguồn tiếp sóng) after checking it: reachable, audio, codec."""
-    authz.require(who, "broadcast.schedule")
+    authz.require(who, "stream.source.write")
     rt = _runtime(request)
     source_id, _ = streams.save_source(
         rt.store, who, body.name, body.url, accept_unhealthy=body.accept_unhealthy
@@ -88,7 +88,7 @@ def get_source(source_id: int, request: Request, who: Official) -> dict[str, Any
 def update_source(
     source_id: int, body: SourceIn, request: Request, who: Official
 ) -> dict[str, Any]:
-    authz.require(who, "broadcast.schedule")
+    authz.require(who, "stream.source.write")
     rt = _runtime(request)
     streams.save_source(
         rt.store,
@@ -104,7 +104,7 @@ def update_source(
 @router.delete("/stream-sources/{source_id}", status_code=204, tags=["streams"])
 def delete_source(source_id: int, request: Request, who: Official) -> None:
     """Refused (409 ``stream_source_in_use``, the relays named) while a relay still needs it."""
-    authz.require(who, "broadcast.schedule")
+    authz.require(who, "stream.source.write")
     streams.delete_source(_runtime(request).store, who, source_id)
 
 
@@ -142,7 +142,8 @@ class RelayIn(_Request):
 
 @router.post("/relays", status_code=201, tags=["streams"])
 def create_relay(body: RelayIn, request: Request, who: Official) -> dict[str, Any]:
-    """Tiếp sóng: relay a saved stream source to zones for a window, once or recurring."""
+    """Tiếp sóng: relay a saved stream source to zones for a window, once or recurring.
+    An editor's relay is ``approval: pending`` until an approver approves it."""
     rt = _runtime(request)
     rule = None
     if body.rule is not None:
@@ -172,7 +173,16 @@ def create_relay(body: RelayIn, request: Request, who: Official) -> dict[str, An
         ),
     )
     rt.kick()
-    return broadcasts.broadcast_detail(rt.store.db, broadcast_id) or {}
+    return broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
+
+
+@router.post("/relays/{broadcast_id}/approve", tags=["streams"])
+def approve_relay(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
+    """Duyệt tiếp sóng: an approver (or admin) approves an editor's relay; nodes get it then."""
+    rt = _runtime(request)
+    broadcasts.approve_relay(rt.store, who, broadcast_id)
+    rt.kick()
+    return broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
 
 
 # --- live -----------------------------------------------------------------------------------

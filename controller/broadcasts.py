@@ -454,6 +454,10 @@ def broadcast_detail(
         "stream_source_id": b["stream_source_id"],
         "stream_source_name": b["stream_source_name"],
         "window_s": b["duration_s"] if b["kind"] == "relay" else None,
+        # relays: "pending" until an approver approves (then delivered), else "approved"
+        "approval": (
+            ("approved" if b["approved_at"] else "pending") if b["kind"] == "relay" else None
+        ),
         "recording_sha256": b["recording_sha256"],
         "played": sum(d["state"] == "played" for d in dispatches),
         "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
@@ -526,6 +530,11 @@ def create_relay(
 ) -> int:
     """A relay of a saved stream source for a window, once or on a recurrence.
 
+    Relays go through approval like announcements: one made by an official who may review
+    (``relay.review``: admin, approver) is approved as it is made; an editor's waits, its
+    dispatches queued and delivered to no node, until an approver approves it
+    (:func:`approve_relay`), or ends ``missed`` if approval comes too late.
+
     Checked like any broadcast (area, zones, time, and equal-priority overlaps with the window
     as its duration); nodes may join late, until the window ends. A source whose health check
     fails, now as well as last time, is ``stream_source_unhealthy`` unless accepted.
@@ -592,7 +601,26 @@ def create_relay(
         "created_by": who.user_id,
         "created_at": to_wire_time(now),
     }
+    if authz.can(who, "relay.review"):
+        row |= {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
     return _save(store, settings, who, row, schedule, "broadcast.relay", found, now)
+
+
+def approve_relay(
+    store: Store, who: Identity, broadcast_id: int, now: datetime | None = None
+) -> None:
+    """An approver (or admin) whose area holds every zone of a pending relay approves it; its
+    dispatches go out on the next tick. Not a pending relay: ``relay_not_pending`` (409)."""
+    now = now or utcnow()
+    authz.require(who, "relay.review")
+    with store.transaction() as db:
+        before = visible_broadcast(db, who, broadcast_id)
+        authz.require_whole_broadcast(db, who, json.loads(before["zone_ids"]))
+        if before["kind"] != "relay" or before["approved_at"] or before["status"] != "active":
+            raise ApiError(409, "relay_not_pending")
+        changes = {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
+        table(db, "broadcasts").update(broadcast_id, changes)
+        audit.record(db, who, "broadcast.relay_approve", "broadcast", broadcast_id, before, changes)
 
 
 def relays_ahead(db: sqlite_utils.Database, source_id: int, now: datetime) -> list[dict[str, Any]]:

@@ -869,15 +869,17 @@ class StreamService:
                 log.exception("relay hubs")
 
     def open_windows(self, now: datetime) -> dict[int, tuple[str, str | None]]:
-        """Sources whose relay windows are open (or open within ``HUB_LEAD_S``):
-        id → (url, content type found by the last health check)."""
+        """Sources whose approved relay windows are open (or open within ``HUB_LEAD_S``):
+        id → (url, content type found by the last health check). A relay waiting for
+        approval opens no connection to its source."""
         db = self.store.db
         rows = db.query(
             "SELECT DISTINCT d.play_at, b.duration_s, s.id, s.url, s.content_type "
             "FROM dispatches d "
             "JOIN broadcasts b ON b.id = d.broadcast_id "
             "JOIN stream_sources s ON s.id = b.stream_source_id "
-            "WHERE b.kind = 'relay' AND b.status = 'active' AND d.play_at <= ? AND d.play_at >= ?"
+            "WHERE b.kind = 'relay' AND b.status = 'active' AND b.approved_at IS NOT NULL "
+            "AND d.play_at <= ? AND d.play_at >= ?"
             " AND d.state NOT IN ('cancelled')",
             [
                 to_wire_time(now + timedelta(seconds=HUB_LEAD_S)),

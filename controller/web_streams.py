@@ -28,6 +28,7 @@ from controller.web_common import (
     duration_text,
     forbidden,
     invalid,
+    not_found,
     page_user,
     recurrence_rule,
     render,
@@ -168,7 +169,7 @@ async def source_create(request: Request) -> Response:
         return _sources_page(
             request, who, form=values, errors={"form": error_message("csrf")}, status=403
         )
-    if not authz.can(who, "broadcast.schedule"):
+    if not authz.can(who, "stream.source.write"):
         return forbidden(request, who)
     try:
         source_id, _health = await run_in_threadpool(
@@ -218,7 +219,7 @@ async def source_delete(source_id: int, request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form):
         return _sources_page(request, who, errors={"form": error_message("csrf")}, status=403)
-    if not authz.can(who, "broadcast.schedule"):
+    if not authz.can(who, "stream.source.write"):
         return forbidden(request, who)
     try:
         streams.delete_source(runtime.store, who, source_id)
@@ -236,6 +237,26 @@ async def source_delete(source_id: int, request: Request) -> Response:
 
 
 # --- relays -----------------------------------------------------------------------------------
+
+
+@router.post("/relays/{broadcast_id:int}/approve")
+async def relay_approve(broadcast_id: int, request: Request) -> Response:
+    """Duyệt tiếp sóng: an approver approves an editor's relay (see broadcasts.approve_relay)."""
+    who = page_user(request)
+    runtime = rt(request)
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return forbidden(request, who)
+    try:
+        broadcasts.approve_relay(runtime.store, who, broadcast_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return not_found(request, who, exc.message)
+        if exc.status == 403:
+            return forbidden(request, who)
+        return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
+    runtime.kick()
+    return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
 
 
 def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:

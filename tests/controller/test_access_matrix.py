@@ -42,7 +42,7 @@ class Route:
     #: GET, POST, …, or WS (a WebSocket: its "status" is 101 when accepted, else the close code)
     method: str
     #: may use the keys of ``_context``: {ann}, {pending}, {draft}, {broadcast}, {zone},
-    #: {source}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing}
+    #: {source}, {relay}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing}
     path: str
     #: a key of ``ALLOWED``: the roles that may call it
     permission: str
@@ -192,7 +192,7 @@ ROUTES = [
     Route(
         "POST",
         "/api/v1/stream-sources",
-        "broadcast.schedule",
+        "stream.source.write",
         lambda c: {"name": "Đài tỉnh", "url": DEAD_URL, "accept_unhealthy": True},
         201,
     ),
@@ -200,10 +200,10 @@ ROUTES = [
     Route(
         "PUT",
         "/api/v1/stream-sources/{source}",
-        "broadcast.schedule",
+        "stream.source.write",
         lambda c: {"name": "Đài huyện", "url": DEAD_URL, "accept_unhealthy": True},
     ),
-    Route("DELETE", "/api/v1/stream-sources/{source}", "broadcast.schedule", ok=204),
+    Route("DELETE", "/api/v1/stream-sources/{source}", "stream.source.write", ok=204),
     Route("POST", "/api/v1/stream-sources/{source}/check", "read"),
     Route(
         "POST",
@@ -220,6 +220,7 @@ ROUTES = [
         201,
         area="body",
     ),
+    Route("POST", "/api/v1/relays/{relay}/approve", "relay.review", area="path"),
     Route(
         "POST",
         "/api/v1/live",
@@ -294,6 +295,23 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
         )
         return source_id
 
+    def relay() -> int:
+        """A relay the commune's editor scheduled: pending until an approver approves it."""
+        made = client.post(
+            "/api/v1/relays",
+            json={
+                "stream_source_id": ctx["source"],
+                "zone_ids": [zone],
+                "window_s": 600,
+                "starts_at": _later(4),
+                "accept_conflicts": True,
+                "accept_unhealthy": True,
+            },
+            headers=people.headers("editor"),
+        )
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
     def live() -> int:
         made = client.post("/api/v1/live", json={"zone_ids": [zone]}, headers=admin)
         assert made.status_code == 201, made.text
@@ -325,6 +343,7 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
             "draft": lambda: write(False),
             "broadcast": broadcast,
             "source": source,
+            "relay": relay,
             "live": live,
             "node": lambda: zones.nodes_under(db, [zone])[0],
             "new_node": new_node,

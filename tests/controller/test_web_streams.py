@@ -93,7 +93,7 @@ def _row(html: str, source_id: int) -> str:
 def test_a_source_is_checked_before_saving_and_its_health_is_listed(
     client: TestClient, people: People, station: ToneStation
 ):
-    editor, csrf = _signed_in(client, "editor")
+    editor, csrf = _signed_in(client, "approver")  # sources: admins and approvers
     saved = _add_source(editor, csrf, "VOV1", station.url)
     assert saved.status_code == 303, saved.text
     page = editor.get(saved.headers["location"])
@@ -119,7 +119,7 @@ def test_a_source_is_checked_before_saving_and_its_health_is_listed(
 def test_a_failing_check_is_a_vietnamese_error_and_saves_nothing_unless_accepted(
     client: TestClient, people: People, station: ToneStation, path: str, reason: str
 ):
-    editor, csrf = _signed_in(client, "editor")
+    editor, csrf = _signed_in(client, "approver")  # sources: admins and approvers
     url = station.path_url(path)
     refused = _add_source(editor, csrf, "Trang web", url)
     assert refused.status_code == 422
@@ -136,7 +136,7 @@ def test_a_failing_check_is_a_vietnamese_error_and_saves_nothing_unless_accepted
 
 
 def test_a_station_that_is_not_there_is_explained_in_vietnamese(client: TestClient, people: People):
-    editor, csrf = _signed_in(client, "editor")
+    editor, csrf = _signed_in(client, "approver")  # sources: admins and approvers
     refused = _add_source(editor, csrf, "Đài tỉnh", DEAD_URL)
     assert refused.status_code == 422
     assert "từ chối kết nối" in _field_error(refused.text, "url")
@@ -194,7 +194,7 @@ def test_a_source_in_use_is_not_deleted_until_its_relays_are_cancelled(
     client: TestClient, people: People, commune: SeededCommune
 ):
     source_id = _saved_source(client, "VOV3", DEAD_URL)
-    editor, csrf = _signed_in(client, "editor")
+    editor, csrf = _signed_in(client, "approver")  # removing a source: admins and approvers
     made = editor.post(
         "/relays/new",
         data=_relay(source_id, [commune.commune_id], csrf, accept_unhealthy="1"),
@@ -221,7 +221,7 @@ def test_a_source_in_use_is_not_deleted_until_its_relays_are_cancelled(
 def test_a_relay_for_two_villages_is_saved_and_shown_in_the_schedules(
     client: TestClient, people: People, commune: SeededCommune, station: ToneStation
 ):
-    editor, csrf = _signed_in(client, "editor")
+    editor, csrf = _signed_in(client, "approver")  # adds the source, so approves its own relay
     assert _add_source(editor, csrf, "VOV1", station.url).status_code == 303
     source_id = _db(client).execute("SELECT id FROM stream_sources").fetchone()[0]
     form = editor.get(f"/relays/new?source={source_id}")
@@ -724,7 +724,35 @@ def _route_calls(
     def fresh_source() -> int:
         return _saved_source(client, "VOV1", DEAD_URL)
 
+    def pending_relay() -> int:
+        """A relay as an editor leaves it: waiting for approval."""
+        made = client.post(
+            "/api/v1/relays",
+            json={
+                "stream_source_id": fresh_source(),
+                "zone_ids": [commune.commune_id],
+                "window_s": 600,
+                "starts_at": (datetime.now(UTC) + timedelta(hours=3)).isoformat(),
+                "accept_conflicts": True,
+                "accept_unhealthy": True,
+            },
+        )
+        assert made.status_code == 201, made.text
+        relay_id = int(made.json()["id"])
+        _db(client).execute(
+            "UPDATE broadcasts SET approved_by = NULL, approved_at = NULL WHERE id = ?", [relay_id]
+        )
+        _db(client).conn.commit()
+        return relay_id
+
     return [
+        (
+            "POST",
+            "/relays/{id}/approve",
+            "relay.review",
+            lambda csrf: (f"/relays/{pending_relay()}/approve", {"csrf": csrf}),
+            303,
+        ),
         ("GET", "/stream-sources", "read", None, 200),
         ("GET", "/relays", "read", None, 200),
         ("GET", "/relays/new", "broadcast.schedule", None, 200),
@@ -732,7 +760,7 @@ def _route_calls(
         (
             "POST",
             "/stream-sources",
-            "broadcast.schedule",
+            "stream.source.write",
             lambda csrf: (
                 "/stream-sources",
                 {"csrf": csrf, "name": "Đài", "url": DEAD_URL, "accept_unhealthy": "1"},
@@ -749,7 +777,7 @@ def _route_calls(
         (
             "POST",
             "/stream-sources/{id}/delete",
-            "broadcast.schedule",
+            "stream.source.write",
             lambda csrf: (f"/stream-sources/{fresh_source()}/delete", {"csrf": csrf}),
             303,
         ),

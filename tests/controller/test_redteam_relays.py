@@ -1,0 +1,115 @@
+"""Red-team finding 4 (issue 12): relays skipped approval. Stream sources are written by admins
+and approvers only; a relay an editor schedules waits for an approver and reaches no node before.
+Real controller app and SQLite; what nodes receive is read from a real Mosquitto."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from controller.seed import SeededCommune
+from tests.controller.conftest import People
+from tests.controller.test_redteam_approval import NodeSide
+from tests.support.broker import Mosquitto
+from tests.support.net import free_port
+
+DEAD_URL = f"http://127.0.0.1:{free_port()}/coi-bao-dong.mp3"
+
+
+@pytest.fixture
+def nodes(client: TestClient, mosquitto: Mosquitto) -> Iterator[NodeSide]:
+    side = NodeSide(client, mosquitto)
+    yield side
+    side.close()
+
+
+def _source(client: TestClient, people: People, who: str) -> tuple[int, int]:
+    made = client.post(
+        "/api/v1/stream-sources",
+        json={"name": f"Nguồn của {who}", "url": DEAD_URL, "accept_unhealthy": True},
+        headers=people.headers(who),
+    )
+    return made.status_code, int(made.json().get("id", 0))
+
+
+def test_only_admins_and_approvers_add_or_change_stream_sources(client: TestClient, people: People):
+    for who in ("editor", "viewer", "operator"):
+        assert _source(client, people, who)[0] == 403, who
+    status, source_id = _source(client, people, "approver")
+    assert status == 201
+    changed = client.put(
+        f"/api/v1/stream-sources/{source_id}",
+        json={"name": "Đổi", "url": DEAD_URL, "accept_unhealthy": True},
+        headers=people.headers("editor"),
+    )
+    assert changed.status_code == 403
+    removed = client.delete(f"/api/v1/stream-sources/{source_id}", headers=people.headers("editor"))
+    assert removed.status_code == 403
+    assert _source(client, people, "admin")[0] == 201
+
+
+def test_an_editors_urgent_relay_waits_for_an_approver_before_any_node_gets_it(
+    client: TestClient, people: People, commune: SeededCommune, nodes: NodeSide
+):
+    _, source_id = _source(client, people, "admin")
+    node = commune.nodes[0]
+    made = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "zone_ids": [node.zone_id],
+            "window_s": 600,
+            "priority": "urgent",
+            "accept_unhealthy": True,
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+        },
+        headers=people.headers("editor"),
+    )
+    assert made.status_code == 201, made.text
+    relay = made.json()
+    assert relay["approval"] == "pending"
+    nodes.dispatcher.deliver()
+    with pytest.raises(queue.Empty):
+        nodes.commands.get(timeout=0.5)
+    url = f"/api/v1/relays/{relay['id']}/approve"
+    assert client.post(url, headers=people.headers("editor")).status_code == 403
+    approved = client.post(url, headers=people.headers("approver"))
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["approval"] == "approved"
+    again = client.post(url, headers=people.headers("approver"))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "relay_not_pending"
+    nodes.dispatcher.deliver()
+    put = nodes.received(1)[0]
+    assert put["type"] == "schedule.put" and put["node"] == node.node_id
+    assert [i["broadcast"] for i in put["body"]["items"]] == [relay["id"]]
+    db = client.app.state.runtime.store.db  # type: ignore[attr-defined]
+    actions = [
+        r["action"]
+        for r in db.query(
+            "SELECT action FROM audit_log WHERE entity = 'broadcast' AND entity_id = ? ORDER BY id",
+            [relay["id"]],
+        )
+    ]
+    assert actions == ["broadcast.relay", "broadcast.relay_approve"]
+
+
+def test_an_approvers_relay_is_approved_as_it_is_made(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    _, source_id = _source(client, people, "admin")
+    made = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "zone_ids": [commune.nodes[0].zone_id],
+            "window_s": 600,
+            "accept_unhealthy": True,
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+        },
+        headers=people.headers("approver"),
+    )
+    assert made.status_code == 201 and made.json()["approval"] == "approved"
