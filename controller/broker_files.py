@@ -31,7 +31,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from loa.protocol import TOPIC_ROOT
+from loa.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,22 @@ PASSWORD_FILE = "passwd"
 ACL_FILE = "acl"
 #: The broker (user ``mosquitto``) reads the files through their group; nobody else may.
 FILE_MODE = 0o640
+
+#: The broker refuses to deliver a payload over this (``message_size_limit``, dropped quietly,
+#: the publisher stays connected): the protocol's own limit, which nodes and the controller
+#: refuse anyway. The largest legitimate message is a ``schedule.sync`` of a busy node: about
+#: 0.6-0.9 KB per item, so 256 KiB holds some 300 items within the 24 h delivery horizon.
+MESSAGE_SIZE_LIMIT = MAX_PAYLOAD_BYTES
+#: A packet over this closes the client's connection before the broker reads it
+#: (``max_packet_size``): a 50 MB publish costs the broker nothing.
+MAX_PACKET_SIZE = 1024 * 1024
+
+
+def broker_limits_conf() -> str:
+    """The size limits of Loa's Mosquitto config (``/etc/mosquitto/conf.d/loa.conf``, see
+    docs/operations.md, which shows these lines)."""
+    return f"message_size_limit {MESSAGE_SIZE_LIMIT}\nmax_packet_size {MAX_PACKET_SIZE}\n"
+
 
 NODE_READ = ("cmd",)
 NODE_WRITE = ("state", "telemetry", "report")

@@ -7,10 +7,11 @@ as text.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -391,12 +392,28 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+#: The mode of the database file and its -wal/-shm: the controller's own (it holds token hashes,
+#: node password hashes and the audit log), like the signing key.
+FILE_MODE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Create ``path`` 0600 if it is missing (SQLite then gives -wal and -shm the same mode) and
+    set 0600 on it and on its -wal/-shm, which an older version left world-readable."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError):
+            os.chmod(name, FILE_MODE)
+
+
 class Store:
-    """Per-thread connections to one database file."""
+    """Per-thread connections to one database file (kept 0600, see ``make_private``)."""
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         self._local = threading.local()
         migrate(self.db)
 

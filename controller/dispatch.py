@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controller import fleet, streams
 from controller.db import Store
+from controller.mqtt_link import LogLimiter
 from controller.settings import Settings
 from loa import protocol
 from loa.protocol import (
@@ -60,6 +62,10 @@ SYNC_TTL = timedelta(minutes=10)
 #: for a report (``play.started`` or a refused ack) before a ``sent``/``acked`` dispatch is
 #: ``missed``: reports a node queued while cut off for a moment still arrive in time.
 REPORT_GRACE = timedelta(minutes=5)
+
+#: How long report ids are kept to recognise QoS 1 duplicates (a node's outbox may hold a
+#: report through a long outage; an older duplicate is harmless, see ``prune_seen_reports``).
+SEEN_REPORTS_KEEP = timedelta(days=7)
 
 #: The error of a dispatch nobody reported on; ``controller.alerts`` looks for this prefix.
 NO_REPORT = "no report from the node"
@@ -103,6 +109,9 @@ class Dispatcher:
         # deliver, expire and sync must not interleave: a sync computed from a stale view
         # could otherwise overwrite a put sent a moment earlier.
         self._lock = threading.Lock()
+        #: bad or unknown-node messages: one warning per node per minute, then a count
+        self._bad_messages = LogLimiter(log)
+        self._next_prune = 0.0
 
     # --- controller → node ------------------------------------------------------------------
 
@@ -298,7 +307,21 @@ class Dispatcher:
                     [reason, to_wire_time(now), row["id"], row["state"]],
                 )
                 missed += 1
+        self.prune_seen_reports(now)
         return missed
+
+    def prune_seen_reports(self, now: datetime, force: bool = False) -> int:
+        """Forget report ids older than ``SEEN_REPORTS_KEEP`` (at most hourly, unless
+        ``force``); return how many. A duplicate older than that changes nothing anyway:
+        report updates are idempotent."""
+        if not force and time.monotonic() < self._next_prune:
+            return 0
+        self._next_prune = time.monotonic() + 3600
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM seen_reports WHERE at < ?", [to_wire_time(now - SEEN_REPORTS_KEEP)]
+            )
+        return cursor.rowcount or 0
 
     # --- node → controller ------------------------------------------------------------------
 
@@ -311,7 +334,13 @@ class Dispatcher:
                 try:
                     node_id = self._apply(db, topic, payload, now)
                 except ProtocolError as exc:
-                    log.warning("dropped message on %s: %s: %s", topic, exc.code, exc)
+                    self._bad_messages.warning(
+                        topic.rsplit("/", 1)[0],
+                        "dropped message on %s: %s: %s",
+                        topic,
+                        exc.code,
+                        exc,
+                    )
                     continue
                 if node_id:
                     reconnected.append(node_id)
@@ -327,7 +356,7 @@ class Dispatcher:
             return None
         node_id, kind = parsed
         if not list(db.query("SELECT 1 FROM nodes WHERE id = ? AND revoked = 0", [node_id])):
-            log.warning("message from unknown node %s", node_id)
+            self._bad_messages.warning(node_id, "message from unknown node %s", node_id)
             return None
         data = protocol.parse_json(payload)
         if data.get("node") != node_id:

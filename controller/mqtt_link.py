@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from urllib.parse import urlparse
 
@@ -26,6 +27,40 @@ SUBSCRIPTIONS = [
     (f"{TOPIC_ROOT}/node/+/telemetry", 0),
     (f"{TOPIC_ROOT}/node/+/report", 1),
 ]
+
+
+class LogLimiter:
+    """Warnings about bad node messages, at most one per key (a node) per ``period_s``.
+
+    Anyone holding a node's credentials can publish garbage as fast as the link allows; one
+    warning each would flood the log. The first message of a period is logged; the rest are
+    counted, and the count is logged with the next warning for that key after the period
+    ("… and 499 more like it from lac-xuan-1 in the last 60 s").
+    """
+
+    def __init__(self, logger: logging.Logger, period_s: float = 60.0):
+        self.logger = logger
+        self.period_s = period_s
+        self._until: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, key: str, msg: str, *args: object, now: float | None = None) -> bool:
+        """Log ``msg % args`` unless ``key`` was logged in this period; True when logged."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now < self._until.get(key, 0.0):
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return False
+            if len(self._until) > 10_000:  # keys are topic names: bounded, but be safe
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            self._until[key] = now + self.period_s
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            msg += " (and %d more like it from %s in the last %.0f s)"
+            args = (*args, suppressed, key, self.period_s)
+        self.logger.warning(msg, *args)
+        return True
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
