@@ -12,6 +12,7 @@ Archiving takes an announcement out of the lists of work; it does not change wha
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,9 +34,32 @@ EDITABLE = ("draft", "rejected")
 RECORDED = ("upload", "recording")
 
 
+#: Characters that reorder or hide text (bidirectional embeddings, overrides and isolates): a
+#: title could read differently on screen than it is stored and spoken.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Line breaks and tabs are allowed in an announcement's text, never in a title.
+TEXT_WHITESPACE = frozenset("\n\r\t")
+
+
+def clean_words(value: str, field: str, *, multiline: bool = False) -> str:
+    """People's words as stored: NFC-normalized and stripped. Refused (422, naming ``field``):
+    control characters (NUL …; line breaks and tabs only when ``multiline``) and bidirectional
+    overrides (``control_characters``), and input of invisible characters only, such as
+    zero-width spaces (``invisible_only``). Empty input is left to the caller."""
+    value = unicodedata.normalize("NFC", value).strip()
+    allowed = TEXT_WHITESPACE if multiline else frozenset()
+    for ch in value:
+        if ch in BIDI_CONTROLS or (unicodedata.category(ch) == "Cc" and ch not in allowed):
+            raise ApiError(422, "control_characters", field=field)
+    if value and all(unicodedata.category(ch) in ("Cf", "Zs") or ch.isspace() for ch in value):
+        raise ApiError(422, "invisible_only", field=field)
+    return value
+
+
 def clean_title_and_text(title: str, text: str, max_text_chars: int) -> tuple[str, str]:
-    """Strip and check; raise ApiError with the field that is wrong."""
-    title, text = title.strip(), text.strip()
+    """Normalize and check (:func:`clean_words`); raise ApiError with the field that is wrong."""
+    title = clean_words(title, "title")
+    text = clean_words(text, "text", multiline=True)
     if not title:
         raise ApiError(422, "empty_title", field="title")
     if len(title) > MAX_TITLE_CHARS:

@@ -572,7 +572,8 @@ def create_relay(
             raise _schedule_error(exc, "rrule") from None
     if not req.accept_unhealthy:
         streams.require_healthy(store, source)
-    title = (req.title or "").strip()[:200] or f"Tiếp sóng {source['name']}"
+    title = announcements.clean_words(req.title or "", "title")[:200]
+    title = title or f"Tiếp sóng {source['name']}"
     plan = schedules.BroadcastPlan(
         id=None,
         title=title,

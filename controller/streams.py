@@ -409,7 +409,9 @@ def save_source(
 ) -> tuple[int, Health]:
     """Check the URL, then create or update the source. An unreachable or non-audio URL is
     refused (422 with what was found) unless ``accept_unhealthy``."""
-    name = name.strip()
+    from controller.announcements import clean_words
+
+    name = clean_words(name, "name")
     if not name:
         raise ApiError(422, "stream_name_required", field="name")
     url = url.strip()
