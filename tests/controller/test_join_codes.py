@@ -9,10 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from fastapi.testclient import TestClient
 
 import loa
-from controller import fleet, join
+from controller import fleet, join, node_dist
 from controller.messages import error_message
 from controller.seed import SeededCommune
 from tests.controller.conftest import People
@@ -21,6 +22,11 @@ from tests.controller.test_web import _signed_in
 
 def _db(client: TestClient):  # type: ignore[no-untyped-def]
     return client.app.state.runtime.store.db  # type: ignore[attr-defined]
+
+
+def _anonymous(client: TestClient) -> TestClient:
+    """No token, no session: what a Pi's install script is."""
+    return TestClient(client.app)
 
 
 def _make(client: TestClient, zone: int, name: str = "Cụm loa Lạc Xuân 2", **extra) -> dict:  # type: ignore[no-untyped-def]
@@ -41,13 +47,13 @@ def test_a_code_is_hashed_used_once_and_its_bundle_works(
     assert "code" not in client.get("/api/v1/join-codes").json()[0]
     # Typing is forgiving: lower case, no hyphens, O for 0.
     typed = made["code"].lower().replace("-", " ").replace("0", "o")
-    redeemed = client.post("/api/v1/join", json={"code": typed}, headers={})
+    redeemed = _anonymous(client).post("/api/v1/join", json={"code": typed})
     assert redeemed.status_code == 200, redeemed.text
     bundle = redeemed.json()
     assert bundle["node_id"] == "cum-loa-lac-xuan-2" and bundle["mqtt"]["password"]
     node = fleet.node_for_token(_db(client), bundle["http"]["token"])
     assert node is not None and node["zone_id"] == zone and node["name"] == "Cụm loa Lạc Xuân 2"
-    again = client.post("/api/v1/join", json={"code": made["code"]})
+    again = _anonymous(client).post("/api/v1/join", json={"code": made["code"]})
     assert again.status_code == 410 and again.json()["error"]["code"] == "join_code_used"
     actions = [r["action"] for r in _db(client).query("SELECT action FROM audit_log ORDER BY id")]
     assert actions[-3:] == ["join_code.create", "join_code.redeem", "node.add"]
@@ -74,7 +80,7 @@ def test_refusals_change_nothing(client: TestClient, commune: SeededCommune) -> 
         ("not a code", 404, "join_code_invalid"),
     ]
     for code, status, error in cases:
-        answer = client.post("/api/v1/join", json={"code": code}, headers={})
+        answer = _anonymous(client).post("/api/v1/join", json={"code": code})
         assert answer.status_code == status, answer.text
         assert answer.json()["error"] == {
             "code": error,
@@ -164,3 +170,29 @@ def test_versions_command_line_footer_and_an_older_node_flagged(
     assert flagged == {old}
     assert "cũ hơn bộ điều khiển" in admin.get(f"/nodes/{old}").text
     assert "cũ hơn bộ điều khiển" not in admin.get(f"/nodes/{current}").text
+
+
+def test_the_node_files_an_installed_controller_serves(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed from a wheel (no source tree to build from): the wheel copied into
+    ``{data_dir}/node-dist/`` is served, else ``wheel_unavailable``; the script names this
+    controller and that wheel."""
+    settings = client.app.state.runtime.settings  # type: ignore[attr-defined]
+    script = _anonymous(client).get("/node/install.sh")
+    assert script.status_code == 200
+    assert f'CONTROLLER_URL="{settings.base_url}"' in script.text
+    assert (
+        f'WHEEL="{node_dist.wheel_name()}"' in script.text and "@" + "VERSION@" not in script.text
+    )
+    monkeypatch.setattr(node_dist, "source_root", lambda: None)
+    path = f"/node/{node_dist.wheel_name()}"
+    missing = _anonymous(client).get(path)
+    assert missing.status_code == 503
+    assert missing.json()["error"]["code"] == "wheel_unavailable"
+    copied = settings.data_dir / "node-dist" / node_dist.wheel_name()
+    copied.parent.mkdir()
+    copied.write_bytes(b"PK wheel bytes")
+    served = _anonymous(client).get(path)
+    assert served.status_code == 200 and served.content == b"PK wheel bytes"
+    assert _anonymous(client).get("/node/loa-0.0.1-py3-none-any.whl").status_code == 404
