@@ -10,6 +10,7 @@ disk is full it evicts every file no schedule needs (``evict_unneeded``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -166,6 +167,17 @@ class MediaCache:
         return freed
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """Whether a failed download or cache write ran out of disk space."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -269,7 +281,11 @@ class Fetcher:
                     want.url, sha, want.size, part, self.token, self.timeout, self.cache.durable
                 )
                 self.cache.admit(sha, part)
-        except (MediaError, OSError) as exc:
+        except (MediaError, OSError, sqlite3.OperationalError) as exc:
+            if _disk_full(exc):
+                # make room for the next try: files no schedule needs go first
+                with contextlib.suppress(OSError, sqlite3.Error):
+                    self.cache.evict_unneeded(self.cache.store.scheduled_media())
             want.attempts += 1
             want.last_error = str(exc)
             delay = min(self.retry_max_s, self.retry_min_s * 2 ** (want.attempts - 1))

@@ -122,3 +122,26 @@ def test_a_full_disk_evicts_cached_media_no_schedule_needs(
     ack = controller.ack(env["id"], timeout=15)
     assert ack["ok"], ack
     assert not cached.exists(), "the played file no schedule needs was evicted"
+
+
+def test_a_download_that_fills_the_disk_evicts_unneeded_media_and_still_plays(
+    node_factory, controller, media, small_disk
+):
+    node = _node_on(node_factory, small_disk)
+    wait_online(controller, node.node_id)
+    played = media.content(media_blob("old", size=700_000), duration_s=0.3)
+    env = controller.send(
+        "schedule.put", node.node_id, SchedulePut(items=[item(600, played, soon(1.5))])
+    )
+    assert controller.ack(env["id"])["ok"]
+    assert controller.finished(node.node_id, 600)["result"] == "played"
+    filler = _fill(small_disk)
+    os.truncate(filler, filler.stat().st_size - 200_000)  # room for the schedule, not the file
+    new = media.content(media_blob("new", size=700_000), duration_s=0.3)
+    env = controller.send(
+        "schedule.put", node.node_id, SchedulePut(items=[item(601, new, soon(6), max_late_s=20)])
+    )
+    assert controller.ack(env["id"])["ok"]
+    assert controller.finished(node.node_id, 601, timeout=30)["result"] == "played"
+    assert not (small_disk / "media" / played.sha256).exists()
+    assert "No space left on device" in node.log()
