@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("text", help="văn bản bản tin")
     p.add_argument("-o", "--output", type=Path, required=True, help="tệp MP3 ra")
     p.add_argument(
-        "--engine", default="auto", choices=["auto", "fpt", "vbee", "gtts", "piper", "espeak-ng"]
+        "--engine",
+        default="auto",
+        choices=["auto", "fpt", "vbee", "gtts", "piper", "espeak-ng", "giong-xa"],
     )
     p.add_argument("--voice", help="giọng (vd. vi, vi-vn-x-south, vi-vn-x-central)")
     p.add_argument("--rate", type=int, help="tốc độ, từ/phút")

@@ -40,6 +40,7 @@ ENGINE_LABELS: dict[str, str] = {
     "gtts": "Google (trực tuyến)",
     "fpt": "FPT.AI (trực tuyến, giọng tự nhiên)",
     "vbee": "Vbee (trực tuyến, giọng tự nhiên)",
+    "giong-xa": "Giọng xã (giọng phát thanh viên của xã, ghép từng tiếng)",
     "upload": "Tệp tải lên",
 }
 

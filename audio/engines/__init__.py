@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from typing import cast
 
-from audio.engines import espeak, fpt, gtts, online, piper, vbee
+from audio.engines import espeak, fpt, giong_xa, gtts, online, piper, vbee
 from audio.engines.base import Engine
 from audio.errors import AudioError
 from audio.messages import message_for
 
-ENGINES: dict[str, Engine] = {m.NAME: cast(Engine, m) for m in (fpt, vbee, gtts, piper, espeak)}
+ENGINES: dict[str, Engine] = {
+    m.NAME: cast(Engine, m) for m in (giong_xa, fpt, vbee, gtts, piper, espeak)
+}
 
 #: The online engines with an account (:mod:`audio.engines.online`), best first: ``auto`` tries
 #: those that are configured before the offline ones.
 CLOUD_ORDER = ("fpt", "vbee")
+
+#: The commune's own voice (a recorded bank) comes first: it refuses a text it lacks a syllable
+#: for, and the next engine then reads the whole announcement.
+OWN_VOICE = ("giong-xa",)
 
 #: ``auto``'s offline order: best first; espeak-ng is always there.
 DEFAULT_ORDER = ("piper", "espeak-ng")
@@ -28,16 +34,18 @@ def get(name: str) -> Engine:
 
 
 def auto_order() -> tuple[str, ...]:
-    """``$LOA_TTS_ORDER`` (comma-separated) when set; else the online engines that have an
-    account (FPT.AI, then Vbee), then Piper, then espeak-ng. Without accounts this is offline
-    only, so a commune without Internet never waits on a network timeout."""
+    """``$LOA_TTS_ORDER`` (comma-separated) when set; else giọng xã when a bank is recorded,
+    the online engines that have an account (FPT.AI, then Vbee), then Piper, then espeak-ng.
+    Without accounts this is offline only, so a commune without Internet never waits on a
+    network timeout."""
     raw = os.environ.get("LOA_TTS_ORDER", "")
     names = tuple(n.strip() for n in raw.split(",") if n.strip())
     for name in names:
         get(name)
     if names:
         return names
-    return tuple(n for n in CLOUD_ORDER if ENGINES[n].available()) + DEFAULT_ORDER
+    own = tuple(n for n in OWN_VOICE if ENGINES[n].available())
+    return own + tuple(n for n in CLOUD_ORDER if ENGINES[n].available()) + DEFAULT_ORDER
 
 
 def is_online(name: str) -> bool:
