@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 
+from audio import ffmpeg
 from audio.ffmpeg import SAMPLE_RATE, Samples
 
 
@@ -50,7 +51,7 @@ def trim(samples: Samples, threshold_db: float = -45.0, margin_s: float = 0.03) 
     the peak (and below -60 dBFS absolute noise floor) are silence."""
     if samples.size == 0:
         return samples
-    peak = float(np.max(np.abs(samples)))
+    peak = ffmpeg.peak(samples)
     if peak <= 1e-4:
         return samples[:0]
     frame = SAMPLE_RATE // 100
@@ -58,7 +59,11 @@ def trim(samples: Samples, threshold_db: float = -45.0, margin_s: float = 0.03) 
     if count == 0:
         return samples
     frames = samples[: count * frame].reshape(count, frame)
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    rms = np.empty(count, dtype=np.float64)
+    rows = ffmpeg.CHUNK // frame  # a chunk of frames at a time: no full float64 copy
+    for first in range(0, count, rows):
+        block = frames[first : first + rows].astype(np.float64)
+        rms[first : first + rows] = np.sqrt(np.mean(block**2, axis=1))
     floor = max(peak * 10 ** (threshold_db / 20), 1e-3)
     loud = np.flatnonzero(rms > floor)
     if loud.size == 0:
@@ -72,7 +77,7 @@ def trim(samples: Samples, threshold_db: float = -45.0, margin_s: float = 0.03) 
 def join(parts: list[Samples]) -> Samples:
     if not parts:
         return np.zeros(0, dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32)
+    return np.concatenate(parts, dtype=np.float32)
 
 
 def fade(samples: Samples, seconds: float = 0.005) -> Samples:

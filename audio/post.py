@@ -18,9 +18,12 @@ CHIME_GAP_S = 0.5
 EDGE_S = 0.2
 
 
-def assemble(speech: Samples, settings: VoiceSettings) -> Samples:
-    """Loudness-normalized speech, said ``repeats`` times with gaps, between chimes."""
-    speech = normalize_loudness(speech)
+def assemble(speech: Samples, settings: VoiceSettings, *, owned: bool = False) -> Samples:
+    """Loudness-normalized speech, said ``repeats`` times with gaps, between chimes.
+
+    ``owned``: the caller hands ``speech`` over, so it is normalized in place (a long upload is
+    not copied once more)."""
+    speech = normalize_loudness(speech, in_place=owned)
     parts: list[Samples] = [dsp.silence(EDGE_S)]
     if settings.chime:
         parts += [chime(rising=True), dsp.silence(CHIME_GAP_S)]
@@ -59,8 +62,9 @@ def deliver(
     engine: str,
     voice: str,
     normalized_text: str,
+    owned: bool = False,
 ) -> RenderedAudio:
-    samples = assemble(speech, settings)
+    samples = assemble(speech, settings, owned=owned)
     digest, path, size = store(samples, media_dir)
     return RenderedAudio(
         sha256=digest,
