@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller import admin_area, join, node_dist, provisioning
+from controller import admin_area, authz, join, node_dist, provisioning
 from controller.auth import Identity, require_official
 from controller.errors import ApiError
 from controller.provisioning import ProvisioningConfig, ProvisioningError
@@ -163,7 +163,7 @@ def create_join_code(body: JoinCodeIn, request: Request, who: Official) -> JSONR
 def list_join_codes(request: Request, who: Official) -> list[dict[str, Any]]:
     _admin(who)
     rt: Runtime = request.app.state.runtime
-    return join.list_codes(rt.store.db)
+    return join.list_codes(rt.store.db, area=authz.area(rt.store.db, who))
 
 
 @router.post("/join-codes/{code_id}/revoke")
@@ -171,7 +171,13 @@ def revoke_join_code(code_id: int, request: Request, who: Official) -> dict[str,
     _admin(who)
     rt: Runtime = request.app.state.runtime
     try:
-        return join.revoke_code(rt.store, code_id, actor=who.name, actor_id=who.user_id)
+        return join.revoke_code(
+            rt.store,
+            code_id,
+            actor=who.name,
+            actor_id=who.user_id,
+            area=authz.area(rt.store.db, who),
+        )
     except ProvisioningError as exc:
         raise _api_error(exc) from None
 

@@ -173,11 +173,19 @@ def status(row: dict[str, Any], node: dict[str, Any] | None, now: datetime) -> s
     return "waiting"
 
 
-def list_codes(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest codes with their status and, once joined, their node's last heartbeat."""
+def list_codes(
+    db: sqlite_utils.Database, limit: int = 50, area: set[int] | None = None
+) -> list[dict[str, Any]]:
+    """The newest codes with their status and, once joined, their node's last heartbeat; with
+    ``area`` (an administrator limited to a zone), only codes for zones in it."""
     now = utcnow()
     out = []
-    for row in db.query("SELECT * FROM join_codes ORDER BY id DESC LIMIT ?", [limit]):
+    rows = db.query("SELECT * FROM join_codes ORDER BY id DESC")
+    for row in rows:
+        if area is not None and row["zone_id"] not in area:
+            continue
+        if len(out) == limit:
+            break
         node = provisioning.get_node(db, row["node_id"]) if row["redeemed_at"] else None
         item = {k: v for k, v in row.items() if k != "code_hash"}
         item["status"] = status(row, node, now)
@@ -188,12 +196,17 @@ def list_codes(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any
 
 
 def revoke_code(
-    store: Store, code_id: int, actor: str = "system", actor_id: int | None = None
+    store: Store,
+    code_id: int,
+    actor: str = "system",
+    actor_id: int | None = None,
+    area: set[int] | None = None,
 ) -> dict[str, Any]:
-    """Revoke a code that waits; a code already used cannot be revoked (revoke its node)."""
+    """Revoke a code that waits; a code already used cannot be revoked (revoke its node). A code
+    for a zone outside ``area`` is not found."""
     with store.transaction() as db:
         rows = list(db.query("SELECT * FROM join_codes WHERE id = ?", [code_id]))
-        if not rows:
+        if not rows or (area is not None and rows[0]["zone_id"] not in area):
             raise ProvisioningError(404, "join_code_not_found")
         row = rows[0]
         if row["redeemed_at"]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from controller import announcements, audit, authz, fleet, join, reports
+from controller import admin_area, announcements, audit, authz, fleet, join, reports, zones
 from controller.auth import Identity
 from controller.errors import ApiError
 from controller.messages import error_message
@@ -203,14 +203,14 @@ def _join_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     db = rt(request).store.db
-    zone_rows = list(db.query("SELECT id, name FROM zones ORDER BY name"))
+    zone_rows = [z for z in zones.zone_tree(db) if admin_area.zone_allowed(db, who, z["id"])]
     return render(
         request,
         "node_join.html",
         who,
         status,
         zones=zone_rows,
-        codes=join.list_codes(db),
+        codes=join.list_codes(db, area=authz.area(db, who)),
         statuses=JOIN_STATUS,
         made=made,
         error=error,
@@ -238,7 +238,8 @@ def join_live(request: Request) -> Response:
     if who is None:
         return Response(status_code=404)
     db = rt(request).store.db
-    return render(request, "_join_rows.html", who, codes=join.list_codes(db), statuses=JOIN_STATUS)
+    codes = join.list_codes(db, area=authz.area(db, who))
+    return render(request, "_join_rows.html", who, codes=codes, statuses=JOIN_STATUS)
 
 
 @router.post("/nodes/join")
@@ -254,13 +255,21 @@ async def join_create(request: Request) -> Response:
             raise ApiError(403, "csrf")
         if str(form.get("action", "")) == "revoke":
             raw = str(form.get("code_id", ""))
-            join.revoke_code(runtime.store, int(raw) if raw.isdigit() else 0, who.name, who.user_id)
+            join.revoke_code(
+                runtime.store,
+                int(raw) if raw.isdigit() else 0,
+                who.name,
+                who.user_id,
+                area=authz.area(runtime.store.db, who),
+            )
             return RedirectResponse("/nodes/join", status_code=303)
+        zone_id = int(fields["zone_id"]) if fields["zone_id"].isdigit() else 0
+        admin_area.require_zone(runtime.store.db, who, zone_id)
         made = join.create_code(
             runtime.store,
             ProvisioningConfig.from_settings(runtime.settings),
             fields["name"],
-            int(fields["zone_id"]) if fields["zone_id"].isdigit() else 0,
+            zone_id,
             node_id=fields["id"] or None,
             actor=who.name,
             actor_id=who.user_id,

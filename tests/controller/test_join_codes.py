@@ -196,3 +196,35 @@ def test_the_node_files_an_installed_controller_serves(
     served = _anonymous(client).get(path)
     assert served.status_code == 200 and served.content == b"PK wheel bytes"
     assert _anonymous(client).get("/node/loa-0.0.1-py3-none-any.whl").status_code == 404
+
+
+def test_an_admin_of_one_village_sees_and_makes_codes_for_it_only(
+    client: TestClient, commune: SeededCommune, people: People
+) -> None:
+    db = _db(client)
+    people._add(db, "village_admin", "admin", people.village_zone)
+    mine = _make(client, people.village_zone, "Cụm trong thôn")
+    theirs = _make(client, people.other_zone, "Cụm thôn khác")
+    village = people.headers("village_admin")
+    listed = client.get("/api/v1/join-codes", headers=village).json()
+    assert [c["id"] for c in listed] == [mine["id"]]
+    refused = client.post(f"/api/v1/join-codes/{theirs['id']}/revoke", headers=village)
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "join_code_not_found"
+    outside = client.post(
+        "/api/v1/join-codes", json={"name": "X", "zone_id": people.other_zone}, headers=village
+    )
+    assert outside.status_code == 403 and outside.json()["error"]["code"] == "outside_area"
+    browser, csrf = _signed_in(client, "village_admin")
+    page = browser.get("/nodes/join").text
+    assert f'value="{people.village_zone}"' in page
+    assert f'<option value="{people.other_zone}"' not in page
+    assert "Cụm thôn khác" not in page and "Cụm trong thôn" in page
+    made = browser.post(
+        "/nodes/join", data={"csrf": csrf, "name": "Y", "zone_id": str(people.other_zone)}
+    )
+    assert made.status_code == 422 and error_message("outside_area") in made.text
+    browser.post(
+        "/nodes/join", data={"csrf": csrf, "action": "revoke", "code_id": str(theirs["id"])}
+    )
+    assert {c["status"] for c in join.list_codes(db)} == {"waiting"}
