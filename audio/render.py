@@ -6,6 +6,7 @@ This is the interface the controller uses: :func:`render_text`, :func:`render_up
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,13 +67,15 @@ def synthesize_speech(
     # espeak-ng runs as a process and gTTS waits on the network: two at a time. Piper shares
     # one ONNX session and phonemizer, so it runs one chunk at a time.
     workers = 1 if engine.NAME == "piper" else 2
+    # each chunk runs in the caller's context (an emergency's online budget goes with it)
+    contexts = [contextvars.copy_context() for _ in parts]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         spoken = list(
             pool.map(
-                lambda part: _synthesize_chunk(
-                    engine, part[0], voice, rate, fingerprint, cache_dir
+                lambda job: job[1].run(
+                    _synthesize_chunk, engine, job[0][0], voice, rate, fingerprint, cache_dir
                 ),
-                parts,
+                zip(parts, contexts, strict=True),
             )
         )
     joined: list[Samples] = []
@@ -100,6 +103,7 @@ def render_text(
     lexicon: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
     order: Sequence[str] | None = None,
+    online_deadline_s: float | None = None,
 ) -> RenderedAudio:
     """Speak ``text`` into ``media_dir/{sha256}.mp3``.
 
@@ -110,7 +114,21 @@ def render_text(
     until ``breaker_s`` has passed or it succeeds when named explicitly.
     With ``cache_dir`` a request already rendered (same engine, voice, rate, normalized text and
     post-processing) is returned without synthesizing again.
+    ``online_deadline_s`` caps each chunk's deadline for online engines in this call (an
+    emergency that must not wait on the Internet longer than its budget).
     """
+    with online.budget(online_deadline_s):
+        return _render_text(text, media_dir, settings, lexicon, cache_dir, order)
+
+
+def _render_text(
+    text: str,
+    media_dir: Path,
+    settings: VoiceSettings,
+    lexicon: Mapping[str, str] | None,
+    cache_dir: Path | None,
+    order: Sequence[str] | None,
+) -> RenderedAudio:
     settings.check()
     if not text.strip():
         raise AudioError("empty_text", message_for("empty_text"))

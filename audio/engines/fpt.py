@@ -115,7 +115,7 @@ def synthesize(text: str, voice: str, rate: int) -> bytes:
     if len(text) > MAX_CHARS:
         raise online.OnlineFailure(NAME, "failed")
     settings = online.current()
-    deadline = online.Deadline(NAME, settings.deadline_s)
+    deadline = online.Deadline(NAME, online.deadline_s())
     with online.client() as client:
         link = _post(client, deadline, text, voice, rate)
         return online.download_audio(client, deadline, link, settings)
@@ -126,7 +126,7 @@ def check() -> online.EngineCheck:
     unreachable. Accepted is ready; the audio file is not waited for."""
 
     def call() -> None:
-        deadline = online.Deadline(NAME, online.current().deadline_s)
+        deadline = online.Deadline(NAME, online.deadline_s())
         with online.client() as client:
             _post(client, deadline, CHECK_TEXT, DEFAULT_VOICE, DEFAULT_RATE)
 

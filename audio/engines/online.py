@@ -14,7 +14,8 @@ Rules:
 - **Every synthesis has a deadline** (``deadline_s``, per chunk, from the first request to the
   audio file): the request, the polls of a result that is not ready yet (back-off from
   ``poll_first_s`` doubling up to ``poll_max_s``) and the download all fit in it. Past it the
-  chunk fails with ``offline``.
+  chunk fails with ``offline``. A caller with a tighter budget (an emergency) sets a shorter
+  one for its own calls with :func:`budget` (``render_text(..., online_deadline_s=…)``).
 - **A breaker** skips an online engine in ``auto`` for ``breaker_s`` seconds after it failed
   (network, deadline, key, quota, a bad reply), so the next announcements go straight to the
   next engine instead of waiting on the deadline again. A successful synthesis or check closes it.
@@ -30,7 +31,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +146,26 @@ def configure(settings: OnlineSettings | None) -> None:
 
 def current() -> OnlineSettings:
     return _configured if _configured is not None else from_environment()
+
+
+_budget: ContextVar[float | None] = ContextVar("loa_online_budget", default=None)
+
+
+@contextmanager
+def budget(seconds: float | None) -> Iterator[None]:
+    """Within this block (this context), a chunk's deadline is at most ``seconds``."""
+    token = _budget.set(seconds)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def deadline_s() -> float:
+    """The deadline for one chunk here: the settings', or a shorter :func:`budget`."""
+    configured = current().deadline_s
+    tighter = _budget.get()
+    return configured if tighter is None else min(configured, tighter)
 
 
 # -- the breaker -------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def synthesize(text: str, voice: str, rate: int) -> bytes:
     if voice not in VOICES:
         raise AudioError("unknown_voice", message_for("unknown_voice", voice=voice, engine=NAME))
     settings = online.current()
-    deadline = online.Deadline(NAME, settings.deadline_s)
+    deadline = online.Deadline(NAME, online.deadline_s())
     with online.client() as client:
         request_id = _post(client, deadline, text, voice, rate)
         link = _poll(client, deadline, request_id)
@@ -182,7 +182,7 @@ def check() -> online.EngineCheck:
     unreachable. Accepted is ready; the audio is not waited for."""
 
     def call() -> None:
-        deadline = online.Deadline(NAME, online.current().deadline_s)
+        deadline = online.Deadline(NAME, online.deadline_s())
         with online.client() as client:
             _post(client, deadline, CHECK_TEXT, DEFAULT_VOICE, DEFAULT_RATE)
 

@@ -411,3 +411,19 @@ def test_a_long_text_falls_back_after_one_deadline_not_one_per_chunk(
     # two chunks at a time; the chunks not started are cancelled at the first failure
     assert len(fake.requests("POST", "/hmi/tts/v5")) <= 3
     assert took < 3.5
+
+
+def test_an_emergency_budget_caps_the_online_deadline_for_its_own_call(
+    tmp_path: Path, mp3_reply: bytes
+):
+    with fake_vendors(mp3_reply, delay_s=5.0) as fake:
+        use(fake, which="fpt", deadline_s=30.0)
+        started = time.monotonic()
+        with pytest.raises(AudioError) as err:
+            render_text(TEXT, tmp_path, VoiceSettings(engine="fpt"), online_deadline_s=0.5)
+        assert time.monotonic() - started < 2.0  # not the configured 30 s
+        assert "0.5 giây" in err.value.message
+        online.breaker.reset()
+        result = render_text(TEXT, tmp_path, VoiceSettings(chime=False), online_deadline_s=0.5)
+    assert result.engine == "espeak-ng"
+    assert online.deadline_s() == 30.0  # the budget was for those calls only
