@@ -71,7 +71,12 @@ def create_source(body: SourceIn, request: Request, who: Official) -> dict[str, 
     authz.require(who, "stream.source.write")
     rt = _runtime(request)
     source_id, _ = streams.save_source(
-        rt.store, who, body.name, body.url, accept_unhealthy=body.accept_unhealthy
+        rt.store,
+        who,
+        body.name,
+        body.url,
+        accept_unhealthy=body.accept_unhealthy,
+        allowed_hosts=rt.settings.stream_allowed_hosts,
     )
     return streams.get_source(rt.store.db, source_id) or {}
 
@@ -97,6 +102,7 @@ def update_source(
         body.url,
         source_id=source_id,
         accept_unhealthy=body.accept_unhealthy,
+        allowed_hosts=rt.settings.stream_allowed_hosts,
     )
     return streams.get_source(rt.store.db, source_id) or {}
 
@@ -111,7 +117,8 @@ def delete_source(source_id: int, request: Request, who: Official) -> None:
 @router.post("/stream-sources/{source_id}/check", tags=["streams"])
 def check_source(source_id: int, request: Request, who: Official) -> dict[str, Any]:
     """Run the health check now: reachable? content type? codec? bitrate?"""
-    return streams.recheck_source(_runtime(request).store, source_id)
+    rt = _runtime(request)
+    return streams.recheck_source(rt.store, source_id, rt.settings.stream_allowed_hosts)
 
 
 # --- relays ---------------------------------------------------------------------------------

@@ -571,7 +571,7 @@ def create_relay(
         except schedules.ScheduleError as exc:
             raise _schedule_error(exc, "rrule") from None
     if not req.accept_unhealthy:
-        streams.require_healthy(store, source)
+        streams.require_healthy(store, source, settings.stream_allowed_hosts)
     title = announcements.clean_words(req.title or "", "title")[:200]
     title = title or f"Tiếp sóng {source['name']}"
     plan = schedules.BroadcastPlan(

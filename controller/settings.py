@@ -45,6 +45,10 @@ class Settings:
     #: ``X-Forwarded-Proto`` are believed. Empty (the default): nobody's; the client's address
     #: is the connection's own, so a header anyone can set cannot dodge the sign-in limits.
     trusted_proxies: tuple[str, ...] = ()
+    #: Hosts or networks (``127.0.0.1``, ``10.0.0.0/8``, ``radio.lan``) a stream source may point
+    #: at although they are loopback, link-local or private. Empty (the default): none; a
+    #: source's health check must not become a way to probe the controller's own network.
+    stream_allowed_hosts: tuple[str, ...] = ()
     #: Largest request body, in bytes, except an authenticated official's audio upload (whose
     #: limit is the upload limit); larger requests get 413 before anything is parsed.
     max_body_bytes: int = 1024 * 1024
@@ -94,6 +98,9 @@ class Settings:
             "metrics_token": env.get("LOA_METRICS_TOKEN", ""),
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("LOA_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            "stream_allowed_hosts": tuple(
+                h.strip() for h in env.get("LOA_STREAM_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

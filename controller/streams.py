@@ -25,17 +25,19 @@ import ctypes
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import logging
 import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
 import xml.sax.saxutils
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -239,12 +241,66 @@ class Health:
     code: str | None = None  # the API error code when not healthy
 
 
-def check_url(url: str, timeout: float = CHECK_TIMEOUT_S) -> Health:
-    """Is the stream there, is it audio, and what is it (ffprobe: codec, bitrate)?"""
+def require_public_target(url: str, allowed_hosts: Sequence[str]) -> None:
+    """A stream source must not point into the controller's own network: every address its
+    host resolves to must be public (not loopback, link-local, private, shared, reserved or
+    multicast) unless the host, or a network holding the address, is in ``allowed_hosts``
+    (setting ``stream_allowed_hosts``). Else ApiError ``stream_target_forbidden`` (422). A
+    host that does not resolve is left to the health check (unreachable)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or host in {h.lower() for h in allowed_hosts}:
+        return
+    networks = []
+    for entry in allowed_hosts:
+        with contextlib.suppress(ValueError):
+            networks.append(ipaddress.ip_network(entry, strict=False))
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address.is_global and not address.is_multicast:
+            continue
+        if any(address in network for network in networks):
+            continue
+        raise ApiError(422, "stream_target_forbidden", field="url")
+
+
+def _plain_error(exc: httpx.HTTPError) -> str:
+    """What a failed connection tells an official: its kind, not the library's raw text (which
+    could describe services inside the controller's network)."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.TimeoutException):
+        return "Timeout: timed out"
+    if "refused" in text:
+        return "ConnectError: Connection refused"
+    if "name or service not known" in text or "name resolution" in text or "nodename" in text:
+        return "ConnectError: Name or service not known"
+    return f"{type(exc).__name__}: connection failed"
+
+
+def check_url(
+    url: str, timeout: float = CHECK_TIMEOUT_S, *, allowed_hosts: Sequence[str] | None = None
+) -> Health:
+    """Is the stream there, is it audio, and what is it (ffprobe: codec, bitrate)?
+
+    With ``allowed_hosts`` (the API and web pages always pass the setting), the URL and every
+    redirect it leads to must pass :func:`require_public_target` (ApiError otherwise).
+    """
+
+    def guard(request: httpx.Request) -> None:
+        if allowed_hosts is not None:
+            require_public_target(str(request.url), allowed_hosts)
+
+    guard(httpx.Request("GET", url))
     try:
         with (
             httpx.Client(
-                timeout=httpx.Timeout(timeout, read=STALL_CHECK_S), follow_redirects=True
+                timeout=httpx.Timeout(timeout, read=STALL_CHECK_S),
+                follow_redirects=True,
+                event_hooks={"request": [guard]},
             ) as client,
             client.stream("GET", url, headers={"Icy-MetaData": "0"}) as resp,
         ):
@@ -269,7 +325,7 @@ def check_url(url: str, timeout: float = CHECK_TIMEOUT_S) -> Health:
     except httpx.ReadTimeout:
         return Health(False, error="no data within the timeout", code="stream_stalled")
     except httpx.HTTPError as exc:
-        return Health(False, error=f"{type(exc).__name__}: {exc}", code="stream_unreachable")
+        return Health(False, error=_plain_error(exc), code="stream_unreachable")
     probe = _ffprobe(url, timeout * 2)
     if probe is None:
         return Health(False, ctype, error="ffprobe found no audio", code="stream_wrong_type")
@@ -406,9 +462,12 @@ def save_source(
     *,
     source_id: int | None = None,
     accept_unhealthy: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> tuple[int, Health]:
     """Check the URL, then create or update the source. An unreachable or non-audio URL is
-    refused (422 with what was found) unless ``accept_unhealthy``."""
+    refused (422 with what was found) unless ``accept_unhealthy``; one pointing into the
+    controller's network is refused always (``stream_target_forbidden``, see
+    :func:`require_public_target`; ``allowed_hosts`` None: not checked, for trusted callers)."""
     from controller.announcements import clean_words
 
     name = clean_words(name, "name")
@@ -416,7 +475,7 @@ def save_source(
         raise ApiError(422, "stream_name_required", field="name")
     url = url.strip()
     _check_url_shape(url)
-    health = check_url(url)
+    health = check_url(url, allowed_hosts=allowed_hosts)
     if not health.reachable and not accept_unhealthy:
         raise ApiError(
             422,
@@ -455,22 +514,28 @@ def save_source(
     return source_id, health
 
 
-def recheck_source(store: Store, source_id: int) -> dict[str, Any]:
+def recheck_source(
+    store: Store, source_id: int, allowed_hosts: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Check a saved source again (any role may); its URL is held to the same target rule as
+    when it was saved."""
     source = get_source(store.db, source_id)
     if source is None:
         raise ApiError(404, "stream_source_not_found")
-    health = check_url(source["url"])
+    health = check_url(source["url"], allowed_hosts=allowed_hosts)
     with store.transaction() as db:
         table(db, "stream_sources").update(source_id, _health_row(health, utcnow()))
     return get_source(store.db, source_id) or {}
 
 
-def require_healthy(store: Store, source: dict[str, Any]) -> None:
+def require_healthy(
+    store: Store, source: dict[str, Any], allowed_hosts: Sequence[str] | None = None
+) -> None:
     """A source whose last health check failed is checked again (it may be back on the air);
     still failing: ApiError ``stream_source_unhealthy`` with what the check found."""
     if source["health"]["reachable"]:
         return
-    health = recheck_source(store, source["id"])["health"]
+    health = recheck_source(store, source["id"], allowed_hosts)["health"]
     if not health["reachable"]:
         raise ApiError(
             422,

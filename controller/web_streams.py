@@ -179,6 +179,7 @@ async def source_create(request: Request) -> Response:
             name,
             url,
             accept_unhealthy=accept_unhealthy,
+            allowed_hosts=runtime.settings.stream_allowed_hosts,
         )
     except ApiError as exc:
         unhealthy = exc.code in HEALTH_CODES
@@ -203,7 +204,10 @@ async def source_check(source_id: int, request: Request) -> Response:
     if not csrf_ok(request, form):
         return _sources_page(request, who, errors={"form": error_message("csrf")}, status=403)
     try:
-        await run_in_threadpool(streams.recheck_source, rt(request).store, source_id)
+        runtime = rt(request)
+        await run_in_threadpool(
+            streams.recheck_source, runtime.store, source_id, runtime.settings.stream_allowed_hosts
+        )
     except ApiError as exc:
         return _sources_page(request, who, errors={"form": exc.message}, status=exc.status)
     return RedirectResponse(f"/stream-sources?checked={source_id}#source-{source_id}", 303)

@@ -22,7 +22,13 @@ TOKEN = "test-token-" + "x" * 20
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "controller", api_token=TOKEN, max_text_chars=500)
+    return Settings(
+        data_dir=tmp_path / "controller",
+        api_token=TOKEN,
+        max_text_chars=500,
+        # the tests' stream stations listen on loopback (docs/streams.md: stream_allowed_hosts)
+        stream_allowed_hosts=("127.0.0.0/8", "::1"),
+    )
 
 
 @pytest.fixture

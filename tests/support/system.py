@@ -126,6 +126,8 @@ class Commune:
                 *(["--horizon", str(self.horizon_s)] if self.horizon_s else []),
             ],
             self.root / "controller.log",
+            # the test stations (tone, HLS, sirens) listen on loopback
+            env={"LOA_STREAM_ALLOWED_HOSTS": "127.0.0.0/8,::1"},
         )
         proc.start()
         self.controller = proc
