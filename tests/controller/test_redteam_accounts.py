@@ -219,3 +219,14 @@ def test_old_sign_in_attempts_are_pruned(client: TestClient, people: People):
     rows = db.execute("SELECT username FROM login_attempts").fetchall()
     assert [r[0] for r in rows] == ["viewer"]
     assert _csrf  # the helper module is the web tests' own
+
+
+def test_the_live_page_sends_the_csrf_token_with_its_api_call(client: TestClient, people: People):
+    browser, csrf = _signed_in(client, "approver")
+    page = browser.get("/live").text
+    assert f'"X-CSRF-Token": "{csrf}"' in page
+    body = {"zone_ids": [people.village_zone], "title": "Trực tiếp"}
+    refused = browser.post("/api/v1/live", json=body)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf"
+    allowed = browser.post("/api/v1/live", json=body, headers={"X-CSRF-Token": csrf})
+    assert allowed.status_code == 201, allowed.text
