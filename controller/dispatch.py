@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller import fleet, streams
+from controller import fleet, metrics, streams
 from controller.db import Store
 from controller.mqtt_link import LogLimiter
 from controller.settings import Settings
@@ -334,6 +334,7 @@ class Dispatcher:
                 try:
                     node_id = self._apply(db, topic, payload, now)
                 except ProtocolError as exc:
+                    metrics.NODE_MESSAGES_DROPPED.labels(exc.code).inc()
                     self._bad_messages.warning(
                         topic.rsplit("/", 1)[0],
                         "dropped message on %s: %s: %s",
@@ -356,6 +357,7 @@ class Dispatcher:
             return None
         node_id, kind = parsed
         if not list(db.query("SELECT 1 FROM nodes WHERE id = ? AND revoked = 0", [node_id])):
+            metrics.NODE_MESSAGES_DROPPED.labels("unknown_node").inc()
             self._bad_messages.warning(node_id, "message from unknown node %s", node_id)
             return None
         data = protocol.parse_json(payload)

@@ -61,6 +61,11 @@ NODE_STATUS_CHANGES = Counter(
     "loa_node_status_changes", "Node status changes written to the history", ["status", "reason"]
 )
 ALERT_EVENTS = Counter("loa_alert_events", "Alerts opened and closed", ["kind", "event"])
+NODE_MESSAGES_DROPPED = Counter(
+    "loa_node_messages_dropped",
+    "Node messages dropped: their warnings are rate-limited, this counts every one",
+    ["reason"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "loa_webhook_deliveries", "Alert webhook attempts, by outcome", ["result"]
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from prometheus_client import REGISTRY
 
 from controller.broker_files import broker_limits_conf
 from controller.db import Store
@@ -62,11 +63,19 @@ def test_malformed_messages_log_one_warning_per_node_per_minute(
     node = h.commune.nodes[0].node_id
     garbage = [(protocol.node_topic(node, "report"), b"{not json")] * 500
     impostor = [(protocol.node_topic("ghost-node", "state"), b"{}")] * 500
+
+    def dropped(reason: str) -> float:
+        value = REGISTRY.get_sample_value("loa_node_messages_dropped_total", {"reason": reason})
+        return value or 0.0
+
+    before = dropped("malformed"), dropped("unknown_node")
     with caplog.at_level(logging.WARNING, logger="controller.dispatch"):
         h.dispatcher.handle_batch(garbage + impostor)
         h.dispatcher.handle_batch(garbage + impostor)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, [r.getMessage() for r in warnings][:5]
+    # every one is still counted
+    assert (dropped("malformed") - before[0], dropped("unknown_node") - before[1]) == (1000, 1000)
     # after the minute, one more warning per node, with the count of what was left out
     h.dispatcher._bad_messages.period_s = 0.05
     h.dispatcher._bad_messages._until.clear()
