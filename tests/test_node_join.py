@@ -7,12 +7,13 @@ would change this machine — ``apt-get``, ``apt-cache`` (answers "no python3-lg
 Debian), ``systemctl``, ``useradd``, ``chown`` — which record their calls. Everything else is
 real: the venv (``python -m venv --system-site-packages``), the ``loa`` wheel the controller built
 from this tree and served, ``pip``, the redeemed bundle, ``loa node provision``, the systemd
-unit's text. The Pi's "system site packages" (what apt and the registry would give it) are this
-checkout's installed third-party packages, offered to the new venv through a ``.pth`` file by the
-stand-in Python's ``-m venv`` (pip runs with ``PIP_NO_INDEX=1``: nothing is downloaded; loa itself
-is not among them, so the only loa the node has is the served wheel). Then the agent is started
-as the unit's ``ExecStart`` says (with the file sink, as the demo's nodes use), comes online, and
-plays a broadcast.
+unit's text. What the Pi's registry would give it — only the distributions ``loa[node]``
+declares and what they need, taken from this checkout's venv — is offered to the new venv
+through a ``.pth`` file by the stand-in Python's ``-m venv`` (pip runs with ``PIP_NO_INDEX=1``:
+nothing is downloaded; loa is not among them, so the only loa the node has is the served wheel,
+and a dependency the wheel forgot to declare would fail the agent here). Then the agent is
+started as the unit's ``ExecStart`` says (with the file sink, as the demo's nodes use), comes
+online, and plays a broadcast.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import loa
 from controller import zones
@@ -42,8 +46,8 @@ pytestmark = pytest.mark.slow
 
 RECORDED = ("apt-get", "apt-cache", "systemctl", "useradd", "chown")
 OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
-#: Not the Pi's system packages: the editable loa, pip and setuptools (the venv has its own).
-_NOT_SYSTEM = ("loa-", "__editable__", "pip", "setuptools", "_distutils_hack", "__pycache__")
+#: The venv has its own (and loa is the served wheel).
+_NOT_SYSTEM = {"loa", "pip", "setuptools"}
 
 
 @pytest.fixture
@@ -56,15 +60,35 @@ def commune(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Commune]:
         print(c.logs())
 
 
+def node_dependencies() -> set[str]:
+    """What ``loa[node]`` needs, all the way down (the distributions pip would fetch)."""
+    todo = [Requirement(r) for r in metadata.requires("loa") or []]
+    todo = [r for r in todo if r.marker is None or r.marker.evaluate({"extra": "node"})]
+    needed: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in needed or name in _NOT_SYSTEM:
+            continue
+        needed.add(name)
+        for text in metadata.requires(name) or []:
+            more = Requirement(text)
+            if more.marker is None or more.marker.evaluate({"extra": ""}):
+                todo.append(more)
+    return needed
+
+
 @pytest.fixture(scope="module")
 def system_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The third-party packages of this checkout's venv, as a Pi's system would offer them."""
+    """The node's third-party packages — only those ``loa[node]`` declares, and what they need
+    — taken from this checkout's venv, as a Pi's registry would give them."""
     farm = tmp_path_factory.mktemp("system-site")
     site = Path(sysconfig.get_paths()["purelib"])
-    for entry in site.iterdir():
-        if entry.name.startswith(_NOT_SYSTEM) or entry.suffix == ".pth":
-            continue
-        (farm / entry.name).symlink_to(entry)
+    for name in node_dependencies():
+        files = metadata.distribution(name).files or []
+        for top in {f.parts[0] for f in files} - {"..", "__pycache__"}:
+            if not (farm / top).exists():
+                (farm / top).symlink_to(site / top)
     return farm
 
 
