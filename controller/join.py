@@ -179,7 +179,7 @@ def list_codes(
     """The newest codes with their status and, once joined, their node's last heartbeat; with
     ``area`` (an administrator limited to a zone), only codes for zones in it."""
     now = utcnow()
-    out = []
+    out: list[dict[str, Any]] = []
     rows = db.query("SELECT * FROM join_codes ORDER BY id DESC")
     for row in rows:
         if area is not None and row["zone_id"] not in area:
