@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from audio import dsp
@@ -64,9 +65,22 @@ def render_upload(
     settings: VoiceSettings = VoiceSettings(),  # noqa: B008 - frozen, so a safe default
 ) -> RenderedAudio:
     """Validate an uploaded file and deliver it like synthesized speech (trimmed, loudness
-    normalized, chime and repeats as ``settings`` say, mono MP3)."""
+    normalized, chime and repeats as ``settings`` say, mono MP3).
+
+    One upload is delivered at a time per process: each may take a few hundred MB at its peak
+    (bench/upload_memory.py), and a small controller must survive several officials uploading
+    at once; the others wait their turn."""
     settings.check()
     check_upload(source)
+    with _one_at_a_time:
+        return _deliver_upload(source, media_dir, settings)
+
+
+#: Uploads are delivered one at a time (see :func:`render_upload`).
+_one_at_a_time = threading.Lock()
+
+
+def _deliver_upload(source: Path, media_dir: Path, settings: VoiceSettings) -> RenderedAudio:
     try:
         samples = decode(source, max_seconds=MAX_UPLOAD_SECONDS + 1)
     except AudioError as exc:

@@ -19,13 +19,22 @@ import time
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys, time
+import json, resource, sys, threading, time
 from pathlib import Path
 from audio.settings import VoiceSettings
 from audio.upload import render_upload
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.monotonic()
-out = render_upload(Path(sys.argv[1]), Path(sys.argv[2]), VoiceSettings(repeats=int(sys.argv[3])))
+results = []
+def one():
+    settings = VoiceSettings(repeats=int(sys.argv[3]))
+    results.append(render_upload(Path(sys.argv[1]), Path(sys.argv[2]), settings))
+threads = [threading.Thread(target=one) for _ in range(int(sys.argv[4]))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+out = results[0]
 print(json.dumps({
     "baseline_mb": before / 1024,
     "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -61,11 +70,12 @@ def make_flac(path: Path, minutes: float) -> None:
     )
 
 
-def measure(source: Path, repeats: int = 1) -> dict[str, float]:
-    """Deliver ``source`` in a child process; its figures as a dict."""
+def measure(source: Path, repeats: int = 1, at_once: int = 1) -> dict[str, float]:
+    """Deliver ``source`` in a child process (``at_once`` threads doing it at the same time,
+    as several officials uploading); its figures as a dict."""
     with tempfile.TemporaryDirectory() as media:
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(source), media, str(repeats)],
+            [sys.executable, "-c", CHILD, str(source), media, str(repeats), str(at_once)],
             capture_output=True,
             text=True,
             check=True,
@@ -78,6 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=29.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--at-once", type=int, default=1, help="uploads delivered concurrently")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         flac = Path(tmp) / "long.flac"
@@ -85,9 +96,9 @@ def main() -> int:
         make_flac(flac, args.minutes)
         made = time.monotonic() - start
         print(f"FLAC: {args.minutes:g} min, {flac.stat().st_size / 1e6:.1f} MB ({made:.0f} s)")
-        figures = measure(flac, args.repeats)
+        figures = measure(flac, args.repeats, args.at_once)
     print(
-        f"render_upload: peak RSS {figures['peak_mb']:.0f} MB "
+        f"render_upload x{args.at_once}: peak RSS {figures['peak_mb']:.0f} MB "
         f"(Python + imports {figures['baseline_mb']:.0f} MB), {figures['seconds']} s, "
         f"delivered {figures['duration_s'] / 60:.1f} min"
     )
