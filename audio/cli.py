@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "fpt", "vbee", "gtts", "piper", "espeak-ng", "giong-xa"],
+        choices=["auto", "fpt", "vbee", "viettel", "gtts", "piper", "espeak-ng", "giong-xa"],
     )
     p.add_argument("--voice", help="giọng (vd. vi, vi-vn-x-south, vi-vn-x-central)")
     p.add_argument("--rate", type=int, help="tốc độ, từ/phút")

@@ -14,7 +14,7 @@ ERRORS: dict[str, str] = {
     "too_large": "Tệp âm thanh quá lớn (tối đa {limit} MB).",
     "engine_unavailable": "Không có giọng đọc nào dùng được để đọc bản tin này.",
     "unknown_engine": (
-        'Không có bộ đọc "{engine}". Hãy chọn auto, fpt, vbee, gtts, piper hoặc espeak-ng.'
+        'Không có bộ đọc "{engine}". Hãy chọn auto, fpt, vbee, viettel, gtts, piper hoặc espeak-ng.'
     ),
     "unknown_voice": 'Không có giọng đọc "{voice}" cho bộ đọc {engine}.',
     "engine_failed": "Bộ đọc {engine} bị lỗi khi đọc bản tin.",
@@ -40,6 +40,7 @@ ENGINE_LABELS: dict[str, str] = {
     "gtts": "Google (trực tuyến)",
     "fpt": "FPT.AI (trực tuyến, giọng tự nhiên)",
     "vbee": "Vbee (trực tuyến, giọng tự nhiên)",
+    "viettel": "Viettel AI (trực tuyến, giọng tự nhiên)",
     "giong-xa": "Giọng xã (giọng phát thanh viên của xã, ghép từng tiếng)",
     "upload": "Tệp tải lên",
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 from audio.errors import AudioError
 from audio.messages import message_for
 
-ENGINE_NAMES = ("auto", "espeak-ng", "piper", "gtts", "fpt", "vbee", "giong-xa")
+ENGINE_NAMES = ("auto", "espeak-ng", "piper", "gtts", "fpt", "vbee", "viettel", "giong-xa")
 MAX_REPEATS = 5
 MAX_REPEAT_GAP_S = 30.0
 

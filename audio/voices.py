@@ -26,7 +26,13 @@ from audio.errors import AudioError
 PIPER_INPUTS = ("input", "input_lengths", "scales")
 
 #: How the engines are named inside a voice's label.
-ENGINE_SHORT_NAMES = {"fpt": "FPT.AI", "vbee": "Vbee", "piper": "Piper", "espeak-ng": "eSpeak NG"}
+ENGINE_SHORT_NAMES = {
+    "fpt": "FPT.AI",
+    "vbee": "Vbee",
+    "viettel": "Viettel AI",
+    "piper": "Piper",
+    "espeak-ng": "eSpeak NG",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,8 @@ class VoiceInfo:
 
 
 #: The online engines' voices, from the vendors' docs (FPT.AI: "banmai (female northern)" …;
-#: Vbee: "HN - Ngọc Huyền", "SG - …", "Huế - …" with the gender in the code).
+#: Vbee: "HN - Ngọc Huyền", "SG - …", "Huế - …" with the gender in the code; Viettel AI:
+#: "doanngocle: Nữ miền Bắc" …).
 CLOUD_VOICES: tuple[VoiceInfo, ...] = (
     VoiceInfo("fpt", "banmai", "Ban Mai", "nữ", "Bắc"),
     VoiceInfo("fpt", "thuminh", "Thu Minh", "nữ", "Bắc"),
@@ -63,6 +70,16 @@ CLOUD_VOICES: tuple[VoiceInfo, ...] = (
     VoiceInfo("vbee", "sg_male_trungkien_vdts_48k-fhg", "Trung Kiên", "nam", "Nam"),
     VoiceInfo("vbee", "hue_female_huonggiang_full_48k-fhg", "Hương Giang", "nữ", "Trung", "Huế"),
     VoiceInfo("vbee", "hue_male_duyphuong_full_48k-fhg", "Duy Phương", "nam", "Trung", "Huế"),
+    # Viettel AI documents region and gender per code; the names are spelled from the codes
+    VoiceInfo("viettel", "hn-quynhanh", "Quỳnh Anh", "nữ", "Bắc"),
+    VoiceInfo("viettel", "doanngocle", "Đoàn Ngọc Lê", "nữ", "Bắc"),
+    VoiceInfo("viettel", "trinhthiviettrinh", "Trịnh Thị Việt Trinh", "nữ", "Bắc"),
+    VoiceInfo("viettel", "phamtienquan", "Phạm Tiến Quân", "nam", "Bắc"),
+    VoiceInfo("viettel", "hue-maingoc", "Mai Ngọc", "nữ", "Trung", "Huế"),
+    VoiceInfo("viettel", "hue-baoquoc", "Bảo Quốc", "nam", "Trung", "Huế"),
+    VoiceInfo("viettel", "lethiyen", "Lê Thị Yến", "nữ", "Nam"),
+    VoiceInfo("viettel", "nguyenthithuyduyen", "Nguyễn Thị Thùy Duyên", "nữ", "Nam"),
+    VoiceInfo("viettel", "hcm-minhquan", "Minh Quân", "nam", "Nam"),
 )
 
 

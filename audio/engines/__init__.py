@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 from typing import cast
 
-from audio.engines import espeak, fpt, giong_xa, gtts, online, piper, vbee
+from audio.engines import espeak, fpt, giong_xa, gtts, online, piper, vbee, viettel
 from audio.engines.base import Engine
 from audio.errors import AudioError
 from audio.messages import message_for
 
 ENGINES: dict[str, Engine] = {
-    m.NAME: cast(Engine, m) for m in (giong_xa, fpt, vbee, gtts, piper, espeak)
+    m.NAME: cast(Engine, m) for m in (giong_xa, fpt, vbee, viettel, gtts, piper, espeak)
 }
 
 #: The online engines with an account (:mod:`audio.engines.online`), best first: ``auto`` tries
 #: those that are configured before the offline ones.
-CLOUD_ORDER = ("fpt", "vbee")
+CLOUD_ORDER = ("fpt", "vbee", "viettel")
 
 #: The commune's own voice (a recorded bank) comes first: it refuses a text it lacks a syllable
 #: for, and the next engine then reads the whole announcement.

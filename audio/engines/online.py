@@ -1,12 +1,13 @@
-"""What the cloud voices (FPT.AI, Vbee) share: their accounts, deadlines, polling and a breaker.
+"""What the cloud voices (FPT.AI, Vbee, Viettel AI) share: accounts, deadlines, polling, breaker.
 
 Rules:
 
 - **Accounts come from one configuration object**, :class:`OnlineSettings`, that the controller
   fills from its stored settings and hands over with :func:`configure` (at start and whenever an
   admin changes a key). Until it does, the settings come from the environment
-  (``LOA_FPT_API_KEY``, ``LOA_VBEE_TOKEN`` + ``LOA_VBEE_APP_ID``, and ``LOA_FPT_URL``,
-  ``LOA_VBEE_URL`` for the endpoints), which is what ``loa tts`` uses.
+  (``LOA_FPT_API_KEY``, ``LOA_VBEE_TOKEN`` + ``LOA_VBEE_APP_ID``, ``LOA_VIETTEL_TOKEN``, and
+  ``LOA_FPT_URL``, ``LOA_VBEE_URL``, ``LOA_VIETTEL_URL`` for the endpoints), which is what
+  ``loa tts`` uses.
 - **A key is never shown back, logged or put in an error**: it is held in a :class:`Secret`,
   whose ``repr``/``str`` are masked, and only :meth:`Secret.reveal` puts it in a request header.
   Errors name the engine and the cause, never the key; the vendors' own error text is not copied
@@ -40,6 +41,7 @@ from typing import Any
 from audio.errors import AudioError
 
 FPT_URL = "https://api.fpt.ai/hmi/tts/v5"
+VIETTEL_URL = "https://viettelgroup.ai/voice/api/tts/v1/rest/syn"
 VBEE_URL = "https://vbee.vn"
 #: Vbee's older API requires a callback URL; Loa polls instead (a controller behind a commune's
 #: NAT cannot receive callbacks), so by default it names a placeholder Vbee cannot reach.
@@ -106,11 +108,23 @@ class VbeeAccount:
 
 
 @dataclass(frozen=True)
+class ViettelAccount:
+    """Viettel AI TTS: the ``token`` made in the vendor's console."""
+
+    token: Secret
+    url: str = VIETTEL_URL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", _secret(self.token))
+
+
+@dataclass(frozen=True)
 class OnlineSettings:
     """The cloud voices' configuration, as the controller stores it. ``None`` = not set up."""
 
     fpt: FptAccount | None = None
     vbee: VbeeAccount | None = None
+    viettel: ViettelAccount | None = None
     #: Seconds for one chunk, request to audio file (FPT.AI's docs: 5 s to 2 min, by length;
     #: Loa's chunks are at most 300 characters).
     deadline_s: float = 30.0
@@ -121,7 +135,7 @@ class OnlineSettings:
 
 
 def from_environment() -> OnlineSettings:
-    """Settings from ``LOA_FPT_*`` and ``LOA_VBEE_*`` (for ``loa tts`` and tests)."""
+    """Settings from ``LOA_FPT_*``, ``LOA_VBEE_*``, ``LOA_VIETTEL_*`` (``loa tts``, tests)."""
     env = os.environ
     fpt = None
     if env.get("LOA_FPT_API_KEY"):
@@ -130,7 +144,11 @@ def from_environment() -> OnlineSettings:
     if env.get("LOA_VBEE_TOKEN") and env.get("LOA_VBEE_APP_ID"):
         url = env.get("LOA_VBEE_URL") or VBEE_URL
         vbee = VbeeAccount(Secret(env["LOA_VBEE_TOKEN"]), env["LOA_VBEE_APP_ID"], url)
-    return OnlineSettings(fpt=fpt, vbee=vbee)
+    viettel = None
+    if env.get("LOA_VIETTEL_TOKEN"):
+        url = env.get("LOA_VIETTEL_URL") or VIETTEL_URL
+        viettel = ViettelAccount(Secret(env["LOA_VIETTEL_TOKEN"]), url)
+    return OnlineSettings(fpt=fpt, vbee=vbee, viettel=viettel)
 
 
 _configured: OnlineSettings | None = None

@@ -7,6 +7,9 @@
 - Vbee (older API): ``POST /api/v1/tts`` (bearer token; JSON ``app_id``, ``input_text``,
   ``voice_code`` …) → ``{"status": 1, "result": {"request_id", "status": "IN_PROGRESS"}}``;
   ``GET /api/v1/tts/{id}`` → ``result.status`` IN_PROGRESS … SUCCESS with ``audio_link``.
+- Viettel AI: ``POST /voice/api/tts/v1/rest/syn`` (``token`` header; JSON ``text``, ``voice``,
+  ``id``, ``without_filter``, ``speed``, ``tts_return_option``) → the audio itself. Its docs give
+  no error format: the fake refuses a bad token with 401 and a spent quota with a JSON message.
 - Piper's catalogue: ``voices.json`` and the files under their catalogue paths.
 """
 
@@ -41,6 +44,7 @@ class FakeVendors:
     fpt_key: str = "fpt-key-0123456789abcdef"
     vbee_token: str = "vbee.jwt.token-0123456789"
     vbee_app_id: str = "app-1234"
+    viettel_token: str = "viettel-token-0123456789"
     #: characters the account may still convert; past it the vendor refuses (quota)
     quota_chars: int = 1_000_000
     #: polls of a result (FPT's link, Vbee's request) answered "not ready yet" before it is
@@ -61,6 +65,10 @@ class FakeVendors:
     @property
     def fpt_url(self) -> str:
         return f"{self.url}/hmi/tts/v5"
+
+    @property
+    def viettel_url(self) -> str:
+        return f"{self.url}/voice/api/tts/v1/rest/syn"
 
     def requests(self, method: str, prefix: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path.startswith(prefix)]
@@ -166,6 +174,23 @@ class FakeVendors:
             },
         }
 
+    # -- Viettel AI ----------------------------------------------------------------------------
+
+    def viettel_post(self, seen: Seen) -> tuple[int, str, bytes]:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self._server_error():
+            return 500, "text/html", b"<html><body>Internal Server Error</body></html>"
+        if seen.headers.get("token") != self.viettel_token:
+            return 401, "application/json", b'{"code": 401, "message": "Token is invalid"}'
+        body = json.loads(seen.body)
+        if not self._spend(len(body["text"])):
+            refusal = {"code": 429, "message": "Characters quota exceeded"}
+            return 200, "application/json", json.dumps(refusal).encode("utf-8")
+        if self.link_serves == "html":
+            return 200, "text/html", b"<html><body>Maintenance</body></html>"
+        return 200, "audio/mpeg", self.audio
+
     # -- the files behind the links -----------------------------------------------------------
 
     def file(self, name: str, polled: bool) -> tuple[int, str, bytes]:
@@ -207,6 +232,8 @@ def fake_vendors(audio: bytes, **options: Any) -> Iterator[FakeVendors]:
                 self._json(*fake.fpt_post(seen))
             elif self.path == "/api/v1/tts":
                 self._json(*fake.vbee_post(seen))
+            elif self.path == "/voice/api/tts/v1/rest/syn":
+                self._send(*fake.viettel_post(seen))
             else:
                 self._json(404, {"message": "no route"})
 

@@ -210,7 +210,7 @@ def test_install_voice_command_installs_into_loa_voices_dir(
 def test_catalog_lists_every_engine_with_labels_for_the_ui(tiny_voice: tuple[Path, Path]):
     install_voice(*tiny_voice)
     rows = {row["engine"]: row for row in engines.catalog()}
-    assert set(rows) == {"espeak-ng", "piper", "gtts", "fpt", "vbee", "giong-xa"}
+    assert set(rows) == {"espeak-ng", "piper", "gtts", "fpt", "vbee", "viettel", "giong-xa"}
     assert rows["fpt"]["available"] is False  # no account configured
     assert rows["giong-xa"]["available"] is False  # no commune voice recorded
     assert rows["fpt"]["online"] is True and rows["piper"]["online"] is False
