@@ -16,7 +16,8 @@ Rules:
 - While it waits, its node id is reserved: no other code or node may take it.
 - Making, revoking and redeeming a code are written to the audit log (never the code itself).
 - A code's status: ``waiting``, ``expired``, ``revoked``, ``joined`` (redeemed; the node has not
-  sent a heartbeat yet, or is offline) or ``online`` (its node is online now).
+  come online yet, or is offline) or ``online`` (its node is online now); once joined, the list
+  says when the node first came online.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def status(row: dict[str, Any], node: dict[str, Any] | None, now: datetime) -> s
 def list_codes(
     db: sqlite_utils.Database, limit: int = 50, area: set[int] | None = None
 ) -> list[dict[str, Any]]:
-    """The newest codes with their status and, once joined, their node's last heartbeat; with
+    """The newest codes with their status and, once joined, when their node first came online
+    (``first_online``) and its last heartbeat (``last_seen``); with
     ``area`` (an administrator limited to a zone), only codes for zones in it."""
     now = utcnow()
     out: list[dict[str, Any]] = []
@@ -190,9 +192,18 @@ def list_codes(
         item = {k: v for k, v in row.items() if k != "code_hash"}
         item["status"] = status(row, node, now)
         item["last_seen"] = node.get("last_seen") if node else None
+        item["first_online"] = _first_online(db, row["node_id"]) if node else None
         item["version"] = node.get("version") if node else None
         out.append(item)
     return out
+
+
+def _first_online(db: sqlite_utils.Database, node_id: str) -> str | None:
+    """When the node first came online (its first state message): the end of joining."""
+    row = db.execute(
+        "SELECT MIN(at) FROM node_events WHERE node_id = ? AND online = 1", [node_id]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def revoke_code(

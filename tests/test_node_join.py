@@ -153,8 +153,12 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+def _code(api: httpx.Client, code_id: int) -> dict:
+    return next(c for c in api.get("/api/v1/join-codes").json() if c["id"] == code_id)
+
+
 def _code_status(api: httpx.Client, code_id: int) -> str:
-    return next(c["status"] for c in api.get("/api/v1/join-codes").json() if c["id"] == code_id)
+    return str(_code(api, code_id)["status"])
 
 
 def test_a_cluster_joins_with_one_command_and_plays(
@@ -193,6 +197,7 @@ def test_a_cluster_joins_with_one_command_and_plays(
     assert conf.stat().st_mode & 0o777 == 0o600
     assert not (root / "etc/loa-node/join-bundle.json").exists()
     assert _code_status(api, joining["id"]) == "joined"
+    assert _code(api, joining["id"])["first_online"] is None
     # the node's loa is the served wheel, not this checkout
     where = subprocess.run(
         [str(root / "opt/loa/bin/python"), "-c", "import loa; print(loa.__file__)"],
@@ -225,6 +230,7 @@ def test_a_cluster_joins_with_one_command_and_plays(
         lambda: _code_status(api, joining["id"]) == "online", timeout=30, what="the node online"
     )
 
+    assert _code(api, joining["id"])["first_online"] is not None
     reported = api.get("/api/v1/nodes/cum-loa-dong-moi").json()
     assert reported["version"] == loa.__version__ and reported["zone_id"] == zone
 
