@@ -191,3 +191,68 @@ def test_archiving_an_approved_announcement_keeps_its_broadcast_in_the_nodes_syn
     detail = client.get(f"/api/v1/broadcasts/{broadcast_id}").json()
     assert detail["status"] == "active"
     assert {d["state"] for d in detail["dispatches"]} <= {"sent", "acked"}
+
+
+# --- the same, end to end: three node-agent processes ------------------------------------------
+
+
+@pytest.fixture
+def villages(tmp_path, mosquitto: Mosquitto):  # type: ignore[no-untyped-def]
+    from tests.support.system import Commune
+
+    c = Commune(tmp_path, mosquitto.url)
+    try:
+        yield c
+    finally:
+        c.stop()
+        print(c.logs())
+
+
+@pytest.mark.slow
+def test_nodes_play_the_approved_audio_after_a_lexicon_entry_an_archive_and_a_reconnect(
+    villages,  # type: ignore[no-untyped-def]
+):
+    from tests.support.net import wait_until
+    from tests.support.system import EDITOR_TOKEN
+
+    c = villages
+    c.start_controller()
+    c.start_nodes()
+    c.wait_nodes_online()
+    announcement_id = c.approved_announcement("Họp dân", TEXT)
+    with c.api(EDITOR_TOKEN) as editor:
+        pinned = editor.get(f"/api/v1/announcements/{announcement_id}").json()["approved_sha256"]
+        assert pinned
+        # after approval: a pronunciation that changes the approved words
+        insert(c.store.db, "lexicon", {"term": "nhà văn hóa", "reading": "bãi đất trống"})
+        made = editor.post(
+            "/api/v1/broadcasts",
+            json={
+                "announcement_id": announcement_id,
+                "zone_ids": [c.seeded.commune_id],
+                "starts_at": (datetime.now(UTC) + timedelta(seconds=14)).isoformat(),
+            },
+        )
+        assert made.status_code == 201, made.text
+        broadcast_id = made.json()["id"]
+
+        def states() -> set[str]:
+            got = editor.get(f"/api/v1/broadcasts/{broadcast_id}").json()
+            return {d["state"] for d in got["dispatches"]}
+
+        wait_until(lambda: states() == {"acked"}, timeout=10, what="every node acked")
+        # archived once it is scheduled; then a node reconnects and gets a schedule.sync
+        archived = editor.post(f"/api/v1/announcements/{announcement_id}/archive")
+        assert archived.status_code == 200, archived.text
+    restarted = c.seeded.nodes[0].node_id
+    for proc in c.processes:
+        if proc.name == restarted:
+            proc.stop()
+    c.start_node(restarted)
+    wait_until(
+        lambda: all(c.plays(n.node_id) for n in c.seeded.nodes),
+        timeout=40,
+        what="every node played",
+    )
+    for node in c.seeded.nodes:
+        assert [p["sha256"] for p in c.plays(node.node_id)] == [pinned], node.node_id

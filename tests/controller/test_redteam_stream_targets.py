@@ -24,7 +24,9 @@ ADMIN = "redteam-admin-" + "s" * 20
 
 
 def _app(tmp_path: Path, allowed: tuple[str, ...]) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path / "controller", stream_allowed_hosts=allowed)
+    # the default settings allow no internal target (nothing passed for the strict case)
+    extra = {"stream_allowed_hosts": allowed} if allowed else {}
+    settings = Settings(data_dir=tmp_path / "controller", **extra)  # type: ignore[arg-type]
     app = create_app(settings, start_services=False)
     db = app.state.runtime.store.db
     create_token(db, "admin", role="admin", token=ADMIN)
