@@ -270,6 +270,7 @@ def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
     zone = tz(request)
     now = utcnow()
     allowed = authz.area(db, who)
+    inside = authz.nodes_in_area(db, who)  # counts over the area's own dispatches only
     names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
     rows = db.query(
         "SELECT b.*, s.name AS source_name, COUNT(d.id) AS total, "
@@ -283,6 +284,15 @@ def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
         zone_ids = json.loads(r["zone_ids"])
         if allowed is not None and not set(zone_ids) & allowed:
             continue
+        if inside is not None:
+            states = [
+                d["state"]
+                for d in db.query(
+                    "SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [r["id"]]
+                )
+                if d["node_id"] in inside
+            ]
+            r["total"], r["played"] = len(states), states.count("played")
         schedule = broadcasts.schedule_of(r)
         window = timedelta(seconds=r["duration_s"] or 0)
         upcoming = (
@@ -300,6 +310,7 @@ def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
                 "zones": ", ".join(names.get(z, str(z)) for z in zone_ids),
                 "priority": r["priority"],
                 "status": r["status"],
+                "pending": r["status"] == "active" and not r["approved_at"],
                 "played": r["played"],
                 "total": r["total"],
             }

@@ -113,3 +113,35 @@ def test_an_approvers_relay_is_approved_as_it_is_made(
         headers=people.headers("approver"),
     )
     assert made.status_code == 201 and made.json()["approval"] == "approved"
+
+
+def test_the_relay_list_marks_a_pending_relay_and_counts_only_the_villages_dispatches(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    import re
+
+    from tests.controller.test_web import _signed_in
+
+    _, source_id = _source(client, people, "admin")
+    made = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "zone_ids": [people.village_zone, people.other_zone],
+            "window_s": 600,
+            "accept_unhealthy": True,
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+        },
+        headers=people.headers("editor"),
+    )
+    assert made.status_code == 201, made.text
+    relay_id = made.json()["id"]
+    browser, _csrf = _signed_in(client, "village_approver")
+    listing = browser.get("/relays").text
+    row = re.sub(r"\s+", " ", re.search(rf'<tr data-relay="{relay_id}".*?</tr>', listing, re.S)[0])
+    assert "Chờ duyệt" in row and "0/1" in row, row
+    # another village shares it: the village's approver may not approve it for both
+    refused = client.post(
+        f"/api/v1/relays/{relay_id}/approve", headers=people.headers("village_approver")
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "outside_area"
