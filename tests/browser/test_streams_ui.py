@@ -1,8 +1,10 @@
 """The relay pages in real headless Chromium against a real commune (controller, Mosquitto,
 three node-agent processes) and a real local station (ffmpeg encoding a tone, served over HTTP:
-tests/streams/tone.py): an editor adds the station — a page that is not a stream is refused in
-Vietnamese first — sees its health, schedules a relay for two villages seconds ahead, finds it
-in the schedules, and watches both villages play it; the pages at phone and desktop width.
+tests/streams/tone.py): an approver adds the station (sources are admins' and approvers') — a
+page that is not a stream is refused in Vietnamese first — and sees its health; an editor
+schedules a relay for two villages seconds ahead, which waits until the approver approves it on
+its page; it is in the schedules, and both villages play it; the pages at phone and desktop
+width.
 
 The tests run in file order and share one commune and station.
 """
@@ -42,7 +44,7 @@ def station() -> Iterator[ToneStation]:
 def test_a_page_that_is_not_a_stream_is_refused_and_the_station_is_saved_with_its_health(
     session: Any, station: ToneStation, shared: Shared
 ) -> None:
-    s = session("bientap")
+    s = session("duyet")
     page = s.page
     page.get_by_role("link", name="Nguồn tiếp sóng", exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Nguồn tiếp sóng")
@@ -114,7 +116,13 @@ def test_a_relay_for_two_villages_is_scheduled_listed_and_played_there(
     expect(row).to_contain_text("Tiếp sóng VOV1")
     expect(row).to_contain_text(", ".join(TWO_VILLAGES))
     expect(row).to_contain_text(f"trong {WINDOW_S} giây")
+    expect(row).to_contain_text("Chờ duyệt")  # an editor's relay waits for an approver
     relay_id = int(row.get_attribute("data-relay") or 0)
+
+    approver = session("duyet").page
+    approver.goto(f"/broadcasts/{relay_id}")
+    approver.get_by_role("button", name="Duyệt", exact=True).click()
+    expect(approver.get_by_role("button", name="Duyệt", exact=True)).to_have_count(0)
 
     # The schedule lists it among the broadcasts; its page fills in as the villages play it.
     page.get_by_role("link", name="Lịch phát", exact=True).first.click()
