@@ -481,6 +481,10 @@ async def approvals_submit(announcement_id: int, request: Request) -> Response:
             raise ApiError(403, "csrf")
         authz.require(who, "announcement.review")
         if form.get("action") == "approve":
+            pending = announcements.get_announcement(runtime.store.db, announcement_id)
+            if pending and pending["status"] == "pending" and not pending["media_sha256"]:
+                # submitted before audio was pinned: spoken now, and that is what is approved
+                announcements.ensure_rendered(runtime.store, runtime.settings, pending)
             announcements.approve(runtime.store.db, who, announcement_id)
             runtime.kick()
         else:
