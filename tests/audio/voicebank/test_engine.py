@@ -142,3 +142,17 @@ def test_an_unknown_bank_is_an_unknown_voice(make_bank: MakeBank) -> None:
     with pytest.raises(AudioError) as info:
         giong_xa.synthesize("họp", "lan", 150)
     assert info.value.code == "unknown_voice"
+
+
+def test_units_are_shortened_with_their_pitch_kept() -> None:
+    t = np.arange(round(0.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    short = giong_xa.time_scale(tone, 0.75)
+    assert abs(short.size - 0.75 * tone.size) <= 1
+    middle = short[short.size // 4 : 3 * short.size // 4]
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(middle.size)))
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / middle.size
+    assert abs(peak_hz - 220) < 8
+    rms = float(np.sqrt(np.mean(middle**2)))
+    assert abs(rms - 0.5 / np.sqrt(2)) < 0.05  # no dips where frames overlap
+    assert giong_xa.time_scale(tone, 1.0) is tone
