@@ -29,6 +29,10 @@ ERRORS: dict[str, str] = {
         "Tệp {file} tải về không khớp mã kiểm tra của danh mục: chưa cài gì, hãy thử lại."
     ),
     "bad_settings": "Thiết lập giọng đọc không hợp lệ: {detail}",
+    "listening_unavailable": (
+        "Máy chủ chưa cài bộ nhận dạng tiếng nói (viet-asr) nên chưa nghe kiểm tra được."
+    ),
+    "listening_failed": "Không nghe kiểm tra được tệp âm thanh này.",
     "ffmpeg_failed": "Lỗi khi xử lý âm thanh (ffmpeg).",
 }
 
