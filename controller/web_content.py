@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 import schedules
@@ -234,7 +235,8 @@ async def _render_upload(request: Request, upload: UploadFile) -> Any:
             422, "too_large", field="audio", message=message_for("too_large", limit=limit)
         )
     try:
-        return render_upload(path, rt(request).settings.media_dir)
+        # Seconds for a long recording: off the event loop, so other requests are answered.
+        return await run_in_threadpool(render_upload, path, rt(request).settings.media_dir)
     except AudioError as exc:
         raise ApiError(422, exc.code, field="audio", message=exc.message) from None
     finally:
