@@ -7,8 +7,9 @@ Rules:
   optional extra: :func:`available` says whether it is installed, and :func:`listen` raises
   ``AudioError("listening_unavailable")`` when it is not, so a controller without it still
   renders and says why there is no check.
-- :func:`listen` runs the recognizer in a child process (``python -m audio.listening FILE``) at
-  a lower CPU priority (nice :data:`NICENESS`), so a 2-core controller keeps serving pages and
+- :func:`listen` runs the recognizer in a child process (``python -m audio.listening FILE``) in
+  Linux's idle scheduling class (``SCHED_IDLE``: it gets a core only when nothing else wants
+  it; elsewhere nice :data:`NICENESS`), so a 2-core controller keeps serving pages and
   emergencies while it transcribes; the child decodes the file with ffmpeg to 16 kHz mono and
   reports the text and its own CPU seconds. It gives up after :func:`time_limit_s`.
 - The recognizer hears a long file better in pieces: :func:`segments` cuts the audio half way
@@ -42,8 +43,8 @@ from audio.errors import AudioError
 #: The recognizer's Python module and distribution.
 RECOGNIZER = "vietasr"
 RECOGNIZER_DIST = "viet-asr"
-#: CPU priority of the child process (0 = normal, 19 = lowest).
-NICENESS = 10
+#: CPU priority of the child process where SCHED_IDLE is missing (0 = normal, 19 = lowest).
+NICENESS = 19
 SAMPLE_RATE = 16000
 #: A pause at least this long separates two pieces the recognizer hears on their own.
 PAUSE_S = 0.3
@@ -213,7 +214,10 @@ def _child(path: str) -> int:
 
     import numpy as np
 
-    os.nice(NICENESS)
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(NICENESS)
     import vietasr
 
     raw = subprocess.run(
