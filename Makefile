@@ -57,7 +57,7 @@ bench-deps: install
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.lock
 
 # The loa wheel and sdist in dist/ (offline: the venv's setuptools). A controller serves a joining
-# Pi the wheel of its own version (controller/node_dist.py, docs/node.md).
+# Pi the wheel of its own version (controller/services/node_dist.py, docs/node.md).
 .PHONY: dist
 dist: install
 	rm -f dist/loa-*.whl dist/loa-*.tar.gz

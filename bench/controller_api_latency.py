@@ -33,10 +33,10 @@ from pathlib import Path
 import httpx
 from node_common import broker, cleanup, controller_process, percentile
 
-from controller import fleet, zones
-from controller.db import Store, insert
-from controller.settings import Settings
-from controller.users import create_token, create_user
+from controller.core.db import Store, insert
+from controller.core.settings import Settings
+from controller.domain import fleet, zones
+from controller.domain.users import create_token, create_user
 from loa.protocol import to_wire_time, utcnow
 from tests.support.net import wait_for_port
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 from node_common import LOA, broker, cleanup, controller_process, percentile
 
-from controller import fleet, zones
-from controller.db import Store
-from controller.settings import Settings
-from controller.users import create_token, create_user
+from controller.core.db import Store
+from controller.core.settings import Settings
+from controller.domain import fleet, zones
+from controller.domain.users import create_token, create_user
 from loa.signing import load_or_create_private_key, public_key_b64
 from tests.support.net import wait_for_port, wait_until
 

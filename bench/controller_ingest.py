@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from controller.db import table  # noqa: E402
-from controller.runtime import Runtime  # noqa: E402
-from controller.settings import Settings  # noqa: E402
+from controller.core.db import table  # noqa: E402
+from controller.core.settings import Settings  # noqa: E402
+from controller.services.runtime import Runtime  # noqa: E402
 from loa.protocol import Telemetry, node_topic, to_wire_time, utcnow  # noqa: E402
 from loa.signing import load_or_create_private_key, public_key_b64  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402

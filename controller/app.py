@@ -14,12 +14,18 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audio.upload import MAX_UPLOAD_BYTES
-from controller import api, api_fleet, api_streams, auth, errors, metrics, web, web_common
-from controller.api_nodes import node_files_router
-from controller.api_nodes import router as nodes_router
-from controller.request_limits import BodyLimit
-from controller.runtime import Runtime
-from controller.settings import Settings
+from controller.api import content as api
+from controller.api import fleet as api_fleet
+from controller.api import streams as api_streams
+from controller.api.nodes import node_files_router
+from controller.api.nodes import router as nodes_router
+from controller.api.request_limits import BodyLimit
+from controller.core import errors, metrics
+from controller.core.settings import Settings
+from controller.domain import identity as auth
+from controller.services.runtime import Runtime
+from controller.web import common as web_common
+from controller.web import session as web
 
 
 def session_secret(path: Path) -> str:

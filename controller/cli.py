@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from controller.settings import Settings
+    from controller.core.settings import Settings
 
     overrides = {
         "data_dir": getattr(args, "data_dir", None),
@@ -79,7 +79,7 @@ def settings_from_args(args: argparse.Namespace):
     if not settings.mqtt_password:  # the one generated with the broker's files, if any
         from dataclasses import replace
 
-        from controller.broker_files import stored_controller_password
+        from controller.core.broker_files import stored_controller_password
 
         stored = stored_controller_password(settings.data_dir)
         if stored:
@@ -91,8 +91,8 @@ def run_controller(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from controller import logs
     from controller.app import create_app
+    from controller.core import logs
 
     log_format = logs.resolve_format(getattr(args, "log_format", None))
     logs.configure(log_format)
@@ -113,8 +113,8 @@ def run_controller(args: argparse.Namespace) -> int:
 
 
 def admin_create(args: argparse.Namespace) -> int:
-    from controller.db import Store
-    from controller.users import create_user
+    from controller.core.db import Store
+    from controller.domain.users import create_user
 
     settings = settings_from_args(args)
     if args.password_stdin:
@@ -138,7 +138,7 @@ def admin_create(args: argparse.Namespace) -> int:
 
 
 def backup_command(args: argparse.Namespace) -> int:
-    from controller.backup import BackupError, backup_database
+    from controller.domain.backup import BackupError, backup_database
 
     settings = settings_from_args(args)
     try:
@@ -151,8 +151,8 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def broker_files_command(args: argparse.Namespace) -> int:
-    from controller.db import Store
-    from controller.provisioning import ProvisioningConfig, refresh_broker
+    from controller.core.db import Store
+    from controller.domain.provisioning import ProvisioningConfig, refresh_broker
 
     settings = settings_from_args(args)
     cfg = ProvisioningConfig.from_settings(settings)
@@ -162,6 +162,6 @@ def broker_files_command(args: argparse.Namespace) -> int:
 
 
 def rotate_key_command(args: argparse.Namespace) -> int:
-    from controller.provisioning import cli_rotate_key
+    from controller.domain.provisioning import cli_rotate_key
 
     return cli_rotate_key(args)

@@ -3,7 +3,7 @@
 #
 #   curl -fsSL @CONTROLLER_URL@/node/install.sh | sudo sh -s -- JOIN-CODE
 #
-# Served by the controller (controller/node_dist.py fills in its URL and version). In order:
+# Served by the controller (controller/services/node_dist.py fills in its URL and version). In order:
 # checks the OS, architecture and Python; redeems the join code for the node's bundle (before
 # anything is installed: a used, expired, revoked or mistyped code changes nothing); installs the
 # Debian packages the agent needs; creates the system user and folders; makes the venv and

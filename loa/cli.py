@@ -11,7 +11,7 @@ import sys
 from loa import __version__
 
 #: Modules that each define ``register(subparsers)``.
-PARTS = ("controller.cli", "node_agent.cli", "audio.cli", "audio.voicebank.cli", "loa.demo")
+PARTS = ("controller.cli", "node_agent.cli", "audio.cli", "audio.voicebank.cli", "controller.demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,18 +97,18 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from controller.provisioning import cli_add
+    from controller.domain.provisioning import cli_add
 
     return cli_add(args)
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from controller.provisioning import cli_revoke
+    from controller.domain.provisioning import cli_revoke
 
     return cli_revoke(args)
 
 
 def _reissue(args: argparse.Namespace) -> int:
-    from controller.provisioning import cli_reissue
+    from controller.domain.provisioning import cli_reissue
 
     return cli_reissue(args)

@@ -204,7 +204,7 @@ def test_a_port_in_use_gives_one_line_naming_the_flag(tmp_path: Path) -> None:
 
 
 def test_speakers_switch_the_demo_nodes_player_and_back(tmp_path: Path) -> None:
-    from loa.demo import node_config, set_player
+    from controller.demo import node_config, set_player
 
     config = tmp_path / "node.toml"
     config.write_text(node_config("n1", "s3cret", tmp_path, "mqtt://127.0.0.1:1", "pk"))

@@ -36,8 +36,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import loa
-from controller import zones
-from controller.messages import error_message
+from controller.core.messages import error_message
+from controller.domain import zones
 from tests.support.broker import Mosquitto
 from tests.support.net import wait_until
 from tests.support.system import EDITOR_TOKEN, Commune, Process

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.users import create_user
+from controller.domain.users import create_user
 from tests.support.broker import Mosquitto
 from tests.support.system import Commune
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from controller.web_fleet import TEST_TONE_BROADCAST
+from controller.web.fleet import TEST_TONE_BROADCAST
 from tests.browser.conftest import DESKTOP, PASSWORDS, PHONE, Shared
 from tests.support.net import wait_until
 from tests.support.system import Commune

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from controller.app import create_app
-from controller.db import insert
-from controller.security import hash_password
-from controller.seed import SeededCommune, seed_commune
-from controller.settings import Settings
-from controller.users import create_token
+from controller.core.db import insert
+from controller.core.security import hash_password
+from controller.core.settings import Settings
+from controller.domain.seed import SeededCommune, seed_commune
+from controller.domain.users import create_token
 
 TOKEN = "test-token-" + "x" * 20
 

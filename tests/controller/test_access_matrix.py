@@ -1,6 +1,6 @@
 """Every API route × every role, inside and outside the official's area → the right status.
 
-The matrix is built from controller/authz.py's permission table, so a route that forgets its
+The matrix is built from controller/domain/authz.py's permission table, so a route that forgets its
 check, or a role given too much, fails here; and every route the app serves under ``/api/v1``
 and ``/streams`` must have a row (or a reason in ``NOT_ROLE_ROUTES``), so a new route cannot be
 added without one.
@@ -21,9 +21,10 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from controller import streams, users, zones
-from controller.authz import PERMISSIONS
-from controller.seed import SeededCommune
+from controller.domain import sources as streams
+from controller.domain import users, zones
+from controller.domain.authz import PERMISSIONS
+from controller.domain.seed import SeededCommune
 from tests.controller.conftest import People
 from tests.support.net import free_port
 
@@ -187,7 +188,7 @@ ROUTES = [
     ),
     Route("GET", "/api/v1/join-codes", ADMIN),
     Route("POST", "/api/v1/join-codes/{join_code}/revoke", ADMIN),
-    # --- streams (controller/api_streams.py, docs/streams.md) ---
+    # --- streams (controller/api/streams.py, docs/streams.md) ---
     Route("GET", "/api/v1/stream-sources", "read"),
     Route(
         "POST",

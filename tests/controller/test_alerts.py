@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import alerts, fleet
-from controller.db import Store, insert
-from controller.seed import SeededCommune, seed_commune
-from controller.settings import Settings
+from controller.core.db import Store, insert
+from controller.core.settings import Settings
+from controller.domain import fleet
+from controller.domain.seed import SeededCommune, seed_commune
+from controller.services import alerts
 from loa.protocol import State, Telemetry, to_wire_time
 from tests.support.net import wait_until
 from tests.support.webhook import WebhookServer

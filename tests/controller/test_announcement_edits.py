@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import announcements
-from controller.auth import Identity
-from controller.db import table
+from controller.core.db import table
+from controller.domain import announcements
+from controller.domain.identity import Identity
 from tests.controller.conftest import People
 
 

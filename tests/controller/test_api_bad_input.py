@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.seed import SeededCommune
+from controller.domain.seed import SeededCommune
 
 
 def _counts(client: TestClient) -> tuple[int, int, int]:

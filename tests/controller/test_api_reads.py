@@ -6,7 +6,7 @@ import hashlib
 
 from fastapi.testclient import TestClient
 
-from controller.seed import SeededCommune
+from controller.domain.seed import SeededCommune
 
 
 def test_zones_are_listed_as_a_tree(client: TestClient, commune: SeededCommune):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import zones
-from controller.backup import BackupError, backup_database
-from controller.db import MIGRATIONS, Store
-from controller.seed import seed_commune
+from controller.core.db import MIGRATIONS, Store
+from controller.domain import zones
+from controller.domain.backup import BackupError, backup_database
+from controller.domain.seed import seed_commune
 from tests.support.net import wait_until
 
 

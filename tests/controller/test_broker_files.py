@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import broker_files, fleet, zones
-from controller.broker_files import mosquitto_hash, mosquitto_verify, write_broker_files
-from controller.db import Store
+from controller.core import broker_files
+from controller.core.broker_files import mosquitto_hash, mosquitto_verify, write_broker_files
+from controller.core.db import Store
+from controller.domain import fleet, zones
 from tests.support.broker import Mosquitto
 from tests.support.mqtt_auth import Client, auth_config
 from tests.support.net import free_port, wait_until

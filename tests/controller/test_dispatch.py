@@ -13,11 +13,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from controller.db import Store, insert
-from controller.dispatch import Dispatcher
-from controller.mqtt_link import MqttLink
-from controller.seed import SeededCommune, seed_commune
-from controller.settings import Settings
+from controller.core.db import Store, insert
+from controller.core.settings import Settings
+from controller.domain.seed import SeededCommune, seed_commune
+from controller.services.dispatch import Dispatcher
+from controller.services.mqtt_link import MqttLink
 from loa import protocol
 from loa.protocol import to_wire_time
 from loa.signing import load_or_create_private_key, signature_ok
@@ -79,7 +79,7 @@ class Harness:
                 "status": "active",
             },
         )
-        from controller.zones import nodes_under
+        from controller.domain.zones import nodes_under
 
         for node in nodes_under(db, [zone_id or self.commune.commune_id]):
             insert(
@@ -264,7 +264,7 @@ def test_a_reconnecting_node_gets_its_whole_schedule_and_a_stale_state_does_not(
 
 
 def test_node_goes_offline_after_missed_heartbeats(h: Harness):
-    from controller.fleet import list_nodes
+    from controller.domain.fleet import list_nodes
 
     node = h.commune.nodes[0].node_id
     seen = datetime.now(UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import fleet
-from controller.db import Store
-from controller.seed import SeededCommune, seed_commune
+from controller.core.db import Store
+from controller.domain import fleet
+from controller.domain.seed import SeededCommune, seed_commune
 from loa.protocol import State, Telemetry, to_wire_time
 
 T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)

@@ -1,6 +1,7 @@
-"""Join codes (controller/join.py) on a real SQLite file: stored hashed, used once, expiring after
-24 h, revocable, audited; the *Thêm cụm loa* page; and versions (``loa --version``, the footer, a
-node older than the controller flagged). The whole join on real processes: tests/test_node_join.py.
+"""Join codes (controller/domain/join.py) on a real SQLite file: stored hashed, used once, expiring
+after 24 h, revocable, audited; the *Thêm cụm loa* page; and versions (``loa --version``, the
+footer, a node older than the controller flagged). The whole join on real processes:
+tests/test_node_join.py.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import loa
-from controller import fleet, join, node_dist
-from controller.messages import error_message
-from controller.seed import SeededCommune
+from controller.core.messages import error_message
+from controller.domain import fleet, join
+from controller.domain.seed import SeededCommune
+from controller.services import node_dist
 from tests.controller.conftest import People
 from tests.controller.test_web import _signed_in
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from controller.seed import SeededCommune
+from controller.domain.seed import SeededCommune
 
 
 def test_cancelling_a_live_broadcast_ends_its_session(client: TestClient, commune: SeededCommune):

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from controller import logs
+from controller.core import logs
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ import paho.mqtt.client as mqtt
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller import alerts, announcements, fleet
 from controller.app import create_app
-from controller.db import insert
-from controller.seed import SeededCommune, seed_commune
-from controller.settings import Settings
-from controller.users import create_token
+from controller.core.db import insert
+from controller.core.settings import Settings
+from controller.domain import announcements, fleet
+from controller.domain.seed import SeededCommune, seed_commune
+from controller.domain.users import create_token
+from controller.services import alerts
 from loa.protocol import State, Telemetry, to_wire_time, utcnow
 from tests.support.broker import Mosquitto
 from tests.support.net import wait_until

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import db as dbmod
+from controller.core import db as dbmod
 
 
 def test_a_database_made_by_an_older_version_is_upgraded_keeping_its_rows(tmp_path: Path):

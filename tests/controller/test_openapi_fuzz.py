@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from controller.app import create_app
-from controller.seed import seed_commune
-from controller.settings import Settings
-from controller.users import create_token
+from controller.core.settings import Settings
+from controller.domain.seed import seed_commune
+from controller.domain.users import create_token
 
 TOKEN = "fuzz-token-" + "f" * 24
 _DATA = Path(tempfile.mkdtemp(prefix="loa-fuzz-"))

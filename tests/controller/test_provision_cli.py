@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.broker_files import mosquitto_verify
-from controller.db import Store
-from controller.fleet import node_for_token
-from controller.seed import SeededCommune, seed_commune
+from controller.core.broker_files import mosquitto_verify
+from controller.core.db import Store
+from controller.domain.fleet import node_for_token
+from controller.domain.seed import SeededCommune, seed_commune
 from loa.cli import main
 from loa.protocol import NodePing, new_command, utcnow
 from loa.signing import (

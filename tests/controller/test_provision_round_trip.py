@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from controller import zones
-from controller.db import Store
+from controller.core.db import Store
+from controller.domain import zones
 from tests.node_agent.test_tls import make_ca, make_server_cert
 from tests.support.broker import Mosquitto
 from tests.support.mqtt_auth import Client, auth_config

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import zones
-from controller.broker_files import mosquitto_verify, stored_controller_password
-from controller.db import insert
-from controller.seed import SeededCommune
-from controller.settings import Settings
-from controller.users import create_token
+from controller.core.broker_files import mosquitto_verify, stored_controller_password
+from controller.core.db import insert
+from controller.core.settings import Settings
+from controller.domain import zones
+from controller.domain.seed import SeededCommune
+from controller.domain.users import create_token
 from loa.protocol import to_wire_time, utcnow
 from loa.signing import load_or_create_private_key, public_key_b64
 from node_agent.config import load_config

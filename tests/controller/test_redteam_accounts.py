@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import users
-from controller.db import insert
-from controller.seed import SeededCommune
+from controller.core.db import insert
+from controller.domain import users
+from controller.domain.seed import SeededCommune
 from loa.protocol import to_wire_time, utcnow
 from tests.controller.conftest import People, _password_hash
 from tests.controller.test_web import _browser, _csrf, _login, _signed_in

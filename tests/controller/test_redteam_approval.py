@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.db import insert
-from controller.dispatch import Dispatcher
-from controller.mqtt_link import MqttLink
-from controller.seed import SeededCommune
+from controller.core.db import insert
+from controller.domain.seed import SeededCommune
+from controller.services.dispatch import Dispatcher
+from controller.services.mqtt_link import MqttLink
 from loa import protocol
 from tests.controller.conftest import People
 from tests.controller.test_web import _signed_in

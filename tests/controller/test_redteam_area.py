@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.seed import SeededCommune
+from controller.domain.seed import SeededCommune
 from tests.controller.conftest import People
 from tests.controller.test_redteam_approval import NodeSide, _approve, _submitted
 from tests.controller.test_web import _signed_in

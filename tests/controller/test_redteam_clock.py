@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import alerts, dispatch, fleet
+from controller.domain import fleet
+from controller.services import alerts, dispatch
 from loa import protocol
 from tests.controller.test_dispatch import NOW, Harness
 from tests.support.broker import Mosquitto

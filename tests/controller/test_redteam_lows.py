@@ -17,8 +17,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from prometheus_client import REGISTRY
 
-from controller.broker_files import broker_limits_conf
-from controller.db import Store
+from controller.core.broker_files import broker_limits_conf
+from controller.core.db import Store
 from loa import protocol
 from tests.controller.test_dispatch import Harness
 from tests.support.broker import Mosquitto
@@ -69,7 +69,7 @@ def test_malformed_messages_log_one_warning_per_node_per_minute(
         return value or 0.0
 
     before = dropped("malformed"), dropped("unknown_node")
-    with caplog.at_level(logging.WARNING, logger="controller.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="controller.services.dispatch"):
         h.dispatcher.handle_batch(garbage + impostor)
         h.dispatcher.handle_batch(garbage + impostor)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -80,7 +80,7 @@ def test_malformed_messages_log_one_warning_per_node_per_minute(
     h.dispatcher._bad_messages.period_s = 0.05
     h.dispatcher._bad_messages._until.clear()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="controller.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="controller.services.dispatch"):
         h.dispatcher.handle_batch(garbage[:1])
     text = caplog.records[-1].getMessage()
     assert "999 more like it" in text, text

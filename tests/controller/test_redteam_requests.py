@@ -20,10 +20,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.db import Store
-from controller.seed import seed_commune
-from controller.settings import Settings
-from controller.users import create_user
+from controller.core.db import Store
+from controller.core.settings import Settings
+from controller.domain.seed import seed_commune
+from controller.domain.users import create_user
 from tests.controller.conftest import People
 from tests.controller.test_web import _browser, _csrf, _login, _signed_in
 from tests.support.net import free_port, wait_for_port

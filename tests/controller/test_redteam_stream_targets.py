@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from controller.app import create_app
-from controller.db import insert
-from controller.seed import seed_commune
-from controller.settings import Settings
-from controller.users import create_token
+from controller.core.db import insert
+from controller.core.settings import Settings
+from controller.domain.seed import seed_commune
+from controller.domain.users import create_token
 from tests.support.net import free_port
 
 ADMIN = "redteam-admin-" + "s" * 20

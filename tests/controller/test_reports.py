@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import reports
-from controller.auth import Identity
-from controller.db import Store, insert
-from controller.seed import SeededCommune, seed_commune
+from controller.core.db import Store, insert
+from controller.domain import reports
+from controller.domain.identity import Identity
+from controller.domain.seed import SeededCommune, seed_commune
 from loa.protocol import to_wire_time
 
 # 16:30 UTC is 23:30 in Vietnam; 17:30 UTC is already the next local day.

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from fastapi.testclient import TestClient
 
-from controller.broadcasts import materialize
-from controller.seed import SeededCommune
+from controller.domain.broadcasts import materialize
+from controller.domain.seed import SeededCommune
 from tests.controller.conftest import People
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).astimezone().date()

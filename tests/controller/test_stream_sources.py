@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from controller.db import table
-from controller.seed import SeededCommune
+from controller.core.db import table
+from controller.domain.seed import SeededCommune
 from tests.support.net import free_port
 
 DEAD_URL = f"http://127.0.0.1:{free_port()}/vov1.mp3"

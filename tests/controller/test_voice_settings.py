@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import announcements
-from controller.seed import SeededCommune
+from controller.domain import announcements
+from controller.domain.seed import SeededCommune
 from tests.controller.conftest import People
 from tests.controller.test_web import _csrf, _db, _signed_in
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from controller.db import insert
-from controller.seed import SeededCommune
+from controller.core.db import insert
+from controller.domain.seed import SeededCommune
 from loa.protocol import to_wire_time
 from tests.controller.conftest import People
 
@@ -535,7 +535,7 @@ def test_an_announcement_is_archived_from_its_page_but_not_by_a_viewer(
 def test_todays_list_on_the_dashboard_keeps_to_the_officials_area(
     client: TestClient, people: People, commune: SeededCommune, monkeypatch
 ):
-    from controller import web
+    from controller.web import session as web
 
     made = client.post(
         "/api/v1/announcements",

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import fleet
+from controller.domain import fleet
+from controller.domain.seed import SeededCommune
 from controller.i18n import gettext_for
-from controller.seed import SeededCommune
-from controller.web_fleet import LinkText, link_text
+from controller.web.fleet import LinkText, link_text
 from loa.protocol import CellularLink, Telemetry, utcnow
 from tests.controller.conftest import People
 from tests.controller.test_web import _signed_in

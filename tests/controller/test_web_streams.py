@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import streams, web_live, web_streams
-from controller.authz import PERMISSIONS
+from controller.domain import sources as streams
+from controller.domain.authz import PERMISSIONS
+from controller.domain.seed import SeededCommune
 from controller.i18n import gettext_for
-from controller.seed import SeededCommune
-from controller.web_common import NAV, duration_text
-from controller.web_streams import health_reason
+from controller.web import live as web_live
+from controller.web import streams as web_streams
+from controller.web.common import NAV, duration_text
+from controller.web.streams import health_reason
 from loa.protocol import to_wire_time
 from tests.controller.conftest import People
 from tests.controller.test_web import _browser, _signed_in
@@ -148,7 +150,7 @@ def test_a_station_that_is_not_there_is_explained_in_vietnamese(client: TestClie
 
 
 def test_every_reason_the_health_check_gives_reads_as_vietnamese():
-    """Each error controller.streams.check_url can store, and the sentence officials read."""
+    """Each error controller.domain.sources.check_url can store, and the sentence officials read."""
     _ = gettext_for("vi")
     cases = {
         "HTTP 503": "Máy chủ trả lời lỗi HTTP 503.",
@@ -468,7 +470,7 @@ def _live_broadcast(client: TestClient, people: People, zone_id: int, at: dateti
 def test_relays_and_live_broadcasts_are_in_the_agenda_and_todays_list_with_their_kind(
     client: TestClient, people: People, commune: SeededCommune, monkeypatch: pytest.MonkeyPatch
 ):
-    from controller import web
+    from controller.web import session as web
 
     source_id = _saved_source(client, "VOV1", DEAD_URL)
     editor, csrf = _signed_in(client, "editor")

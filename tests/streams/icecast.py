@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from controller.streams import icecast_mount_config
+from controller.domain.sources import icecast_mount_config
 from tests.support.net import free_port, wait_for_port
 
 SOURCE_PASSWORD = "nguon-" + "s" * 12

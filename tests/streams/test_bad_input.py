@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from controller import streams
-from controller.seed import SeededCommune
+from controller.domain import sources as streams
+from controller.domain.seed import SeededCommune
 from tests.controller.conftest import app_client, settings  # noqa: F401 - fixtures
 from tests.streams.tone import ToneStation
 from tests.support.net import free_port

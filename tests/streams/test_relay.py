@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from controller.db import insert
+from controller.core.db import insert
 from tests.streams.helpers import (
     add_source,
     broadcast,

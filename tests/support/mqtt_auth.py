@@ -1,7 +1,7 @@
 """Mosquitto with the controller's generated password and ACL files, and a probing client.
 
 ``auth_config(files_dir)`` is the ``extra_config`` for ``tests.support.broker.Mosquitto`` that
-makes it use the files ``controller.broker_files`` writes into ``files_dir`` (and a pid file
+makes it use the files ``controller.core.broker_files`` writes into ``files_dir`` (and a pid file
 there, for SIGHUP); ``Client`` records what a paho client is allowed to do.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from controller import broker_files
+from controller.core import broker_files
 from tests.support.net import wait_until
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 
-from controller.db import Store
-from controller.seed import SeededCommune, seed_commune
-from controller.settings import Settings
-from controller.users import create_token, create_user
-from loa.demo import node_config
+from controller.core.db import Store
+from controller.core.settings import Settings
+from controller.demo import node_config
+from controller.domain.seed import SeededCommune, seed_commune
+from controller.domain.users import create_token, create_user
 from loa.signing import load_or_create_private_key, public_key_b64
 from tests.support.net import free_port, wait_for_port, wait_until
 

@@ -1,0 +1,68 @@
+"""The audit log (nhật ký hệ thống): append-only, who did what, when, before and after."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from controller.core.db import insert
+from controller.domain.identity import Identity
+from loa.protocol import to_wire_time, utcnow
+
+
+def record(
+    db: sqlite_utils.Database,
+    who: Identity | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Append one entry; call it inside the transaction that makes the change."""
+    insert(
+        db,
+        "audit_log",
+        {
+            "at": to_wire_time(utcnow()),
+            "actor": who.key if who else "system",
+            "actor_id": who.user_id if who else None,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": json.dumps(before, ensure_ascii=False, default=str) if before else None,
+            "after": json.dumps(after, ensure_ascii=False, default=str) if after else None,
+            "ip": ip,
+        },
+    )
+
+
+def entries(
+    db: sqlite_utils.Database,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 500,
+    actor_ids: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """The newest entries first; ``actor_ids`` (when not None) keeps only entries written by
+    those officials (an admin limited to a zone reads their area's entries only)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if actor_ids is not None:
+        where.append(f"actor_id IN ({','.join('?' * len(actor_ids))})" if actor_ids else "0")
+        params.extend(actor_ids)
+    if entity:
+        where.append("entity = ?")
+        params.append(entity)
+    if entity_id:
+        where.append("entity_id = ?")
+        params.append(entity_id)
+    sql = "SELECT * FROM audit_log"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?"
+    return list(db.query(sql, [*params, limit]))

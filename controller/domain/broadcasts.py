@@ -1,0 +1,639 @@
+"""Broadcasts (lượt phát): an announcement, target zones, and when — once or on a recurrence.
+
+The database is the source of truth. A broadcast's occurrences become dispatch rows (one per
+occurrence and node) as they enter the delivery horizon (``materialize``), so a recurring
+broadcast reaches nodes added to its zones later, and nothing depends on in-memory jobs.
+Only approved announcements are delivered: a broadcast may be scheduled while its announcement
+waits for approval, and goes out only once it is approved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+import schedules
+from controller.core.db import Store, insert, table
+from controller.core.errors import ApiError
+from controller.core.settings import Settings
+from controller.domain import announcements, audit, authz, zones
+from controller.domain import sources as streams
+from controller.domain.identity import Identity
+from loa.protocol import PRIORITY_RANK, to_wire_time, utcnow
+
+#: How far ahead a broadcast may first play.
+MAX_AHEAD = timedelta(days=366)
+#: How far ahead conflicts are looked for.
+CONFLICT_WINDOW = timedelta(days=92)
+SCHEDULABLE = ("pending", "approved")
+#: An emergency may start this late on a node that was briefly unreachable.
+EMERGENCY_MAX_LATE_S = 300.0
+#: The nominal start of an emergency: ``play.now`` is sent at once, nodes start on receipt.
+EMERGENCY_LEAD = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class BroadcastRequest:
+    announcement_id: int
+    zone_ids: list[int]
+    starts_at: datetime | None = None
+    rrule: str | None = None
+    rule: schedules.RuleSpec | None = None
+    priority: str | None = None
+    repeats: int = 1
+    repeat_gap_s: float = 3.0
+    accept_conflicts: bool = False
+
+
+def _schedule_error(exc: schedules.ScheduleError, field: str) -> ApiError:
+    return ApiError(422, exc.code, field=field, message=exc.message_vi)
+
+
+def occurrence_key(at: datetime) -> str:
+    return schedules.occurrence_key(at)
+
+
+def schedule_of(row: dict[str, Any]) -> schedules.Schedule:
+    """The stored broadcast's Schedule (form checked only: stored rows always load)."""
+    at = None if row["rrule"] else datetime.fromisoformat(row["starts_at"])
+    return schedules.Schedule(
+        at=at,
+        rrule=row["rrule"] or None,
+        repeats=row["repeats"] or 1,
+        repeat_gap_s=row["repeat_gap_s"] if row["repeat_gap_s"] is not None else 3.0,
+    )
+
+
+def check_when(starts_at: datetime, now: datetime) -> None:
+    if starts_at.tzinfo is None or starts_at.utcoffset() is None:
+        raise ApiError(422, "time_without_offset", field="starts_at")
+    if starts_at <= now:
+        raise ApiError(422, "in_past", field="starts_at")
+    if starts_at - now > MAX_AHEAD:
+        raise ApiError(422, "too_far_ahead", field="starts_at", days=MAX_AHEAD.days)
+
+
+def _build_schedule(req: BroadcastRequest, now: datetime, duration_s: float | None) -> Any:
+    try:
+        if req.starts_at is not None and (req.rrule or req.rule):
+            raise ApiError(422, "invalid_request", field="starts_at")
+        if req.starts_at is not None:
+            check_when(req.starts_at, now)
+            return schedules.one_off(
+                req.starts_at, now=now, repeats=req.repeats, repeat_gap_s=req.repeat_gap_s
+            )
+        rule = req.rule or req.rrule
+        if rule is None:
+            raise ApiError(422, "invalid_request", field="starts_at")
+        return schedules.recurring(
+            rule,
+            now=now,
+            repeats=req.repeats,
+            repeat_gap_s=req.repeat_gap_s,
+            duration_s=duration_s,
+        )
+    except schedules.ScheduleError as exc:
+        raise _schedule_error(exc, "starts_at" if req.starts_at else "rrule") from None
+
+
+def _duration(db: sqlite_utils.Database, sha: str | None) -> float:
+    if not sha:
+        return 1.0
+    rows = list(db.query("SELECT duration_s FROM media WHERE sha256 = ?", [sha]))
+    return float(rows[0]["duration_s"]) if rows else 1.0
+
+
+def _plan_of(db: sqlite_utils.Database, row: dict[str, Any]) -> schedules.BroadcastPlan:
+    streamed = (row.get("kind") or "file") != "file"
+    return schedules.BroadcastPlan(
+        id=row["id"],
+        title=row["title"] or "",
+        schedule=schedule_of(row),
+        duration_s=(row["duration_s"] or 1.0) if streamed else _duration(db, row["media_sha256"]),
+        nodes=frozenset(zones.nodes_under(db, json.loads(row["zone_ids"]))),
+        priority=row["priority"],
+    )
+
+
+def conflicts_for(
+    db: sqlite_utils.Database,
+    plan: schedules.BroadcastPlan,
+    now: datetime,
+) -> list[schedules.Conflict]:
+    """Equal-priority overlaps of ``plan`` with active broadcasts on shared nodes."""
+    rows = list(
+        db.query(
+            "SELECT b.*, COALESCE(a.title, b.title) AS title, a.media_sha256 FROM broadcasts b "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "WHERE b.status = 'active' AND b.priority = ? AND COALESCE(b.kind, '') != 'live'",
+            [plan.priority],
+        )
+    )
+    existing = [p for p in (_plan_of(db, r) for r in rows) if p.nodes & plan.nodes]
+    return schedules.find_conflicts(plan, existing, start=now, end=now + CONFLICT_WINDOW, limit=20)
+
+
+def conflict_details(db: sqlite_utils.Database, found: list[schedules.Conflict]) -> list[dict]:
+    names = {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+    return [
+        {
+            "broadcast_id": c.other_id,
+            "title": c.other_title,
+            "occurrence": c.occurrence,
+            "start": to_wire_time(c.start),
+            "nodes": list(c.nodes),
+            "message": schedules.describe_conflict(c, names),
+        }
+        for c in found
+    ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: what would be saved, and what it clashes with."""
+
+    announcement: dict[str, Any]
+    schedule: schedules.Schedule
+    node_ids: list[str]
+    priority: str
+    conflicts: list[dict[str, Any]]
+    summary: str
+
+
+def plan_broadcast(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    req: BroadcastRequest,
+    now: datetime,
+    *,
+    render: bool = True,
+) -> Plan:
+    """Every check a new broadcast must pass, without writing anything but rendered audio."""
+    db = store.db
+    authz.require(who, "broadcast.schedule")
+    node_ids = zones.check_targets(db, who, req.zone_ids)
+    announcement = announcements.get_announcement(db, req.announcement_id)
+    if announcement is None:
+        raise ApiError(404, "announcement_not_found", field="announcement_id")
+    if announcement["status"] not in SCHEDULABLE:
+        raise ApiError(409, "announcement_not_approved", field="announcement_id")
+    priority = req.priority or announcement["priority"] or "normal"
+    if priority not in PRIORITY_RANK:
+        raise ApiError(422, "invalid_request", field="priority")
+    if priority == "emergency":
+        authz.require(who, "broadcast.emergency")
+    schedule = _build_schedule(req, now, None)
+    sha = announcements.ensure_rendered(store, settings, announcement) if render else None
+    duration = _duration(db, sha)
+    if schedule.rrule:
+        try:
+            schedules.check_schedule(schedule, now=now, duration_s=duration)
+        except schedules.ScheduleError as exc:
+            raise _schedule_error(exc, "rrule") from None
+    plan = schedules.BroadcastPlan(
+        id=None,
+        title=announcement["title"],
+        schedule=schedule,
+        duration_s=duration,
+        nodes=frozenset(node_ids),
+        priority=priority,  # type: ignore[arg-type]
+    )
+    found = conflict_details(db, conflicts_for(db, plan, now))
+    return Plan(
+        announcement=announcements.get_announcement(db, req.announcement_id) or announcement,
+        schedule=schedule,
+        node_ids=node_ids,
+        priority=priority,
+        conflicts=found,
+        summary=schedules.summarize(schedule, today=now.astimezone(schedules.LOCAL_TZ).date()),
+    )
+
+
+def create_broadcast(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    req: BroadcastRequest,
+    *,
+    now: datetime | None = None,
+    emergency: bool = False,
+) -> int:
+    """Check, render, then write the broadcast, its first dispatches and the audit entry at once.
+
+    Equal-priority overlaps are refused (409 with the clashes) unless ``accept_conflicts``: the
+    node would queue them, and the official should know before saving.
+    """
+    now = now or utcnow()
+    plan = plan_broadcast(store, settings, who, req, now)
+    _refuse_conflicts(plan.conflicts, req.accept_conflicts)
+    schedule = plan.schedule
+    row = {
+        "announcement_id": req.announcement_id,
+        "zone_ids": json.dumps(sorted(set(req.zone_ids))),
+        "starts_at": to_wire_time(schedule.at) if schedule.at else None,
+        "rrule": schedule.rrule,
+        "priority": plan.priority,
+        "max_late_s": EMERGENCY_MAX_LATE_S if emergency else settings.max_late_s,
+        "repeats": schedule.repeats,
+        "repeat_gap_s": schedule.repeat_gap_s,
+        "status": "active",
+        "emergency": int(emergency),
+        "created_by": who.user_id,
+        "created_at": to_wire_time(now),
+    }
+    action = "broadcast.emergency" if emergency else "broadcast.create"
+    return _save(store, settings, who, row, schedule, action, plan.conflicts, now)
+
+
+def _refuse_conflicts(conflicts: list[dict[str, Any]], accepted: bool) -> None:
+    """Equal-priority overlaps: 409 with the clashes named, unless the official accepted them."""
+    if conflicts and not accepted:
+        raise ApiError(
+            409,
+            "schedule_conflict",
+            field="starts_at",
+            message=conflicts[0]["message"],
+            details=conflicts,
+        )
+
+
+def _save(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    row: dict[str, Any],
+    schedule: schedules.Schedule,
+    action: str,
+    conflicts: list[dict[str, Any]],
+    now: datetime,
+) -> int:
+    """Write a checked broadcast, its audit entry and its first dispatches in one transaction;
+    a recurring one starts at its next occurrence."""
+    if schedule.rrule:
+        first = schedules.next_occurrence(schedule, now)
+        row["starts_at"] = to_wire_time(first.at) if first else None
+    with store.transaction() as db:
+        broadcast_id = insert(db, "broadcasts", row)
+        audit.record(
+            db, who, action, "broadcast", broadcast_id, after={**row, "conflicts": conflicts}
+        )
+        _materialize_one(db, {**row, "id": broadcast_id}, now, now + settings.delivery_horizon)
+    return broadcast_id
+
+
+def _materialize_one(
+    db: sqlite_utils.Database, row: dict[str, Any], now: datetime, until: datetime
+) -> int:
+    """Dispatch rows for the broadcast's occurrences in [planned_until or now, until).
+
+    ``planned_until`` moves only when occurrences were planned: the window is recomputed from
+    ``now`` otherwise, which gives the same occurrences (it never reaches back before ``now``).
+    """
+    start = (
+        max(datetime.fromisoformat(row["planned_until"]), now) if row.get("planned_until") else now
+    )
+    if start >= until:
+        return 0
+    occurrences = schedules.occurrences(schedule_of(row), start, until)
+    if not occurrences:
+        # Nothing new inside the horizon (a one-off already planned, a recurring broadcast
+        # between occurrences): no write, so a tick over many broadcasts costs little.
+        return 0
+    node_ids = zones.nodes_under(db, json.loads(row["zone_ids"]))
+    stamp = to_wire_time(now)
+    rows = [
+        {
+            "broadcast_id": row["id"],
+            "occurrence": occ.key,
+            "node_id": node_id,
+            "play_at": to_wire_time(occ.at),
+            "state": "queued",
+            "updated_at": stamp,
+        }
+        for occ in occurrences
+        for node_id in node_ids
+    ]
+    if rows:
+        table(db, "dispatches").insert_all(rows, ignore=True)
+    table(db, "broadcasts").update(row["id"], {"planned_until": to_wire_time(until)})
+    return len(rows)
+
+
+def materialize(store: Store, settings: Settings, now: datetime | None = None) -> int:
+    """Extend every active broadcast's dispatch rows to the delivery horizon (scheduler tick)."""
+    now = now or utcnow()
+    until = now + settings.delivery_horizon
+    horizon = to_wire_time(until)
+    created = 0
+    with store.transaction() as db:
+        for row in list(
+            db.query(
+                "SELECT * FROM broadcasts WHERE status = 'active' "
+                "AND (planned_until IS NULL OR planned_until < ?)",
+                [horizon],
+            )
+        ):
+            created += _materialize_one(db, row, now, until)
+    return created
+
+
+def cancel_broadcast(
+    store: Store, who: Identity, broadcast_id: int, now: datetime | None = None
+) -> dict[str, list[int]]:
+    """Cancel a broadcast; return {node_id: [broadcast_id]} of nodes that hold its items.
+
+    Only an official whose area holds every target zone may (``outside_area`` otherwise): a
+    village's official never cancels what another village hears.
+
+    Dispatches not yet played become ``cancelled``; the caller sends ``schedule.cancel`` (and
+    ``play.stop`` where it plays) to the nodes returned.
+    """
+    now = now or utcnow()
+    authz.require(who, "broadcast.cancel")
+    with store.transaction() as db:
+        before = visible_broadcast(db, who, broadcast_id)
+        authz.require_whole_broadcast(db, who, json.loads(before["zone_ids"]))
+        if before["status"] != "active":
+            raise ApiError(409, "broadcast_finished")
+        holders = [
+            r["node_id"]
+            for r in db.query(
+                "SELECT DISTINCT node_id FROM dispatches WHERE broadcast_id = ? "
+                "AND state IN ('sent', 'acked', 'playing')",
+                [broadcast_id],
+            )
+        ]
+        stamp = to_wire_time(now)
+        db.execute(
+            "UPDATE dispatches SET state = 'cancelled', updated_at = ? WHERE broadcast_id = ? "
+            "AND state IN ('queued', 'sent', 'acked', 'playing')",
+            [stamp, broadcast_id],
+        )
+        table(db, "broadcasts").update(
+            broadcast_id,
+            {"status": "cancelled", "cancelled_at": stamp, "cancelled_by": who.user_id},
+        )
+        audit.record(
+            db,
+            who,
+            "broadcast.cancel",
+            "broadcast",
+            broadcast_id,
+            before,
+            {"status": "cancelled", "nodes": holders},
+        )
+    return {node_id: [broadcast_id] for node_id in holders}
+
+
+def visible_broadcast(db: sqlite_utils.Database, who: Identity, broadcast_id: int) -> dict:
+    """The broadcast row, or 404 when it does not exist or targets nothing in the user's area."""
+    rows = list(db.query("SELECT * FROM broadcasts WHERE id = ?", [broadcast_id]))
+    if not rows:
+        raise ApiError(404, "broadcast_not_found")
+    allowed = authz.area(db, who)
+    if allowed is not None and not set(json.loads(rows[0]["zone_ids"])) & allowed:
+        raise ApiError(404, "broadcast_not_found")
+    return rows[0]
+
+
+def broadcast_detail(
+    db: sqlite_utils.Database, broadcast_id: int, who: Identity | None = None
+) -> dict[str, Any] | None:
+    """The broadcast with its dispatches; with ``who``: None outside their area, and only the
+    dispatches of nodes inside it (counts included)."""
+    if who is not None:
+        try:
+            visible_broadcast(db, who, broadcast_id)
+        except ApiError:
+            return None
+    rows = list(
+        db.query(
+            "SELECT b.*, COALESCE(a.title, b.title) AS title, a.text, "
+            "COALESCE(a.media_sha256, b.recording_sha256) AS media_sha256, "
+            "a.status AS announcement_status, s.name AS stream_source_name "
+            "FROM broadcasts b LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "LEFT JOIN stream_sources s ON s.id = b.stream_source_id WHERE b.id = ?",
+            [broadcast_id],
+        )
+    )
+    if not rows:
+        return None
+    b = rows[0]
+    inside = authz.nodes_in_area(db, who) if who is not None else None
+    dispatches = [
+        d
+        for d in db.query(
+            "SELECT node_id, occurrence, state, play_at, sent_at, acked_at, started_at, "
+            "finished_at, error, played_s, interruptions FROM dispatches WHERE broadcast_id = ? "
+            "ORDER BY play_at, node_id",
+            [broadcast_id],
+        )
+        if inside is None or d["node_id"] in inside
+    ]
+    schedule = schedule_of(b)
+    return {
+        "id": b["id"],
+        "announcement_id": b["announcement_id"],
+        "announcement_status": b["announcement_status"],
+        "title": b["title"],
+        "zone_ids": json.loads(b["zone_ids"]),
+        "starts_at": b["starts_at"],
+        "rrule": b["rrule"],
+        "summary": schedules.summarize(schedule),
+        "repeats": b["repeats"],
+        "priority": b["priority"],
+        "emergency": bool(b["emergency"]),
+        "status": b["status"],
+        "media_sha256": b["media_sha256"],
+        "created_at": b["created_at"],
+        "kind": b["kind"] or "file",
+        "stream_source_id": b["stream_source_id"],
+        "stream_source_name": b["stream_source_name"],
+        "window_s": b["duration_s"] if b["kind"] == "relay" else None,
+        # relays: "pending" until an approver approves (then delivered), else "approved"
+        "approval": (
+            ("approved" if b["approved_at"] else "pending") if b["kind"] == "relay" else None
+        ),
+        "recording_sha256": b["recording_sha256"],
+        "played": sum(d["state"] == "played" for d in dispatches),
+        "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
+        "dispatches": dispatches,
+    }
+
+
+def recent_broadcasts(
+    db: sqlite_utils.Database, who: Identity | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    rows = list(
+        db.query(
+            "SELECT b.id, b.starts_at, b.rrule, b.priority, b.status, b.zone_ids, b.emergency, "
+            "COALESCE(b.kind, 'file') AS kind, COALESCE(a.title, b.title) AS title, "
+            "COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played "
+            "FROM broadcasts b LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
+            "GROUP BY b.id ORDER BY b.id DESC LIMIT ?",
+            [limit],
+        )
+    )
+    allowed = authz.area(db, who) if who else None
+    inside = authz.nodes_in_area(db, who) if who else None
+    out = []
+    for r in rows:
+        zone_ids = json.loads(r.pop("zone_ids"))
+        if allowed is None or set(zone_ids) & allowed:
+            if inside is not None:  # counts over the dispatches inside the area only
+                states = [
+                    d["state"]
+                    for d in db.query(
+                        "SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [r["id"]]
+                    )
+                    if d["node_id"] in inside
+                ]
+                r["total"], r["played"] = len(states), states.count("played")
+            out.append({**r, "zone_ids": zone_ids})
+    return out
+
+
+# --- relays (tiếp sóng) -----------------------------------------------------------------------
+
+#: Shortest and longest relay window.
+MIN_WINDOW_S = 5.0
+MAX_WINDOW_S = 12 * 3600.0
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    stream_source_id: int
+    zone_ids: list[int]
+    window_s: float
+    starts_at: datetime | None = None
+    rrule: str | None = None
+    rule: schedules.RuleSpec | None = None
+    priority: str = "normal"
+    title: str = ""
+    accept_conflicts: bool = False
+    #: Schedule it even when the source fails its health check now (a station off the air).
+    accept_unhealthy: bool = False
+
+
+def create_relay(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    req: RelayRequest,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """A relay of a saved stream source for a window, once or on a recurrence.
+
+    Relays go through approval like announcements: one made by an official who may review
+    (``relay.review``: admin, approver) is approved as it is made; an editor's waits, its
+    dispatches queued and delivered to no node, until an approver approves it
+    (:func:`approve_relay`), or ends ``missed`` if approval comes too late.
+
+    Checked like any broadcast (area, zones, time, and equal-priority overlaps with the window
+    as its duration); nodes may join late, until the window ends. A source whose health check
+    fails, now as well as last time, is ``stream_source_unhealthy`` unless accepted.
+    """
+    now = now or utcnow()
+    db = store.db
+    authz.require(who, "broadcast.schedule")
+    node_ids = zones.check_targets(db, who, req.zone_ids)
+    source = streams.get_source(db, req.stream_source_id)
+    if source is None:
+        raise ApiError(404, "stream_source_not_found", field="stream_source_id")
+    if not MIN_WINDOW_S <= req.window_s <= MAX_WINDOW_S:
+        raise ApiError(
+            422, "bad_window", field="window_s", low=int(MIN_WINDOW_S), high=int(MAX_WINDOW_S)
+        )
+    if req.priority not in PRIORITY_RANK:
+        raise ApiError(422, "invalid_request", field="priority")
+    if req.priority == "emergency":
+        authz.require(who, "broadcast.emergency")
+    schedule = _build_schedule(
+        BroadcastRequest(
+            announcement_id=0,
+            zone_ids=req.zone_ids,
+            starts_at=req.starts_at,
+            rrule=req.rrule,
+            rule=req.rule,
+        ),
+        now,
+        req.window_s,
+    )
+    if schedule.rrule:
+        try:
+            schedules.check_schedule(schedule, now=now, duration_s=req.window_s)
+        except schedules.ScheduleError as exc:
+            raise _schedule_error(exc, "rrule") from None
+    if not req.accept_unhealthy:
+        streams.require_healthy(store, source, settings.stream_allowed_hosts)
+    title = announcements.clean_words(req.title or "", "title")[:200]
+    title = title or f"Tiếp sóng {source['name']}"
+    plan = schedules.BroadcastPlan(
+        id=None,
+        title=title,
+        schedule=schedule,
+        duration_s=req.window_s,
+        nodes=frozenset(node_ids),
+        priority=req.priority,  # type: ignore[arg-type]
+    )
+    found = conflict_details(db, conflicts_for(db, plan, now))
+    _refuse_conflicts(found, req.accept_conflicts)
+    row = {
+        "kind": "relay",
+        "title": title,
+        "stream_source_id": req.stream_source_id,
+        "duration_s": req.window_s,
+        "zone_ids": json.dumps(sorted(set(req.zone_ids))),
+        "starts_at": to_wire_time(schedule.at) if schedule.at else None,
+        "rrule": schedule.rrule,
+        "priority": req.priority,
+        # a node that comes online inside the window still joins it
+        "max_late_s": req.window_s,
+        "repeats": 1,
+        "repeat_gap_s": 0.0,
+        "status": "active",
+        "emergency": 0,
+        "created_by": who.user_id,
+        "created_at": to_wire_time(now),
+    }
+    if authz.can(who, "relay.review"):
+        row |= {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
+    return _save(store, settings, who, row, schedule, "broadcast.relay", found, now)
+
+
+def approve_relay(
+    store: Store, who: Identity, broadcast_id: int, now: datetime | None = None
+) -> None:
+    """An approver (or admin) whose area holds every zone of a pending relay approves it; its
+    dispatches go out on the next tick. Not a pending relay: ``relay_not_pending`` (409)."""
+    now = now or utcnow()
+    authz.require(who, "relay.review")
+    with store.transaction() as db:
+        before = visible_broadcast(db, who, broadcast_id)
+        authz.require_whole_broadcast(db, who, json.loads(before["zone_ids"]))
+        if before["kind"] != "relay" or before["approved_at"] or before["status"] != "active":
+            raise ApiError(409, "relay_not_pending")
+        changes = {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
+        table(db, "broadcasts").update(broadcast_id, changes)
+        audit.record(db, who, "broadcast.relay_approve", "broadcast", broadcast_id, before, changes)
+
+
+def relays_ahead(db: sqlite_utils.Database, source_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Active relays of this stream source whose window is open now or still to come."""
+    out = []
+    for row in db.query(
+        "SELECT * FROM broadcasts WHERE kind = 'relay' AND status = 'active' "
+        "AND stream_source_id = ? ORDER BY id",
+        [source_id],
+    ):
+        window = timedelta(seconds=row["duration_s"] or 0)
+        if schedules.next_occurrence(schedule_of(row), now - window) is not None:
+            out.append(row)
+    return out

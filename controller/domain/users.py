@@ -1,0 +1,188 @@
+"""People who use the controller, and the API tokens integrations use."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from controller.core.db import insert, table
+from controller.core.security import hash_password, new_secret, password_ok, token_hash
+from loa.protocol import to_wire_time, utcnow
+
+ROLES = ("admin", "editor", "approver", "operator", "viewer")
+
+
+def create_user(
+    db: sqlite_utils.Database,
+    username: str,
+    password: str,
+    role: str = "admin",
+    display_name: str = "",
+    zone_id: int | None = None,
+) -> int:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if len(password) < 10:
+        raise ValueError("password must have at least 10 characters")
+    return insert(
+        db,
+        "users",
+        {
+            "username": username,
+            "display_name": display_name or username,
+            "password_hash": hash_password(password),
+            "role": role,
+            "zone_id": zone_id,
+            "created_at": to_wire_time(utcnow()),
+            "disabled": 0,
+        },
+    )
+
+
+#: Hashed once, checked against when the user name is unknown: a sign-in costs one password hash
+#: either way, so its timing does not tell which user names exist.
+_NOBODY_HASH = hash_password(new_secret(16))
+
+
+def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM users WHERE username = ? AND disabled = 0", [username]))
+    if not rows:
+        password_ok(_NOBODY_HASH, password)
+        return None
+    if not password_ok(rows[0]["password_hash"], password):
+        return None
+    return rows[0]
+
+
+def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    """End every web session of this official (sign-out, password change): a session is valid
+    only while it carries the user's current ``session_version``."""
+    db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+
+
+def session_valid(user: dict[str, Any], session_version: object) -> bool:
+    return isinstance(session_version, int) and session_version == user["session_version"]
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM users WHERE id = ? AND disabled = 0", [user_id]))
+    return rows[0] if rows else None
+
+
+def any_admin(db: sqlite_utils.Database) -> bool:
+    return bool(list(db.query("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1")))
+
+
+def create_token(
+    db: sqlite_utils.Database,
+    name: str,
+    role: str = "admin",
+    user_id: int | None = None,
+    token: str | None = None,
+) -> str:
+    """Store an API token (hashed) and return it; an existing identical token is kept."""
+    token = token or new_secret(32)
+    table(db, "api_tokens").insert(
+        {
+            "name": name,
+            "token_hash": token_hash(token),
+            "role": role,
+            "user_id": user_id,
+            "created_at": to_wire_time(utcnow()),
+        },
+        ignore=True,
+    )
+    return token
+
+
+def token_identity(db: sqlite_utils.Database, token: str) -> dict[str, Any] | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            [token_hash(token)],
+        )
+    )
+    return rows[0] if rows else None
+
+
+PUBLIC_USER_FIELDS = ("id", "username", "display_name", "role", "zone_id", "disabled", "created_at")
+
+
+def public(user: dict[str, Any]) -> dict[str, Any]:
+    return {k: user[k] for k in PUBLIC_USER_FIELDS}
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [public(u) for u in db.query("SELECT * FROM users ORDER BY username")]
+
+
+def update_user(db: sqlite_utils.Database, user_id: int, changes: dict[str, Any]) -> None:
+    if "role" in changes and changes["role"] not in ROLES:
+        raise ValueError(f"unknown role {changes['role']!r}")
+    if "password" in changes:
+        password = changes.pop("password")
+        if len(password) < 10:
+            raise ValueError("password must have at least 10 characters")
+        changes["password_hash"] = hash_password(password)
+    table(db, "users").update(user_id, changes)
+    if "password_hash" in changes:  # a new password ends the sessions the old one opened
+        end_sessions(db, user_id)
+
+
+def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT id, name, role, user_id, created_at, revoked_at FROM api_tokens ORDER BY id"
+        )
+    )
+
+
+def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
+    cursor = db.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        [to_wire_time(utcnow()), token_id],
+    )
+    return cursor.rowcount == 1
+
+
+#: Failed sign-ins allowed per user name, and per address, in a sliding window.
+LOGIN_WINDOW_MIN = 15
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_IP = 20
+#: Sign-in attempts older than this are deleted (at each attempt).
+LOGIN_HISTORY = timedelta(days=1)
+
+
+def login_blocked(db: sqlite_utils.Database, username: str, ip: str, now: datetime) -> bool:
+    """Is this sign-in refused before its password is checked?
+
+    A user name with ``MAX_FAILURES_PER_USER`` failures in the window is blocked from
+    everywhere. An address with ``MAX_FAILURES_PER_IP`` failures blocks only the user names that
+    failed from it in the window: the officials behind the same address (a commune office's
+    NAT) who did not fail still sign in, while a guesser spraying many names from it gets one
+    try per name instead of ``MAX_FAILURES_PER_USER``.
+    """
+    since = to_wire_time(now - timedelta(minutes=LOGIN_WINDOW_MIN))
+    by_user, by_ip, by_user_here = db.execute(
+        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(ip = ?), 0), "
+        "COALESCE(SUM(username = ? AND ip = ?), 0) FROM login_attempts "
+        "WHERE at >= ? AND ok = 0",
+        [username, ip, username, ip, since],
+    ).fetchone()
+    if by_user >= MAX_FAILURES_PER_USER:
+        return True
+    return bool(by_ip >= MAX_FAILURES_PER_IP and by_user_here > 0)
+
+
+def record_login(
+    db: sqlite_utils.Database, username: str, ip: str, now: datetime, *, ok: bool
+) -> None:
+    db.execute(
+        "INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, ?)",
+        [username[:64], ip, to_wire_time(now), int(ok)],
+    )
+    if ok:  # a successful sign-in clears that user's failures
+        db.execute("DELETE FROM login_attempts WHERE username = ? AND ok = 0", [username])
+    db.execute("DELETE FROM login_attempts WHERE at < ?", [to_wire_time(now - LOGIN_HISTORY)])

@@ -1,0 +1,296 @@
+"""Pages for looking back and for running the system: reports (play log, delivery rates, CSV),
+users and roles, the audit log, and the lexicon the speech engine reads with."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from controller.core.db import insert, table
+from controller.core.errors import ApiError
+from controller.core.messages import error_message
+from controller.domain import admin_area, audit, authz, reports, users, zones
+from controller.web.common import (
+    csrf_ok,
+    forbidden,
+    local_day_bounds,
+    page_user,
+    render,
+    rt,
+    signed_in,
+    translator,
+    tz,
+)
+from loa.protocol import to_wire_time, utcnow
+
+router = APIRouter(include_in_schema=False)
+
+MAX_TERM = 100
+MAX_READING = 300
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+#: Rows of the play log on the page, newest first; the CSV link has them all.
+SHOWN_ROWS = 100
+#: Days the page covers when first opened.
+DEFAULT_DAYS = 7
+
+
+@router.get("/reports")
+def reports_page(request: Request) -> Response:
+    who = page_user(request)
+    db = rt(request).store.db
+    q = request.query_params
+    zone = tz(request)
+    filters = {
+        "zone_id": q.get("zone_id", ""),
+        "node_id": q.get("node_id", ""),
+        "since": q.get("since", ""),
+        "until": q.get("until", ""),
+    }
+    if not q:
+        # First opened: the last week, shown in the form (a year of play log counted on every
+        # visit would make the page slower each day); the official may widen it.
+        week_ago = datetime.now(zone).date() - timedelta(days=DEFAULT_DAYS - 1)
+        filters["since"] = week_ago.isoformat()
+    since = until = None
+    if filters["since"]:
+        bounds = local_day_bounds(filters["since"], zone)
+        since = bounds[0] if bounds else None
+    if filters["until"]:
+        bounds = local_day_bounds(filters["until"], zone)
+        until = bounds[1] if bounds else None
+    query = {
+        "zone_id": int(filters["zone_id"]) if filters["zone_id"].isdigit() else None,
+        "node_id": filters["node_id"] or None,
+        "since": since,
+        "until": until,
+    }
+    rows = reports.play_log(db, who, **query, limit=SHOWN_ROWS)  # type: ignore[arg-type]
+    summary = reports.delivery_summary(
+        db,
+        who,
+        zone_id=int(filters["zone_id"]) if filters["zone_id"].isdigit() else None,
+        node_id=filters["node_id"] or None,
+        since=since,
+        until=until,
+    )
+    csv_query = urlencode({k: v for k, v in query.items() if v is not None} | {"format": "csv"})
+    allowed = authz.area(db, who)
+    return render(
+        request,
+        "reports.html",
+        who,
+        rows=rows,
+        shown=len(rows),
+        # every dispatch the filters select, counted by the summary's days
+        count=sum(day["total"] for day in summary["days"]),
+        per_broadcast=summary["broadcasts"][:50],
+        per_day=summary["days"][-31:],
+        filters=filters,
+        csv_url="/api/v1/reports/plays?" + csv_query,
+        zones=[z for z in zones.zone_tree(db) if allowed is None or z["id"] in allowed],
+        nodes=list(db.query("SELECT id, name FROM nodes WHERE revoked = 0 ORDER BY id")),
+    )
+
+
+# --- users and roles --------------------------------------------------------------------------
+
+
+def _users_page(
+    request: Request, form: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> Response:
+    who = signed_in(request)
+    db = rt(request).store.db
+    return render(
+        request,
+        "users.html",
+        who,
+        status,
+        rows=[u for u in users.list_users(db) if who and admin_area.user_visible(db, who, u)],
+        zones=[z for z in zones.zone_tree(db) if who and admin_area.zone_allowed(db, who, z["id"])],
+        zone_names={z["id"]: z["path"] for z in zones.zone_tree(db)},
+        form=form,
+        errors=errors,
+    )
+
+
+@router.get("/users")
+def users_page(request: Request) -> Response:
+    who = page_user(request)
+    if not authz.can(who, "user.manage"):
+        return forbidden(request, who)
+    form = {"username": "", "display_name": "", "role": "viewer", "zone_id": ""}
+    return _users_page(request, form, {})
+
+
+@router.post("/users")
+async def users_create(request: Request) -> Response:
+    """A new official, through the same checks as ``POST /api/v1/users``."""
+    from pydantic import ValidationError
+
+    from controller.api import content as api
+
+    who = page_user(request)
+    if not authz.can(who, "user.manage"):
+        return forbidden(request, who)
+    _ = translator(request)
+    form = await request.form()
+    values = {
+        "username": str(form.get("username", "")).strip(),
+        "display_name": str(form.get("display_name", "")).strip(),
+        "role": str(form.get("role", "")),
+        "zone_id": str(form.get("zone_id", "")),
+    }
+    if not csrf_ok(request, form):
+        return _users_page(request, values, {"form": error_message("csrf")}, 403)
+    try:
+        body = api.UserIn(
+            username=values["username"],
+            password=str(form.get("password", "")),
+            role=values["role"],
+            display_name=values["display_name"],
+            zone_id=int(values["zone_id"]) if values["zone_id"].isdigit() else None,
+        )
+    except ValidationError:
+        message = _("Tên đăng nhập từ 2 đến 64 ký tự: chữ không dấu, số, dấu chấm, gạch ngang.")
+        return _users_page(request, values, {"username": message}, 422)
+    try:
+        api.create_user(body, request, who)
+    except ApiError as exc:
+        return _users_page(request, values, {exc.field or "form": exc.message}, exc.status)
+    return RedirectResponse("/users?created=1", status_code=303)
+
+
+@router.post("/users/{user_id:int}")
+async def users_change(user_id: int, request: Request) -> Response:
+    """Change a role or disable an account (through the API's function, audited)."""
+    from controller.api import content as api
+
+    who = page_user(request)
+    if not authz.can(who, "user.manage"):
+        return forbidden(request, who)
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return _users_page(request, {}, {"form": error_message("csrf")}, 403)
+    change: dict[str, Any] = {}
+    if form.get("role"):
+        change["role"] = str(form.get("role"))
+    if form.get("disabled") in ("0", "1"):
+        change["disabled"] = form.get("disabled") == "1"
+    try:
+        api.change_user(user_id, api.UserChange(**change), request, who)
+    except ApiError as exc:
+        return _users_page(request, {}, {"form": exc.message}, exc.status)
+    return RedirectResponse("/users", status_code=303)
+
+
+# --- audit log --------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit_page(request: Request) -> Response:
+    who = page_user(request)
+    if not authz.can(who, "audit.read"):
+        return forbidden(request, who)
+    entity = request.query_params.get("entity", "")
+    db = rt(request).store.db
+    rows = audit.entries(
+        db, entity=entity or None, limit=200, actor_ids=admin_area.audit_actor_ids(db, who)
+    )
+    entities = [
+        r["entity"] for r in rt(request).store.db.query("SELECT DISTINCT entity FROM audit_log")
+    ]
+    csv_url = "/api/v1/audit?" + urlencode(
+        {"format": "csv", **({"entity": entity} if entity else {})}
+    )
+    return render(
+        request, "audit.html", who, rows=rows, entity=entity, entities=entities, csv_url=csv_url
+    )
+
+
+# --- lexicon ----------------------------------------------------------------------------------
+
+
+def _lexicon_page(
+    request: Request, form: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Response:
+    who = signed_in(request)
+    rows = list(
+        rt(request).store.db.query(
+            "SELECT l.*, u.display_name FROM lexicon l LEFT JOIN users u ON u.id = l.updated_by "
+            "ORDER BY l.term COLLATE NOCASE"
+        )
+    )
+    return render(request, "lexicon.html", who, status, rows=rows, form=form, errors=errors)
+
+
+@router.get("/lexicon")
+def lexicon_page(request: Request) -> Response:
+    page_user(request)
+    return _lexicon_page(request, {"term": "", "reading": ""}, {})
+
+
+@router.post("/lexicon")
+async def lexicon_save(request: Request) -> Response:
+    """Add a term, or change its reading (the same term, any case, is one entry)."""
+    who = page_user(request)
+    _ = translator(request)
+    form = await request.form()
+    values = {
+        "term": " ".join(str(form.get("term", "")).split()),
+        "reading": " ".join(str(form.get("reading", "")).split()),
+    }
+    errors: dict[str, str] = {}
+    if not csrf_ok(request, form):
+        errors["form"] = error_message("csrf")
+    elif not authz.can(who, "lexicon.write"):
+        errors["form"] = error_message("forbidden")
+    if not values["term"] or len(values["term"]) > MAX_TERM:
+        errors["term"] = _("Hãy nhập từ hoặc chữ viết tắt (tối đa %(n)s ký tự).", n=MAX_TERM)
+    if not values["reading"] or len(values["reading"]) > MAX_READING:
+        errors["reading"] = _("Hãy nhập cách đọc (tối đa %(n)s ký tự).", n=MAX_READING)
+    if errors:
+        forbidden = errors.get("form") == error_message("forbidden")
+        return _lexicon_page(request, values, errors, 403 if forbidden else 422)
+    db = rt(request).store.db
+    now = to_wire_time(utcnow())
+    with rt(request).store.transaction():
+        found = list(
+            db.query("SELECT * FROM lexicon WHERE term = ? COLLATE NOCASE", [values["term"]])
+        )
+        row = {**values, "updated_by": who.user_id, "updated_at": now}
+        try:
+            if found:
+                table(db, "lexicon").update(found[0]["id"], row)
+                entry_id = found[0]["id"]
+            else:
+                entry_id = insert(db, "lexicon", row)
+        except sqlite3.IntegrityError:
+            return _lexicon_page(request, values, {"term": _("Từ này đã có.")}, 409)
+        audit.record(
+            db, who, "lexicon.save", "lexicon", entry_id, found[0] if found else None, values
+        )
+    return RedirectResponse("/lexicon?saved=1", status_code=303)
+
+
+@router.post("/lexicon/{entry_id:int}/delete")
+async def lexicon_delete(entry_id: int, request: Request) -> Response:
+    who = page_user(request)
+    form = await request.form()
+    if not csrf_ok(request, form) or not authz.can(who, "lexicon.write"):
+        return forbidden(request, who)
+    db = rt(request).store.db
+    with rt(request).store.transaction():
+        found = list(db.query("SELECT * FROM lexicon WHERE id = ?", [entry_id]))
+        if found:
+            db.execute("DELETE FROM lexicon WHERE id = ?", [entry_id])
+            audit.record(db, who, "lexicon.delete", "lexicon", entry_id, found[0])
+    return RedirectResponse("/lexicon", status_code=303)

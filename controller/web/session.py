@@ -1,0 +1,159 @@
+"""The web UI for officials and operators: server-rendered Vietnamese pages (Jinja2 + htmx).
+
+This module signs people in and out, switches the language, and shows the dashboard; the other
+pages live in ``web_content`` (announcements, approvals, schedule, emergency, public page),
+``web_fleet`` (nodes, map, remote actions) and ``web_admin`` (reports, users, audit log,
+lexicon). Every word comes from the gettext catalog (controller/i18n); every domain action goes
+through the same functions as the REST API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from controller.core.messages import error_message
+from controller.domain import authz, fleet, users
+from controller.domain.identity import Identity
+from controller.i18n import LOCALES
+from controller.services import alerts
+from controller.web import admin as web_admin
+from controller.web import content as web_content
+from controller.web import fleet as web_fleet
+from controller.web import streams as web_streams
+from controller.web.common import (
+    LOCALE_COOKIE,
+    csrf_ok,
+    page_user,
+    render,
+    rt,
+    tz,
+)
+from loa.protocol import to_wire_time, utcnow
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    no_admin = not users.any_admin(rt(request).store.db)
+    return render(request, "login.html", None, no_admin=no_admin, error=None, username="")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    username = str(form.get("username", ""))
+
+    def again(error: str, status: int) -> Response:
+        return render(
+            request, "login.html", None, status, no_admin=False, error=error, username=username
+        )
+
+    if not csrf_ok(request, form):
+        return again(error_message("csrf"), 403)
+    db = rt(request).store.db
+    ip = request.client.host if request.client else ""
+    if users.login_blocked(db, username, ip, utcnow()):
+        return again(error_message("too_many_attempts", minutes=users.LOGIN_WINDOW_MIN), 429)
+    user = users.authenticate(db, username, str(form.get("password", "")))
+    users.record_login(db, username, ip, utcnow(), ok=user is not None)
+    if user is None:
+        return again(error_message("login_failed"), 401)
+    request.session.clear()
+    request.session["user_id"] = user["id"]
+    request.session["sv"] = user["session_version"]
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out: the session ends on the server too (every session of that official), so a
+    copy of the cookie stops working."""
+    form = await request.form()
+    if csrf_ok(request, form):
+        user_id = request.session.get("user_id")
+        if user_id:
+            with rt(request).store.db.conn:
+                users.end_sessions(rt(request).store.db, int(user_id))
+        request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, request: Request, next: str = "/") -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if code in LOCALES:
+        response.set_cookie(
+            LOCALE_COOKIE, code, max_age=365 * 86400, samesite="strict", httponly=True
+        )
+    return response
+
+
+def _today(request: Request, who: Identity) -> dict[str, Any]:
+    """What the dashboard shows: fleet counts, what plays now, today's schedule, alerts."""
+    runtime = rt(request)
+    db = runtime.store.db
+    now = utcnow()
+    allowed = authz.area(db, who)
+    nodes = [
+        n
+        for n in fleet.fleet_now(db, now, runtime.settings.missed_heartbeats)
+        if allowed is None or n["zone_id"] in allowed
+    ]
+    zone = tz(request)
+    start = datetime.combine(now.astimezone(zone).date(), time(0), zone)
+    # Only the official's clusters count: a village official sees their village's broadcasts,
+    # played/total on their own clusters, as the tiles above count only their nodes.
+    in_area = ""
+    params: list[Any] = [to_wire_time(start), to_wire_time(start + timedelta(days=1))]
+    if allowed is not None:
+        in_area = f"AND n.zone_id IN ({','.join('?' * len(allowed))}) "
+        params += sorted(allowed)
+    rows = list(
+        db.query(
+            "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, "
+            "COALESCE(a.title, b.title) AS title, COALESCE(b.kind, 'file') AS kind, "
+            "b.priority, b.status, COUNT(*) AS total, SUM(d.state = 'played') AS played, "
+            "SUM(d.state = 'playing') AS playing "
+            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "JOIN nodes n ON n.id = d.node_id "
+            f"WHERE d.play_at >= ? AND d.play_at < ? {in_area}"
+            "GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at",
+            params,
+        )
+    )
+    visible = alerts.list_alerts(db)
+    if allowed is not None:
+        zone_of = {n["id"]: n["zone_id"] for n in nodes}
+        visible = [a for a in visible if a["node_id"] is None or a["node_id"] in zone_of]
+    return {
+        "online": sum(n["online"] for n in nodes),
+        "offline": sum(not n["online"] for n in nodes),
+        "playing": [n for n in nodes if n["online"] and n["playing"]],
+        "today": rows,
+        "alerts": visible,
+    }
+
+
+@router.get("/")
+def dashboard(request: Request) -> Response:
+    who = page_user(request)
+    return render(request, "dashboard.html", who, **_today(request, who))
+
+
+@router.get("/partials/dashboard")
+def dashboard_live(request: Request) -> Response:
+    who = page_user(request)
+    return render(request, "_dashboard_live.html", who, **_today(request, who))
+
+
+router.include_router(web_content.router)
+router.include_router(web_fleet.router)
+router.include_router(web_admin.router)
+router.include_router(web_streams.router)
