@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from stream_common import commune, icecast_for, station
 
-from controller.domain.sources import RELAY_BITRATE
+from controller.services.hubs import RELAY_BITRATE
 
 BYTES_PER_S = RELAY_BITRATE / 8
 #: Listeners connect spread over this long, as nodes' pre-opens are.

@@ -46,6 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--bundles", type=Path, required=True, help="folder for the new bundles")
     rotate.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
     rotate.set_defaults(func=rotate_key_command)
+    mount = csub.add_parser("icecast-mount", help="icecast.xml: check listeners with Loa")
+    mount.add_argument(
+        "--controller-url",
+        default="",
+        help="how Icecast reaches the controller (default: LOA_PUBLIC_URL or host:port)",
+    )
+    mount.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
+    mount.set_defaults(func=icecast_mount_command)
 
     admin = sub.add_parser("admin", help="manage officials' accounts")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -165,3 +173,23 @@ def rotate_key_command(args: argparse.Namespace) -> int:
     from controller.domain.provisioning import cli_rotate_key
 
     return cli_rotate_key(args)
+
+
+def icecast_mount_command(args: argparse.Namespace) -> int:
+    """``loa controller icecast-mount [--controller-url URL]``: print the ``<mount>`` block to
+    add to icecast.xml (the password is LOA_ICECAST_URL's). It was ``python -m
+    controller.streams icecast-mount``."""
+    from controller.core.settings import Settings
+    from controller.domain.sources import icecast_mount_config, icecast_source_password
+
+    password = icecast_source_password()
+    if not password:
+        print(
+            "loa controller icecast-mount: set LOA_ICECAST_URL=http://source:PASSWORD@host:port "
+            "first",
+            file=sys.stderr,
+        )
+        return 2
+    url = args.controller_url or Settings.from_env().base_url
+    print(icecast_mount_config(url, password), end="")
+    return 0

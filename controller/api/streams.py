@@ -20,10 +20,10 @@ from starlette.requests import HTTPConnection
 
 import schedules
 from controller.core.errors import ApiError
-from controller.domain import authz, broadcasts
+from controller.domain import authz, broadcasts, relays
 from controller.domain import sources as streams
 from controller.domain.identity import Identity, official, require_media_reader, require_official
-from controller.domain.sources import Hub, StreamService
+from controller.services.hubs import Hub, StreamService
 from controller.services.live import IDLE_S, LiveManager
 from controller.services.runtime import Runtime, runtime_of
 from loa.protocol import Priority
@@ -112,7 +112,7 @@ def update_source(
 def delete_source(source_id: int, request: Request, who: Official) -> None:
     """Refused (409 ``stream_source_in_use``, the relays named) while a relay still needs it."""
     authz.require(who, "stream.source.write")
-    streams.delete_source(_runtime(request).store, who, source_id)
+    relays.delete_source(_runtime(request).store, who, source_id)
 
 
 @router.post("/stream-sources/{source_id}/check", tags=["streams"])

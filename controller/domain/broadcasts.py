@@ -623,17 +623,3 @@ def approve_relay(
         changes = {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
         table(db, "broadcasts").update(broadcast_id, changes)
         audit.record(db, who, "broadcast.relay_approve", "broadcast", broadcast_id, before, changes)
-
-
-def relays_ahead(db: sqlite_utils.Database, source_id: int, now: datetime) -> list[dict[str, Any]]:
-    """Active relays of this stream source whose window is open now or still to come."""
-    out = []
-    for row in db.query(
-        "SELECT * FROM broadcasts WHERE kind = 'relay' AND status = 'active' "
-        "AND stream_source_id = ? ORDER BY id",
-        [source_id],
-    ):
-        window = timedelta(seconds=row["duration_s"] or 0)
-        if schedules.next_occurrence(schedule_of(row), now - window) is not None:
-            out.append(row)
-    return out

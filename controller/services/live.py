@@ -29,7 +29,7 @@ from controller.core.db import insert, table
 from controller.core.errors import ApiError
 from controller.domain import audit, authz, zones
 from controller.domain.identity import Identity
-from controller.domain.sources import StreamService, store_recording
+from controller.services.hubs import StreamService, store_recording
 from controller.services.runtime import Runtime
 from loa.protocol import PRIORITY_RANK, to_wire_time, utcnow
 

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 import schedules
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import authz, broadcasts, zones
+from controller.domain import authz, broadcasts, relays, zones
 from controller.domain import sources as streams
 from controller.domain.identity import Identity
 from controller.web.common import (
@@ -227,14 +227,14 @@ async def source_delete(source_id: int, request: Request) -> Response:
     if not authz.can(who, "stream.source.write"):
         return forbidden(request, who)
     try:
-        streams.delete_source(runtime.store, who, source_id)
+        relays.delete_source(runtime.store, who, source_id)
     except ApiError as exc:
         if exc.code == "stream_source_in_use":
-            relays = ", ".join(f"«{r['title']}» (#{r['broadcast_id']})" for r in exc.details)
+            ahead = ", ".join(f"«{r['title']}» (#{r['broadcast_id']})" for r in exc.details)
             message = _(
                 "Chưa xóa được: nguồn này còn được dùng cho các lượt tiếp sóng sắp tới "
                 "%(relays)s. Hãy hủy các lượt đó trước.",
-                relays=relays,
+                relays=ahead,
             )
             return _sources_page(request, who, row_errors={source_id: str(message)}, status=409)
         return _sources_page(request, who, errors={"form": exc.message}, status=exc.status)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from controller.domain.seed import SeededCommune
-from controller.domain.sources import is_hls, relay_argv
+from controller.domain.sources import is_hls
+from controller.services.hubs import relay_argv
 from tests.controller.conftest import app_client, settings  # noqa: F401 - fixtures
 from tests.streams.tone import HlsStation, ToneStation
 
