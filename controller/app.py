@@ -15,14 +15,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audio.upload import MAX_UPLOAD_BYTES
 from controller.api import content as api
+from controller.api import deps, errors, metrics
 from controller.api import fleet as api_fleet
 from controller.api import streams as api_streams
 from controller.api.nodes import node_files_router
 from controller.api.nodes import router as nodes_router
 from controller.api.request_limits import BodyLimit
-from controller.core import errors, metrics
 from controller.core.settings import Settings
-from controller.domain import identity as auth
 from controller.services.runtime import Runtime
 from controller.web import common as web_common
 from controller.web import session as web
@@ -65,7 +64,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         BodyLimit,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=MAX_UPLOAD_BYTES,
-        signed_in=lambda connection: auth.official(connection) is not None,
+        signed_in=lambda connection: deps.official(connection) is not None,
     )
     app.add_middleware(
         SessionMiddleware,

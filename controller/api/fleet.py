@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from controller.api.deps import require_official, runtime_of
 from controller.core.errors import ApiError
 from controller.domain import authz, fleet
-from controller.domain.identity import Identity, require_official
+from controller.domain.identity import Identity
 from controller.services import alerts
-from controller.services.runtime import runtime_of
 from loa.protocol import to_wire_time, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])

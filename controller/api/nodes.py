@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.deps import require_official
 from controller.core.errors import ApiError
 from controller.domain import admin_area, authz, join, provisioning
-from controller.domain.identity import Identity, require_official
+from controller.domain.identity import Identity
 from controller.domain.provisioning import ProvisioningConfig, ProvisioningError
 from controller.services import node_dist
 from controller.services.runtime import Runtime

@@ -19,13 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 import schedules
+from controller.api.deps import official, require_media_reader, require_official, runtime_of
 from controller.core.errors import ApiError
 from controller.domain import authz, broadcasts, relays
 from controller.domain import sources as streams
-from controller.domain.identity import Identity, official, require_media_reader, require_official
+from controller.domain.identity import Identity
 from controller.services.hubs import Hub, StreamService
 from controller.services.live import IDLE_S, LiveManager
-from controller.services.runtime import Runtime, runtime_of
+from controller.services.runtime import Runtime
 from loa.protocol import Priority
 
 log = logging.getLogger("controller.api_streams")  # its flat name

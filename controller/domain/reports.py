@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
-from fastapi.responses import JSONResponse, Response
 
 from controller.core.db import DISPATCHES_BY_TIME
 from controller.domain import authz
@@ -157,28 +153,3 @@ def delivery_summary(
     for bucket in (*broadcasts, *days.values()):
         bucket["rate"] = round(bucket["played"] / bucket["total"], 4) if bucket["total"] else None
     return {"broadcasts": broadcasts, "days": sorted(days.values(), key=lambda d: d["day"])}
-
-
-def rows_response(rows: Sequence[dict[str, Any]], format: str, filename: str) -> Response:
-    """Database rows as JSON, or as CSV for ``format=csv``.
-
-    The rows are plain values, so they go straight to ``json.dumps``: FastAPI's generic encoder
-    walks every value in Python and cost 4 ms for a 100-row page of the play log.
-    """
-    if format == "csv":
-        return csv_response(rows, filename)
-    return JSONResponse(list(rows))
-
-
-def csv_response(rows: Sequence[dict[str, Any]], filename: str) -> Response:
-    """CSV with a UTF-8 BOM so spreadsheet programs read Vietnamese correctly."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )

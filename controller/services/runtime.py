@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from starlette.requests import HTTPConnection
 
 from controller.core import metrics
 from controller.core.db import Store
@@ -135,9 +134,3 @@ class Runtime:
                     self.dispatcher.handle_batch(batch)
             except Exception:
                 log.exception("ingesting %d messages failed", len(batch))
-
-
-def runtime_of(connection: HTTPConnection) -> Runtime:
-    """The Runtime serving this request or WebSocket (set by ``controller.app.create_app``)."""
-    runtime: Runtime = connection.app.state.runtime
-    return runtime

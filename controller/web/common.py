@@ -15,11 +15,11 @@ from fastapi.templating import Jinja2Templates
 
 import loa
 import schedules
+from controller.api.deps import official, runtime_of
 from controller.core.errors import ApiError
 from controller.domain import authz
-from controller.domain.identity import Identity, official
+from controller.domain.identity import Identity
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
-from controller.services.runtime import runtime_of
 from loa.protocol import utcnow
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))

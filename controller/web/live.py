@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from controller.api.deps import official
 from controller.domain import authz, zones
-from controller.domain.identity import official
 from controller.web.common import forbidden, render
 
 router = APIRouter()
