@@ -7,6 +7,13 @@ import getpass
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from controller.core.db import Store
+    from controller.domain.provisioning import ProvisioningConfig, ProvisioningError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -170,8 +177,6 @@ def broker_files_command(args: argparse.Namespace) -> int:
 
 
 def rotate_key_command(args: argparse.Namespace) -> int:
-    from controller.domain.provisioning import cli_rotate_key
-
     return cli_rotate_key(args)
 
 
@@ -192,4 +197,151 @@ def icecast_mount_command(args: argparse.Namespace) -> int:
         return 2
     url = args.controller_url or Settings.from_env().base_url
     print(icecast_mount_config(url, password), end="")
+    return 0
+
+
+# --- provisioning: ``loa node add|revoke|reissue``, ``loa controller rotate-key`` ----------
+
+
+def _cli_context(args: Any) -> tuple[Store, ProvisioningConfig]:
+    from controller.core.db import Store
+    from controller.domain.provisioning import ProvisioningConfig
+
+    settings = settings_from_args(args)
+    if not settings.db_path.is_file():
+        raise SystemExit(
+            f"Không thấy cơ sở dữ liệu {settings.db_path}: hãy chỉ đúng --data-dir "
+            "(hoặc LOA_DATA_DIR) của bộ điều khiển."
+        )
+    return Store(settings.db_path), ProvisioningConfig.from_settings(settings)
+
+
+def _zone_id(db: sqlite_utils.Database, zone: str) -> int:
+    from controller.domain.provisioning import ProvisioningError
+
+    if zone.isdigit():
+        return int(zone)
+    rows = list(db.query("SELECT id FROM zones WHERE name = ?", [zone]))
+    if len(rows) == 1:
+        return int(rows[0]["id"])
+    raise ProvisioningError(404 if not rows else 409, "zone_not_found", zone_ids=zone)
+
+
+def _broker_note(cfg: ProvisioningConfig) -> str:
+    if cfg.broker_pid_file is not None:
+        return f"Đã gửi SIGHUP tới Mosquitto (pid trong {cfg.broker_pid_file}) để nạp lại tệp."
+    return (
+        f"Đã ghi tệp mật khẩu và ACL vào {cfg.broker_dir}. Nếu không có dịch vụ systemd theo dõi "
+        "thư mục này, hãy chạy: systemctl reload mosquitto"
+    )
+
+
+def _print_error(exc: ProvisioningError) -> int:
+    from controller.core.messages import error_message
+
+    print(f"{exc.code}: {error_message(exc.code, **exc.params)}", file=sys.stderr)
+    return 2
+
+
+def _out_free(args: Any) -> bool:
+    """Refuse before any change: a bundle that cannot be written is a secret lost."""
+    out = args.out or Path(f"{args.node_id}.bundle.json")
+    if str(out) != "-" and out.exists():
+        print(f"Không ghi đè {out}.", file=sys.stderr)
+        return False
+    return True
+
+
+def cli_add(args: Any) -> int:
+    from controller.domain.provisioning import ProvisioningError, create_node, load_key
+
+    store, cfg = _cli_context(args)
+    if not _out_free(args):
+        return 2
+    try:
+        bundle = create_node(
+            store,
+            cfg,
+            load_key(cfg),
+            args.node_id,
+            _zone_id(store.db, args.zone),
+            name=args.name or "",
+            lat=args.lat,
+            lon=args.lon,
+            actor="cli",
+        )
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    _emit(args, cfg, bundle, f"Đã tạo cụm loa {args.node_id}.", "")
+    return 0
+
+
+def _emit(args: Any, cfg: ProvisioningConfig, bundle: dict[str, Any], done: str, flag: str) -> None:
+    import json
+
+    from controller.domain.provisioning import write_bundle
+
+    out = args.out or Path(f"{args.node_id}.bundle.json")
+    if str(out) == "-":
+        print(json.dumps(bundle, ensure_ascii=False, indent=2))
+    else:
+        write_bundle(out, bundle)
+        print(
+            f"{done} Gói cấu hình (chứa mật khẩu, chỉ hiện một lần): {out}\n"
+            f"Trên Raspberry Pi: sudo loa node provision{flag} {out.name}",
+            file=sys.stderr,
+        )
+    print(_broker_note(cfg), file=sys.stderr)
+
+
+def cli_reissue(args: Any) -> int:
+    from controller.domain.provisioning import ProvisioningError, load_key, reissue_node
+
+    store, cfg = _cli_context(args)
+    if not _out_free(args):
+        return 2
+    try:
+        bundle = reissue_node(store, cfg, load_key(cfg), args.node_id, actor="cli")
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    _emit(
+        args,
+        cfg,
+        bundle,
+        f"Đã cấp mật khẩu mới cho cụm loa {args.node_id}; mật khẩu cũ hết hiệu lực.",
+        " --force",
+    )
+    return 0
+
+
+def cli_revoke(args: Any) -> int:
+    from controller.domain.provisioning import ProvisioningError, revoke_node
+
+    store, cfg = _cli_context(args)
+    try:
+        node = revoke_node(store, cfg, args.node_id, actor="cli")
+    except ProvisioningError as exc:
+        return _print_error(exc)
+    print(f"Đã thu hồi cụm loa {node['id']} lúc {node['revoked_at']}.", file=sys.stderr)
+    print(_broker_note(cfg), file=sys.stderr)
+    return 0
+
+
+def cli_rotate_key(args: Any) -> int:
+    from controller.domain.provisioning import rotate_key
+
+    store, cfg = _cli_context(args)
+    try:
+        old, written = rotate_key(store, cfg, args.bundles, actor="cli")
+    except FileExistsError as exc:
+        print(f"Không ghi đè: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Đã tạo khóa ký mới {cfg.key_path}; khóa cũ giữ ở {old}.\n"
+        f"Đã cấp lại {len(written)} gói cấu hình trong {args.bundles}. Hãy khởi động lại bộ "
+        "điều khiển ngay (nó cần khóa mới), rồi cài từng gói lên cụm loa của nó (sudo loa node "
+        "provision --force GÓI, rồi khởi động lại tác tử).",
+        file=sys.stderr,
+    )
+    print(_broker_note(cfg), file=sys.stderr)
     return 0

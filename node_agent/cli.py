@@ -6,7 +6,9 @@ Only argparse and the standard library at import time: the heavy parts load in t
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -50,16 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--lon", type=float)
     add.add_argument("--out", type=Path, help="bundle file (default NODE_ID.bundle.json; - stdout)")
     add.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
-    add.set_defaults(func=_add)
+    add.set_defaults(func=_on_controller("cli_add"))
     revoke = sub.add_parser("revoke", help="(controller) lock a node out")
     revoke.add_argument("node_id")
     revoke.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
-    revoke.set_defaults(func=_revoke)
+    revoke.set_defaults(func=_on_controller("cli_revoke"))
     reissue = sub.add_parser("reissue", help="(controller) new secret and bundle for a node")
     reissue.add_argument("node_id")
     reissue.add_argument("--out", type=Path, help="bundle file (default NODE_ID.bundle.json)")
     reissue.add_argument("--data-dir", type=Path, help="controller state (default $LOA_DATA_DIR)")
-    reissue.set_defaults(func=_reissue)
+    reissue.set_defaults(func=_on_controller("cli_reissue"))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,19 +98,12 @@ def _provision(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add(args: argparse.Namespace) -> int:
-    from controller.domain.provisioning import cli_add
+def _on_controller(handler: str) -> Callable[[argparse.Namespace], int]:
+    """The controller's handler ``controller.cli.<handler>``, looked up by name when run: the
+    node agent imports nothing of the controller (a Pi does not carry it), as ``loa``'s own
+    parts are named by string in loa/cli.py."""
 
-    return cli_add(args)
+    def run(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module("controller.cli"), handler)(args))
 
-
-def _revoke(args: argparse.Namespace) -> int:
-    from controller.domain.provisioning import cli_revoke
-
-    return cli_revoke(args)
-
-
-def _reissue(args: argparse.Namespace) -> int:
-    from controller.domain.provisioning import cli_reissue
-
-    return cli_reissue(args)
+    return run
