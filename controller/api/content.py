@@ -11,15 +11,22 @@ import io
 import re
 import sqlite3
 from collections.abc import Sequence
-from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 import schedules
 from controller.api.deps import require_media_reader, require_official, runtime_of
+from controller.api.models import (
+    AnnouncementIn,
+    BroadcastIn,
+    EmergencyIn,
+    ReviewIn,
+    TokenIn,
+    UserChange,
+    UserIn,
+)
 from controller.core.errors import ApiError
 from controller.domain import (
     admin_area,
@@ -33,7 +40,7 @@ from controller.domain import (
     zones,
 )
 from controller.domain.identity import Identity
-from loa.protocol import Priority, utcnow
+from loa.protocol import utcnow
 
 router = APIRouter(prefix="/api/v1")
 media_router = APIRouter()
@@ -48,45 +55,7 @@ def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- announcements --------------------------------------------------------------------------
-
-
-class AnnouncementIn(_Request):
-    title: str = Field(max_length=10_000)
-    text: str = Field(max_length=1_000_000)
-    category: str = "thong_bao"
-    priority: Priority = "normal"
-    #: Submit for approval at once (status pending) instead of keeping a draft.
-    submit: bool = False
-    #: The voice the text is spoken with, now and whenever it is rendered again. On PUT a field
-    #: left out keeps its stored value.
-    speech_engine: Literal["auto", "espeak-ng", "piper", "gtts"] = Field(
-        default="auto", description="auto: the controller's engine order (docs/audio.md)"
-    )
-    speech_voice: str | None = Field(
-        default=None,
-        max_length=100,
-        description="one of the engine's voices (audio.engines.catalog); null: its default",
-    )
-    speech_rate: int | None = Field(
-        default=None, ge=60, le=400, description="words per minute; null: the engine's default"
-    )
-
-    def speech_changes(self) -> dict[str, Any]:
-        """The voice fields this request sent, keyed as ``announcements.Speech``'s fields."""
-        return {
-            name.removeprefix("speech_"): getattr(self, name)
-            for name in ("speech_engine", "speech_voice", "speech_rate")
-            if name in self.model_fields_set
-        }
-
-
-class ReviewIn(_Request):
-    comment: str = Field(default="", max_length=2000)
 
 
 @router.post("/announcements", status_code=201, tags=["announcements"])
@@ -223,54 +192,6 @@ def announcement_audio(announcement_id: int, request: Request, who: Official) ->
 # --- broadcasts -----------------------------------------------------------------------------
 
 
-class RuleIn(_Request):
-    """The rule builder's choices (local times in Asia/Ho_Chi_Minh)."""
-
-    frequency: Literal["daily", "weekdays", "weekly", "monthly"]
-    times: list[time] = Field(min_length=1, max_length=24)
-    valid_from: date
-    valid_until: date | None = None
-    weekdays: list[int] = Field(default_factory=list, description="0 = Monday … 6 = Sunday")
-    month_days: list[int] = Field(default_factory=list, description="1..31, or -1 for the last")
-
-
-class BroadcastIn(_Request):
-    announcement_id: int
-    zone_ids: list[int] = Field(max_length=1000)
-    starts_at: datetime | None = Field(
-        default=None, description="one-off: ISO 8601 with a UTC offset"
-    )
-    rrule: str | None = Field(default=None, max_length=2000, description="RFC 5545 text")
-    rule: RuleIn | None = None
-    priority: Priority | None = None
-    repeats: int = Field(default=1, ge=1, le=10)
-    repeat_gap_s: float = Field(default=3.0, ge=0, le=600)
-    accept_conflicts: bool = False
-
-    def request(self) -> broadcasts.BroadcastRequest:
-        rule = None
-        if self.rule is not None:
-            rule = schedules.RuleSpec(
-                frequency=self.rule.frequency,
-                times=tuple(self.rule.times),
-                valid_from=self.rule.valid_from,
-                valid_until=self.rule.valid_until,
-                weekdays=tuple(self.rule.weekdays),
-                month_days=tuple(self.rule.month_days),
-            )
-        return broadcasts.BroadcastRequest(
-            announcement_id=self.announcement_id,
-            zone_ids=self.zone_ids,
-            starts_at=self.starts_at,
-            rrule=self.rrule,
-            rule=rule,
-            priority=self.priority,
-            repeats=self.repeats,
-            repeat_gap_s=self.repeat_gap_s,
-            accept_conflicts=self.accept_conflicts,
-        )
-
-
 @router.post("/broadcasts", status_code=201, tags=["broadcasts"])
 def create_broadcast(body: BroadcastIn, request: Request, who: Official) -> dict[str, Any]:
     rt = runtime(request)
@@ -314,13 +235,6 @@ def cancel_broadcast(broadcast_id: int, request: Request, who: Official) -> dict
     rt = runtime(request)
     rt.cancel_broadcast(who, broadcast_id)
     return broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
-
-
-class EmergencyIn(_Request):
-    title: str = Field(max_length=10_000)
-    text: str = Field(max_length=1_000_000)
-    zone_ids: list[int] = Field(max_length=1000)
-    repeats: int = Field(default=2, ge=1, le=10)
 
 
 @router.post("/emergency", status_code=201, tags=["broadcasts"])
@@ -453,22 +367,6 @@ def audit_log(
 # --- users and tokens -----------------------------------------------------------------------
 
 
-class UserIn(_Request):
-    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-zA-Z0-9._-]+$")
-    password: str = Field(max_length=200)
-    role: str
-    display_name: str = Field(default="", max_length=200)
-    zone_id: int | None = None
-
-
-class UserChange(_Request):
-    role: str | None = None
-    zone_id: int | None = None
-    display_name: str | None = Field(default=None, max_length=200)
-    password: str | None = Field(default=None, max_length=200)
-    disabled: bool | None = None
-
-
 def _user_error(exc: ValueError) -> ApiError:
     if "role" in str(exc):
         return ApiError(422, "bad_role", field="role")
@@ -538,13 +436,6 @@ def change_user(user_id: int, body: UserChange, request: Request, who: Official)
     except ValueError as exc:
         raise _user_error(exc) from None
     return users.public(next(iter(db.query("SELECT * FROM users WHERE id = ?", [user_id]))))
-
-
-class TokenIn(_Request):
-    name: str = Field(min_length=1, max_length=100)
-    #: The user the token acts as (role and area); none: an integration with ``role``.
-    user_id: int | None = None
-    role: str = "viewer"
 
 
 @router.get("/tokens", tags=["admin"])

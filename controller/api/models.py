@@ -1,0 +1,131 @@
+"""Request bodies of the REST API (controller/api/content.py): what each route accepts,
+field by field. They hold no route, so a page may check a form with the same model."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import schedules
+from controller.domain import (
+    broadcasts,
+)
+from loa.protocol import Priority
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnnouncementIn(_Request):
+    title: str = Field(max_length=10_000)
+    text: str = Field(max_length=1_000_000)
+    category: str = "thong_bao"
+    priority: Priority = "normal"
+    #: Submit for approval at once (status pending) instead of keeping a draft.
+    submit: bool = False
+    #: The voice the text is spoken with, now and whenever it is rendered again. On PUT a field
+    #: left out keeps its stored value.
+    speech_engine: Literal["auto", "espeak-ng", "piper", "gtts"] = Field(
+        default="auto", description="auto: the controller's engine order (docs/audio.md)"
+    )
+    speech_voice: str | None = Field(
+        default=None,
+        max_length=100,
+        description="one of the engine's voices (audio.engines.catalog); null: its default",
+    )
+    speech_rate: int | None = Field(
+        default=None, ge=60, le=400, description="words per minute; null: the engine's default"
+    )
+
+    def speech_changes(self) -> dict[str, Any]:
+        """The voice fields this request sent, keyed as ``announcements.Speech``'s fields."""
+        return {
+            name.removeprefix("speech_"): getattr(self, name)
+            for name in ("speech_engine", "speech_voice", "speech_rate")
+            if name in self.model_fields_set
+        }
+
+
+class ReviewIn(_Request):
+    comment: str = Field(default="", max_length=2000)
+
+
+class RuleIn(_Request):
+    """The rule builder's choices (local times in Asia/Ho_Chi_Minh)."""
+
+    frequency: Literal["daily", "weekdays", "weekly", "monthly"]
+    times: list[time] = Field(min_length=1, max_length=24)
+    valid_from: date
+    valid_until: date | None = None
+    weekdays: list[int] = Field(default_factory=list, description="0 = Monday … 6 = Sunday")
+    month_days: list[int] = Field(default_factory=list, description="1..31, or -1 for the last")
+
+
+class BroadcastIn(_Request):
+    announcement_id: int
+    zone_ids: list[int] = Field(max_length=1000)
+    starts_at: datetime | None = Field(
+        default=None, description="one-off: ISO 8601 with a UTC offset"
+    )
+    rrule: str | None = Field(default=None, max_length=2000, description="RFC 5545 text")
+    rule: RuleIn | None = None
+    priority: Priority | None = None
+    repeats: int = Field(default=1, ge=1, le=10)
+    repeat_gap_s: float = Field(default=3.0, ge=0, le=600)
+    accept_conflicts: bool = False
+
+    def request(self) -> broadcasts.BroadcastRequest:
+        rule = None
+        if self.rule is not None:
+            rule = schedules.RuleSpec(
+                frequency=self.rule.frequency,
+                times=tuple(self.rule.times),
+                valid_from=self.rule.valid_from,
+                valid_until=self.rule.valid_until,
+                weekdays=tuple(self.rule.weekdays),
+                month_days=tuple(self.rule.month_days),
+            )
+        return broadcasts.BroadcastRequest(
+            announcement_id=self.announcement_id,
+            zone_ids=self.zone_ids,
+            starts_at=self.starts_at,
+            rrule=self.rrule,
+            rule=rule,
+            priority=self.priority,
+            repeats=self.repeats,
+            repeat_gap_s=self.repeat_gap_s,
+            accept_conflicts=self.accept_conflicts,
+        )
+
+
+class EmergencyIn(_Request):
+    title: str = Field(max_length=10_000)
+    text: str = Field(max_length=1_000_000)
+    zone_ids: list[int] = Field(max_length=1000)
+    repeats: int = Field(default=2, ge=1, le=10)
+
+
+class UserIn(_Request):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-zA-Z0-9._-]+$")
+    password: str = Field(max_length=200)
+    role: str
+    display_name: str = Field(default="", max_length=200)
+    zone_id: int | None = None
+
+
+class UserChange(_Request):
+    role: str | None = None
+    zone_id: int | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=200)
+    disabled: bool | None = None
+
+
+class TokenIn(_Request):
+    name: str = Field(min_length=1, max_length=100)
+    #: The user the token acts as (role and area); none: an integration with ``role``.
+    user_id: int | None = None
+    role: str = "viewer"
