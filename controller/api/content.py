@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -35,6 +34,7 @@ from controller.domain import (
     authz,
     broadcasts,
     fleet,
+    officials,
     reports,
     users,
     zones,
@@ -367,12 +367,6 @@ def audit_log(
 # --- users and tokens -----------------------------------------------------------------------
 
 
-def _user_error(exc: ValueError) -> ApiError:
-    if "role" in str(exc):
-        return ApiError(422, "bad_role", field="role")
-    return ApiError(422, "weak_password", field="password")
-
-
 @router.get("/users", tags=["admin"])
 def list_users(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "user.manage")
@@ -382,60 +376,12 @@ def list_users(request: Request, who: Official) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=201, tags=["admin"])
 def create_user(body: UserIn, request: Request, who: Official) -> dict[str, Any]:
-    authz.require(who, "user.manage")
-    db = runtime(request).store.db
-    if body.zone_id is not None and zones.missing_zones(db, [body.zone_id]):
-        raise ApiError(404, "zone_not_found", field="zone_id", zone_ids=str(body.zone_id))
-    admin_area.require_zone(db, who, body.zone_id)
-    try:
-        with db.conn:
-            user_id = users.create_user(
-                db, body.username, body.password, body.role, body.display_name, body.zone_id
-            )
-            audit.record(
-                db,
-                who,
-                "user.create",
-                "user",
-                user_id,
-                after=body.model_dump(exclude={"password"}),
-                ip=_ip(request),
-            )
-    except sqlite3.IntegrityError:
-        raise ApiError(409, "user_exists", field="username") from None
-    except ValueError as exc:
-        raise _user_error(exc) from None
-    return users.public(users.get_user(db, user_id) or {})
+    return officials.create_official(runtime(request).store.db, who, body, _ip(request))
 
 
 @router.patch("/users/{user_id}", tags=["admin"])
 def change_user(user_id: int, body: UserChange, request: Request, who: Official) -> dict:
-    authz.require(who, "user.manage")
-    db = runtime(request).store.db
-    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-    if not rows or not admin_area.user_visible(db, who, rows[0]):
-        raise ApiError(404, "user_not_found")
-    changes = body.model_dump(exclude_unset=True)
-    if "zone_id" in changes:
-        admin_area.require_zone(db, who, changes["zone_id"])
-    if "disabled" in changes:
-        changes["disabled"] = int(changes["disabled"])
-    try:
-        with db.conn:
-            users.update_user(db, user_id, dict(changes))
-            audit.record(
-                db,
-                who,
-                "user.change",
-                "user",
-                user_id,
-                users.public(rows[0]),
-                {k: v for k, v in changes.items() if k != "password"},
-                _ip(request),
-            )
-    except ValueError as exc:
-        raise _user_error(exc) from None
-    return users.public(next(iter(db.query("SELECT * FROM users WHERE id = ?", [user_id]))))
+    return officials.change_official(runtime(request).store.db, who, user_id, body, _ip(request))
 
 
 @router.get("/tokens", tags=["admin"])

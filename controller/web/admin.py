@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
+from controller.api.models import UserChange, UserIn
 from controller.core.db import insert, table
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import admin_area, audit, authz, reports, users, zones
+from controller.domain import admin_area, audit, authz, officials, reports, users, zones
 from controller.web.common import (
     csrf_ok,
     forbidden,
@@ -134,10 +136,6 @@ def users_page(request: Request) -> Response:
 @router.post("/users")
 async def users_create(request: Request) -> Response:
     """A new official, through the same checks as ``POST /api/v1/users``."""
-    from pydantic import ValidationError
-
-    from controller.api import content as api
-
     who = page_user(request)
     if not authz.can(who, "user.manage"):
         return forbidden(request, who)
@@ -152,7 +150,7 @@ async def users_create(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _users_page(request, values, {"form": error_message("csrf")}, 403)
     try:
-        body = api.UserIn(
+        body = UserIn(
             username=values["username"],
             password=str(form.get("password", "")),
             role=values["role"],
@@ -163,7 +161,7 @@ async def users_create(request: Request) -> Response:
         message = _("Tên đăng nhập từ 2 đến 64 ký tự: chữ không dấu, số, dấu chấm, gạch ngang.")
         return _users_page(request, values, {"username": message}, 422)
     try:
-        api.create_user(body, request, who)
+        officials.create_official(rt(request).store.db, who, body, _ip(request))
     except ApiError as exc:
         return _users_page(request, values, {exc.field or "form": exc.message}, exc.status)
     return RedirectResponse("/users?created=1", status_code=303)
@@ -172,8 +170,6 @@ async def users_create(request: Request) -> Response:
 @router.post("/users/{user_id:int}")
 async def users_change(user_id: int, request: Request) -> Response:
     """Change a role or disable an account (through the API's function, audited)."""
-    from controller.api import content as api
-
     who = page_user(request)
     if not authz.can(who, "user.manage"):
         return forbidden(request, who)
@@ -186,7 +182,9 @@ async def users_change(user_id: int, request: Request) -> Response:
     if form.get("disabled") in ("0", "1"):
         change["disabled"] = form.get("disabled") == "1"
     try:
-        api.change_user(user_id, api.UserChange(**change), request, who)
+        officials.change_official(
+            rt(request).store.db, who, user_id, UserChange(**change), _ip(request)
+        )
     except ApiError as exc:
         return _users_page(request, {}, {"form": exc.message}, exc.status)
     return RedirectResponse("/users", status_code=303)
@@ -294,3 +292,7 @@ async def lexicon_delete(entry_id: int, request: Request) -> Response:
             db.execute("DELETE FROM lexicon WHERE id = ?", [entry_id])
             audit.record(db, who, "lexicon.delete", "lexicon", entry_id, found[0])
     return RedirectResponse("/lexicon", status_code=303)
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

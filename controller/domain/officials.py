@@ -1,0 +1,88 @@
+"""Officials' accounts: creating one and changing one (role, area, name, password, disabled),
+checked and audited in one transaction, for the API and the users page alike. ``body`` is the
+request's model (controller/api/models.py: ``UserIn``, ``UserChange``), whatever the form."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import sqlite_utils
+
+from controller.core.errors import ApiError
+from controller.domain import (
+    admin_area,
+    audit,
+    authz,
+    users,
+    zones,
+)
+from controller.domain.identity import Identity
+
+
+def create_official(
+    db: sqlite_utils.Database, who: Identity, body: Any, ip: str | None = None
+) -> dict[str, Any]:
+    """A new official (``user.manage``, inside the admin's area): 404 ``zone_not_found``,
+    409 ``user_exists``, 422 ``bad_role`` or ``weak_password``; audited without the password."""
+    authz.require(who, "user.manage")
+    if body.zone_id is not None and zones.missing_zones(db, [body.zone_id]):
+        raise ApiError(404, "zone_not_found", field="zone_id", zone_ids=str(body.zone_id))
+    admin_area.require_zone(db, who, body.zone_id)
+    try:
+        with db.conn:
+            user_id = users.create_user(
+                db, body.username, body.password, body.role, body.display_name, body.zone_id
+            )
+            audit.record(
+                db,
+                who,
+                "user.create",
+                "user",
+                user_id,
+                after=body.model_dump(exclude={"password"}),
+                ip=ip,
+            )
+    except sqlite3.IntegrityError:
+        raise ApiError(409, "user_exists", field="username") from None
+    except ValueError as exc:
+        raise _user_error(exc) from None
+    return users.public(users.get_user(db, user_id) or {})
+
+
+def change_official(
+    db: sqlite_utils.Database, who: Identity, user_id: int, body: Any, ip: str | None = None
+) -> dict[str, Any]:
+    """Change the fields set in ``body`` (``user.manage``, inside the admin's area): 404
+    ``user_not_found``, 422 ``bad_role`` or ``weak_password``; audited without the password."""
+    authz.require(who, "user.manage")
+    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+    if not rows or not admin_area.user_visible(db, who, rows[0]):
+        raise ApiError(404, "user_not_found")
+    changes = body.model_dump(exclude_unset=True)
+    if "zone_id" in changes:
+        admin_area.require_zone(db, who, changes["zone_id"])
+    if "disabled" in changes:
+        changes["disabled"] = int(changes["disabled"])
+    try:
+        with db.conn:
+            users.update_user(db, user_id, dict(changes))
+            audit.record(
+                db,
+                who,
+                "user.change",
+                "user",
+                user_id,
+                users.public(rows[0]),
+                {k: v for k, v in changes.items() if k != "password"},
+                ip,
+            )
+    except ValueError as exc:
+        raise _user_error(exc) from None
+    return users.public(next(iter(db.query("SELECT * FROM users WHERE id = ?", [user_id]))))
+
+
+def _user_error(exc: ValueError) -> ApiError:
+    if "role" in str(exc):
+        return ApiError(422, "bad_role", field="role")
+    return ApiError(422, "weak_password", field="password")
