@@ -13,10 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from controller.api.models import UserChange, UserIn
-from controller.core.db import insert, table
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import admin_area, audit, authz, officials, reports, users, zones
+from controller.domain import admin_area, audit, authz, lexicon, officials, reports, users, zones
 from controller.web.common import (
     csrf_ok,
     forbidden,
@@ -28,12 +27,11 @@ from controller.web.common import (
     translator,
     tz,
 )
-from loa.protocol import to_wire_time, utcnow
 
 router = APIRouter(include_in_schema=False)
 
-MAX_TERM = 100
-MAX_READING = 300
+MAX_TERM = lexicon.MAX_TERM
+MAX_READING = lexicon.MAX_READING
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -221,12 +219,7 @@ def _lexicon_page(
     request: Request, form: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
     who = signed_in(request)
-    rows = list(
-        rt(request).store.db.query(
-            "SELECT l.*, u.display_name FROM lexicon l LEFT JOIN users u ON u.id = l.updated_by "
-            "ORDER BY l.term COLLATE NOCASE"
-        )
-    )
+    rows = lexicon.entries(rt(request).store.db)
     return render(request, "lexicon.html", who, status, rows=rows, form=form, errors=errors)
 
 
@@ -258,24 +251,10 @@ async def lexicon_save(request: Request) -> Response:
     if errors:
         forbidden = errors.get("form") == error_message("forbidden")
         return _lexicon_page(request, values, errors, 403 if forbidden else 422)
-    db = rt(request).store.db
-    now = to_wire_time(utcnow())
-    with rt(request).store.transaction():
-        found = list(
-            db.query("SELECT * FROM lexicon WHERE term = ? COLLATE NOCASE", [values["term"]])
-        )
-        row = {**values, "updated_by": who.user_id, "updated_at": now}
-        try:
-            if found:
-                table(db, "lexicon").update(found[0]["id"], row)
-                entry_id = found[0]["id"]
-            else:
-                entry_id = insert(db, "lexicon", row)
-        except sqlite3.IntegrityError:
-            return _lexicon_page(request, values, {"term": _("Từ này đã có.")}, 409)
-        audit.record(
-            db, who, "lexicon.save", "lexicon", entry_id, found[0] if found else None, values
-        )
+    try:
+        lexicon.save_entry(rt(request).store, who, values["term"], values["reading"])
+    except sqlite3.IntegrityError:
+        return _lexicon_page(request, values, {"term": _("Từ này đã có.")}, 409)
     return RedirectResponse("/lexicon?saved=1", status_code=303)
 
 
@@ -285,12 +264,7 @@ async def lexicon_delete(entry_id: int, request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form) or not authz.can(who, "lexicon.write"):
         return forbidden(request, who)
-    db = rt(request).store.db
-    with rt(request).store.transaction():
-        found = list(db.query("SELECT * FROM lexicon WHERE id = ?", [entry_id]))
-        if found:
-            db.execute("DELETE FROM lexicon WHERE id = ?", [entry_id])
-            audit.record(db, who, "lexicon.delete", "lexicon", entry_id, found[0])
+    lexicon.delete_entry(rt(request).store, who, entry_id)
     return RedirectResponse("/lexicon", status_code=303)
 
 
