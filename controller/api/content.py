@@ -240,45 +240,7 @@ def cancel_broadcast(broadcast_id: int, request: Request, who: Official) -> dict
 @router.post("/emergency", status_code=201, tags=["broadcasts"])
 def emergency(body: EmergencyIn, request: Request, who: Official) -> dict[str, Any]:
     """Khẩn cấp: write, approve and play now on every node of the zones, in one step (audited)."""
-    authz.require(who, "broadcast.emergency")
-    rt = runtime(request)
-    db = rt.store.db
-    zones.check_targets(db, who, body.zone_ids)
-    _, text = announcements.clean_title_and_text(body.title, body.text, rt.settings.max_text_chars)
-    rendered = announcements.render_speech(rt.store, rt.settings, text)
-    with rt.store.transaction():
-        announcement_id = announcements.create_announcement(
-            db,
-            who,
-            body.title,
-            body.text,
-            max_text_chars=rt.settings.max_text_chars,
-            category="thien_tai",
-            priority="emergency",
-            status="approved",
-        )
-        announcements.attach_spoken_audio(db, announcement_id, rendered)
-        db.execute(
-            "UPDATE announcements SET emergency = 1, reviewed_by = ?, reviewed_at = "
-            "created_at, approved_sha256 = ? WHERE id = ?",
-            [who.user_id, rendered.sha256, announcement_id],
-        )
-        broadcast_id = broadcasts.create_broadcast(
-            rt.store,
-            rt.settings,
-            who,
-            broadcasts.BroadcastRequest(
-                announcement_id=announcement_id,
-                zone_ids=body.zone_ids,
-                starts_at=utcnow() + broadcasts.EMERGENCY_LEAD,
-                priority="emergency",
-                repeats=body.repeats,
-                accept_conflicts=True,
-            ),
-            emergency=True,
-        )
-    rt.dispatcher.play_now(broadcast_id)
-    return broadcasts.broadcast_detail(db, broadcast_id) or {}
+    return runtime(request).emergency(who, body.title, body.text, body.zone_ids, body.repeats)
 
 
 # --- areas and fleet ------------------------------------------------------------------------

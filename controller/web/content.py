@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 import schedules
-from controller.api import content as api
+from controller.api.models import EmergencyIn
 from controller.core.db import table
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
@@ -881,10 +881,10 @@ async def emergency_send(request: Request) -> Response:
     if errors:
         return _emergency_form(request, who, v, errors, 422)
     try:
-        body = api.EmergencyIn(
+        body = EmergencyIn(
             title=v["title"], text=v["text"], zone_ids=v["zone_ids"], repeats=int(v["repeats"])
         )
-        sent = api.emergency(body, request, who)
+        sent = rt(request).emergency(who, body.title, body.text, body.zone_ids, body.repeats)
     except ApiError as exc:
         return _emergency_form(request, who, v, {exc.field or "form": exc.message}, exc.status)
     return RedirectResponse(f"/emergency/{sent['id']}", status_code=303)
