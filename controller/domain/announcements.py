@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import sqlite_utils
@@ -466,3 +466,68 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
                 return str(rendered.sha256)
         row = current  # edited (or spoken by another request) meanwhile
     raise ApiError(409, "announcement_changed")
+
+
+def save_with_audio(
+    store: Store,
+    settings: Settings,
+    who: Identity,
+    announcement_id: int | None,
+    *,
+    title: str,
+    text: str,
+    category: str,
+    priority: str,
+    speech: Speech,
+    for_review: bool,
+    rendered: Any | None,
+    source: str = "text",
+) -> int:
+    """Save an announcement with its audio, in one transaction, and return its id: a new one
+    (pending when ``for_review``, else a draft) or an edit of ``announcement_id`` (then
+    submitted for review if asked). New audio (``rendered``: speech, or an upload or a
+    recording when ``source`` says so) goes into the media store and the announcement points
+    at it, with the voice that spoke it. Nothing is written if a check fails."""
+    db = store.db
+    with store.transaction():
+        if announcement_id is None:
+            announcement_id = create_announcement(
+                db,
+                who,
+                title,
+                text,
+                max_text_chars=settings.max_text_chars,
+                category=category,
+                priority=priority,
+                status="pending" if for_review else "draft",
+                speech=speech,
+            )
+        else:
+            edit(
+                db,
+                who,
+                announcement_id,
+                title=title,
+                text=text,
+                max_text_chars=settings.max_text_chars,
+                category=category,
+                priority=priority,
+                speech=asdict(speech),
+            )
+            if for_review:
+                submit(db, who, announcement_id)
+        if rendered is not None:
+            store_media(db, rendered)
+            if source != "text":
+                audio_fields = {"engine": "upload", "voice": "", "source": source}
+            else:
+                audio_fields = {
+                    "engine": rendered.engine,
+                    "voice": rendered.voice,
+                    "normalized_text": rendered.normalized_text,
+                    "source": "text",
+                }
+            table(db, "announcements").update(
+                announcement_id, {"media_sha256": rendered.sha256, **audio_fields}
+            )
+    return announcement_id

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from starlette.datastructures import FormData, UploadFile
 
 import schedules
 from controller.api.models import EmergencyIn
-from controller.core.db import table
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
 from controller.domain import announcements, authz, broadcasts, zones
@@ -340,49 +338,23 @@ async def _announcement_save(request: Request, announcement_id: int | None) -> R
         elif existing is None or existing["source"] not in announcements.RECORDED:
             # Spoken now, with the chosen voice: what the approver hears is what will play.
             rendered = _render_speech(request, values["text"].strip(), speech)
-        with runtime.store.transaction():
-            if existing is None:
-                announcement_id = announcements.create_announcement(
-                    db,
-                    who,
-                    values["title"],
-                    values["text"],
-                    max_text_chars=runtime.settings.max_text_chars,
-                    category=values["category"],
-                    priority=values["priority"],
-                    status="pending" if submit else "draft",
-                    speech=speech,
-                )
-            else:
-                assert announcement_id is not None
-                announcements.edit(
-                    db,
-                    who,
-                    announcement_id,
-                    title=values["title"],
-                    text=values["text"],
-                    max_text_chars=runtime.settings.max_text_chars,
-                    category=values["category"],
-                    priority=values["priority"],
-                    speech=asdict(speech),
-                )
-                if submit:
-                    announcements.submit(db, who, announcement_id)
-            if rendered is not None:
-                announcements.store_media(db, rendered)
-                if uploaded:
-                    source = "recording" if form.get("recorded") == "1" else "upload"
-                    audio_fields = {"engine": "upload", "voice": "", "source": source}
-                else:
-                    audio_fields = {
-                        "engine": rendered.engine,
-                        "voice": rendered.voice,
-                        "normalized_text": rendered.normalized_text,
-                        "source": "text",
-                    }
-                table(db, "announcements").update(
-                    announcement_id, {"media_sha256": rendered.sha256, **audio_fields}
-                )
+        source = "text"
+        if uploaded:
+            source = "recording" if form.get("recorded") == "1" else "upload"
+        announcement_id = announcements.save_with_audio(
+            runtime.store,
+            runtime.settings,
+            who,
+            announcement_id if existing is not None else None,
+            title=values["title"],
+            text=values["text"],
+            category=values["category"],
+            priority=values["priority"],
+            speech=speech,
+            for_review=submit,
+            rendered=rendered,
+            source=source,
+        )
     except ApiError as exc:
         field = SPEECH_FIELDS.get(exc.field or "", exc.field)
         errors[field if field in ANNOUNCEMENT_FIELDS else "form"] = exc.message
