@@ -1,7 +1,9 @@
-"""Build the FastAPI application around a Runtime."""
+"""Build the FastAPI application around a Runtime: the one place that includes every router
+(API, pages, streams, /metrics) and wires the services (stream hubs, live sessions) to it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -22,9 +24,18 @@ from controller.api.nodes import node_files_router
 from controller.api.nodes import router as nodes_router
 from controller.api.request_limits import BodyLimit
 from controller.core.settings import Settings
+from controller.services.hubs import StreamService
+from controller.services.live import LiveManager
 from controller.services.runtime import Runtime
+from controller.web import admin as web_admin
 from controller.web import common as web_common
+from controller.web import content as web_content
+from controller.web import fleet as web_fleet
+from controller.web import live as web_live
 from controller.web import session as web
+from controller.web import streams as web_streams
+
+log = logging.getLogger("controller.api_streams")  # where the live recovery logged
 
 
 def session_secret(path: Path) -> str:
@@ -40,12 +51,24 @@ def session_secret(path: Path) -> str:
 def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     runtime = Runtime(settings)
 
+    streams = StreamService(runtime.store, runtime.settings)
+    live = LiveManager(runtime, streams)
+    runtime.on_cancelled.append(live.cancelled)  # a cancelled live broadcast ends its session
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_services:
             runtime.start()
         try:
-            yield
+            if runtime.scheduler.running:  # services started (not the unit tests' bare app)
+                ended = live.recover()
+                if ended:
+                    log.warning("%d live sessions ended by the restart", ended)
+                streams.start()
+            try:
+                yield
+            finally:
+                streams.stop()
         finally:
             if start_services:
                 runtime.stop()
@@ -59,6 +82,8 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.streams = streams
+    app.state.live = live
     # Inside the session middleware, so it knows who is signed in (uploads: the larger limit).
     app.add_middleware(
         BodyLimit,
@@ -80,13 +105,20 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.install(app)
     web_common.install(app)
+    # The order is the order routes match in (tests/controller/test_api_surface.py keeps it).
     app.include_router(api.router)
     app.include_router(api.media_router)
-    app.include_router(web.router)
+    app.include_router(web.router)  # sign-in, language, dashboard
+    app.include_router(web_content.router)
+    app.include_router(web_fleet.router)
+    app.include_router(web_admin.router)
+    app.include_router(web_streams.router)
     app.include_router(nodes_router)
     app.include_router(node_files_router)  # /node/install.sh and the loa wheel
     app.include_router(api_fleet.router)
     app.include_router(metrics.router)
-    api_streams.install(app)  # relays, live speech, /streams/… (docs/streams.md)
+    app.include_router(api_streams.router)  # relays, live speech (docs/streams.md)
+    app.include_router(api_streams.stream_router)  # /streams/… for nodes and Icecast
+    app.include_router(web_live.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

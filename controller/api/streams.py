@@ -8,11 +8,10 @@ import json
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +25,6 @@ from controller.domain import sources as streams
 from controller.domain.identity import Identity
 from controller.services.hubs import Hub, StreamService
 from controller.services.live import IDLE_S, LiveManager
-from controller.services.runtime import Runtime
 from loa.protocol import Priority
 
 log = logging.getLogger("controller.api_streams")  # its flat name
@@ -340,36 +338,3 @@ async def icecast_auth(request: Request) -> Response:
         verdict.message,
     )
     return Response(status_code=200, headers={"icecast-auth-message": verdict.message})
-
-
-# --- wiring ---------------------------------------------------------------------------------
-
-
-def install(app: FastAPI) -> None:
-    """Add the stream routes and services to the app (one line in controller/app.py)."""
-    from controller.web import live as web_live
-
-    runtime: Runtime = app.state.runtime
-    service = StreamService(runtime.store, runtime.settings)
-    app.state.streams = service
-    app.state.live = LiveManager(runtime, service)
-    runtime.on_cancelled.append(app.state.live.cancelled)
-    app.include_router(router)
-    app.include_router(stream_router)
-    app.include_router(web_live.router)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
-        async with inner(a) as state:
-            if runtime.scheduler.running:  # services started (not the unit tests' bare app)
-                ended = app.state.live.recover()
-                if ended:
-                    log.warning("%d live sessions ended by the restart", ended)
-                service.start()
-            try:
-                yield state
-            finally:
-                service.stop()
-
-    app.router.lifespan_context = lifespan

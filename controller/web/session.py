@@ -1,10 +1,11 @@
 """The web UI for officials and operators: server-rendered Vietnamese pages (Jinja2 + htmx).
 
 This module signs people in and out, switches the language, and shows the dashboard; the other
-pages live in ``web_content`` (announcements, approvals, schedule, emergency, public page),
-``web_fleet`` (nodes, map, remote actions) and ``web_admin`` (reports, users, audit log,
-lexicon). Every word comes from the gettext catalog (controller/i18n); every domain action goes
-through the same functions as the REST API.
+pages live in ``content`` (announcements, approvals, schedule, emergency, public page),
+``fleet`` (nodes, map, remote actions), ``admin`` (reports, users, audit log, lexicon),
+``streams`` and ``live``; controller/app.py includes them all. Every word comes from the
+gettext catalog (controller/i18n); every domain action goes through the same functions as
+the REST API.
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ from controller.domain import authz, fleet, users
 from controller.domain.identity import Identity
 from controller.i18n import LOCALES
 from controller.services import alerts
-from controller.web import admin as web_admin
-from controller.web import content as web_content
-from controller.web import fleet as web_fleet
-from controller.web import streams as web_streams
 from controller.web.common import (
     LOCALE_COOKIE,
     csrf_ok,
@@ -151,9 +148,3 @@ def dashboard(request: Request) -> Response:
 def dashboard_live(request: Request) -> Response:
     who = page_user(request)
     return render(request, "_dashboard_live.html", who, **_today(request, who))
-
-
-router.include_router(web_content.router)
-router.include_router(web_fleet.router)
-router.include_router(web_admin.router)
-router.include_router(web_streams.router)
