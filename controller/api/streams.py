@@ -322,7 +322,7 @@ async def icecast_auth(request: Request) -> Response:
     """Icecast's URL authentication (``listener_add``): a listener of a relay or live mount is
     let in for a token the controller's own stream routes accept (a node's, or an official's
     API token). Icecast must authenticate as ``icecast`` with its source password; the generated
-    mount config (``python -m controller.domain.sources icecast-mount``) does that."""
+    mount config (``loa controller icecast-mount``) does that."""
     body = (await request.body()).decode("utf-8", "replace")
     form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
     db = _runtime(request).store.db

@@ -3,7 +3,7 @@
 1. ``POST /api/v1/live`` creates a ``live`` broadcast for the chosen zones and a session;
 2. the browser opens the WebSocket and sends MediaRecorder's WebM/Opus chunks;
 3. the controller encodes them once (ffmpeg → MP3 32 kb/s mono, a hub in
-   ``controller.domain.sources``); as soon as audio comes out it writes one dispatch per node and
+   ``controller.services.hubs``); as soon as audio comes out it writes one dispatch per node and
    sends ``play.now`` with a live ``StreamContent``; nodes fetch
    ``/streams/live/{broadcast_id}.mp3`` with their token;
 4. the official stops (button, ``stop`` message, ``POST …/stop``) or the browser goes away: the
