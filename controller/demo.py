@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -94,8 +96,6 @@ def busy_port(ports: dict[int, str]) -> str | None:
     ``ports`` maps a port to the flag that changes it. Binding is the only true test: a port
     held on 0.0.0.0 or 127.0.0.1 refuses a bind on 127.0.0.1 alike.
     """
-    import errno
-    import socket
 
     for port, flag in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -113,10 +113,19 @@ def busy_port(ports: dict[int, str]) -> str | None:
 
 def prepare(data_dir: Path, mqtt_url: str, token: str | None) -> dict:
     """Seed the commune, an administrator and the node configs on first run; return the login."""
+    # lazy: `loa --help` loads this module: argparse only at import
     from controller.core.db import Store
+
+    # lazy: `loa --help` loads this module: argparse only at import
     from controller.core.settings import Settings
+
+    # lazy: `loa --help` loads this module: argparse only at import
     from controller.domain.seed import seed_commune
+
+    # lazy: `loa --help` loads this module: argparse only at import
     from controller.domain.users import create_user
+
+    # lazy: `loa --help` loads this module: argparse only at import
     from loa.signing import load_or_create_private_key, public_key_b64
 
     settings = Settings(data_dir=data_dir / "controller")
@@ -146,6 +155,7 @@ def prepare(data_dir: Path, mqtt_url: str, token: str | None) -> dict:
 
 
 async def _broker(port: int) -> Any:
+    # lazy: the embedded broker is needed only by the demo
     from amqtt.broker import Broker
 
     broker = Broker(
@@ -161,12 +171,14 @@ async def _broker(port: int) -> Any:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    # lazy: `loa --help` loads this module: argparse only at import
     import asyncio
 
     return asyncio.run(_run(args))
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # lazy: `loa --help` loads this module: argparse only at import
     import asyncio
 
     data_dir: Path = args.data_dir.resolve()

@@ -19,8 +19,13 @@ from typing import Any
 
 import sqlite_utils
 
+from audio import engines
+from audio.errors import AudioError
+from audio.messages import message_for
+from audio.settings import VoiceSettings
 from controller.core.db import Store, insert, table
 from controller.core.errors import ApiError
+from controller.core.metrics import RENDER_SECONDS
 from controller.core.settings import Settings
 from controller.domain import audit
 from controller.domain.identity import Identity
@@ -98,7 +103,6 @@ class Speech:
 
     def voice_settings(self) -> Any:
         """As the audio package's ``VoiceSettings``."""
-        from audio.settings import VoiceSettings
 
         return VoiceSettings(engine=self.engine, voice=self.voice, rate=self.rate)
 
@@ -108,9 +112,6 @@ class Speech:
         (a named engine that cannot speak here), ``unknown_voice`` (not one of the voices the
         engine offers here, ``audio.engines.catalog()``; with ``auto``, of the engines it tries).
         """
-        from audio import engines
-        from audio.errors import AudioError
-        from audio.messages import message_for
 
         try:
             self.voice_settings().check()
@@ -351,10 +352,8 @@ def render_speech(store: Store, settings: Settings, text: str, voice: Any = None
     ``voice`` is an ``audio.settings.VoiceSettings`` (None: the configured defaults). Returns
     the ``RenderedAudio``; an engine failure is ApiError ``render_failed`` naming the field.
     """
-    from audio.errors import AudioError
+    # lazy: audio.render loads numpy and the speech engines (0.5 s)
     from audio.render import render_text
-    from audio.settings import VoiceSettings
-    from controller.core.metrics import RENDER_SECONDS
 
     try:
         with RENDER_SECONDS.time():

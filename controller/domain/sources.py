@@ -36,6 +36,7 @@ from controller.core.db import Store, insert, table
 from controller.core.errors import ApiError
 from controller.core.settings import Settings
 from controller.domain import audit, fleet
+from controller.domain.announcements import clean_words
 from controller.domain.identity import Identity, token_official
 from loa.protocol import to_wire_time, utcnow
 
@@ -450,7 +451,6 @@ def save_source(
     refused (422 with what was found) unless ``accept_unhealthy``; one pointing into the
     controller's network is refused always (``stream_target_forbidden``, see
     :func:`require_public_target`; ``allowed_hosts`` None: not checked, for trusted callers)."""
-    from controller.domain.announcements import clean_words
 
     name = clean_words(name, "name")
     if not name:

@@ -20,7 +20,7 @@ from controller.core.errors import ApiError
 from controller.domain import authz
 from controller.domain.identity import Identity
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
-from loa.protocol import utcnow
+from loa.protocol import to_wire_time, utcnow
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 templates.env.globals["loa_version"] = loa.__version__  # the footer
@@ -210,7 +210,6 @@ def duration_text(_: Any, seconds: float) -> str:
 
 def local_day_bounds(day: str, zone: ZoneInfo) -> tuple[str, str] | None:
     """A local date (YYYY-MM-DD) → its UTC [start, end) as wire times; None when malformed."""
-    from loa.protocol import to_wire_time
 
     try:
         d = date.fromisoformat(day)

@@ -17,6 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 import schedules
+from audio.errors import AudioError
+from audio.messages import ENGINE_LABELS, VOICE_LABELS, message_for
+from audio.normalize import normalize
 from controller.api.models import EmergencyIn
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
@@ -135,7 +138,6 @@ def _announcement_form(
 def announcements_reading(request: Request, text: str) -> str:
     if not text.strip():
         return ""
-    from audio.normalize import normalize
 
     try:
         return normalize(text[:20_000], _lexicon(request))
@@ -188,7 +190,6 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
 def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
     """The announcement page's words for its voice: the choice (engine, voice, rate) and the
     voice that spoke its current audio. None for an uploaded or recorded announcement."""
-    from audio.messages import ENGINE_LABELS, VOICE_LABELS
 
     if a["source"] in announcements.RECORDED:
         return None
@@ -223,8 +224,7 @@ async def _save_upload(upload: UploadFile, limit: int) -> Path | None:
 
 async def _render_upload(request: Request, upload: UploadFile) -> Any:
     """Check and deliver an uploaded or recorded file; raise ApiError(field="audio")."""
-    from audio.errors import AudioError
-    from audio.messages import message_for
+    # lazy: audio.upload loads numpy and the decoders (0.1 s)
     from audio.upload import MAX_UPLOAD_BYTES, render_upload
 
     path = await _save_upload(upload, MAX_UPLOAD_BYTES)
@@ -245,6 +245,7 @@ async def _render_upload(request: Request, upload: UploadFile) -> Any:
 def voice_choices(request: Request) -> list[dict[str, str]]:
     """The voice picker: automatic, then every engine usable here with its default voice and
     each of its voices (``audio.engines.catalog``, with the audio package's own labels)."""
+    # lazy: audio.engines loads the engines' libraries (0.1 s)
     from audio.engines import catalog
 
     _ = translator(request)

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from audio.settings import VoiceSettings
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
 from controller.domain import admin_area, announcements, audit, authz, fleet, join, reports, zones
@@ -317,8 +318,8 @@ def node_live(node_id: str, request: Request) -> Response:
 
 def _test_tone(request: Request, node: dict[str, Any]) -> PlayNow:
     """A short spoken test, rendered once (cached), played at once."""
+    # lazy: audio.render loads numpy and the speech engines (0.5 s)
     from audio.render import render_text
-    from audio.settings import VoiceSettings
 
     _ = translator(request)
     settings = rt(request).settings
