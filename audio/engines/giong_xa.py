@@ -52,7 +52,7 @@ UNIT_LEVEL_DBFS = -20.0
 MAX_GAIN_DB = 18.0
 #: Each unit's duration in the assembled speech, as a share of its recorded duration (pitch
 #: kept, WSOLA). A syllable read alone lasts about twice as long as in running speech.
-TEMPO = 0.75
+TEMPO = 0.85
 #: Pause after a phrase, by what ends it (the pauses between chunks are render.py's).
 PAUSES_S = {"clause": 0.22, "sentence": 0.4, "paragraph": 0.6, "end": 0.0}
 _MARKER = b"lbnk"
@@ -121,7 +121,10 @@ def missing_syllables(
     once, in order of first use. An empty list: giọng xã can read the whole text."""
     from audio.normalize import normalize
 
-    b = _bank(voice or default_voice() or "")
+    name = voice or default_voice()
+    if not name:
+        raise error("no_bank")
+    b = _bank(name)
     have = b.syllables()
     seen: dict[str, None] = {}
     for s in words_of(normalize(text, lexicon)):
@@ -167,7 +170,7 @@ def time_scale(samples: Samples, factor: float, frame_s: float = 0.02) -> Sample
     return dsp.fade(out[:length])
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)  # about 100 MB at most; a full bank is about 1,500 units
 def _matched_unit(path: str, level_db: float | None, tempo: float = 1.0) -> Samples:
     """A unit file at the common level (and tempo). Unit files are named by their content, so
     the path is a safe cache key."""

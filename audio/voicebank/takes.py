@@ -102,7 +102,8 @@ def load_audio(source: Path | bytes | Samples) -> Samples:
     if wav is not None and wav[1] == SAMPLE_RATE:
         return wav[0]
     try:
-        samples = decode(data, max_seconds=MAX_TAKE_S + 1)
+        # A file is decoded from its path, where ffmpeg can seek (MP4 keeps its index anywhere).
+        samples = decode(source if isinstance(source, Path) else data, max_seconds=MAX_TAKE_S + 1)
     except AudioError as exc:
         raise error("take_unreadable") from exc
     if samples.size == 0:

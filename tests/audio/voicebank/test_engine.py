@@ -37,6 +37,9 @@ def _samples(data: bytes) -> np.ndarray:
 def test_no_bank_no_engine(banks_dir: Path) -> None:
     assert not giong_xa.available()
     assert "giong-xa" not in engines.auto_order()
+    with pytest.raises(AudioError) as info:
+        giong_xa.missing_syllables("Họp dân.")
+    assert info.value.code == "no_bank"
 
 
 def test_a_recorded_bank_reads_the_announcement(

@@ -49,6 +49,12 @@ def test_any_audio_format_is_decoded(tmp_path: Path) -> None:
     )  # fmt: skip
     take = cut_take(webm, SHEET[:10])
     assert [u.syllable for u in take.units] == list(SHEET[:10])
+    mp4 = tmp_path / "take.m4a"  # Safari's MediaRecorder: AAC in MP4
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(mp4)], check=True
+    )
+    take = cut_take(mp4, SHEET[:10])
+    assert [u.syllable for u in take.units] == list(SHEET[:10])
 
 
 def test_one_syllable_is_re_recorded_alone() -> None:
