@@ -53,10 +53,20 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "check",
-        help="thử thật các giọng trực tuyến (FPT.AI, Vbee): sẵn sàng, sai khóa, hết hạn mức, "
-        "không kết nối được",
+        help="thử thật các giọng trực tuyến (FPT.AI, Vbee, Viettel AI): sẵn sàng, sai khóa, "
+        "hết hạn mức, không kết nối được",
     )
     p.set_defaults(func=_check)
+
+    p = sub.add_parser(
+        "listen",
+        help="nghe kiểm tra: máy nhận dạng tiếng nói (viet-asr) nghe tệp âm thanh và so với "
+        "văn bản bản tin",
+    )
+    p.add_argument("file", type=Path, help="tệp âm thanh (vd. tệp MP3 của bản tin)")
+    p.add_argument("text", help="văn bản bản tin (được chuẩn hóa như khi đọc)")
+    p.add_argument("--lexicon", type=Path, help="từ điển phát âm riêng (TỪ<TAB>cách đọc)")
+    p.set_defaults(func=_listen)
 
     p = sub.add_parser("voices", help="liệt kê bộ đọc và giọng đọc có sẵn")
     p.set_defaults(func=_voices)
@@ -148,6 +158,25 @@ def _check(args: argparse.Namespace) -> int:
         if result.state not in ("ready", "not_configured"):
             worst = 1
     return worst
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from audio import listening
+    from audio.errors import AudioError
+    from audio.normalize import normalize
+
+    try:
+        result = listening.listen(args.file, normalize(args.text, _lexicon(args.lexicon)))
+    except AudioError as exc:
+        return _fail(exc)
+    print(
+        f"máy nghe đúng {result.heard_share:.0%} số từ (WER {result.word_error_rate:.0%}; "
+        f"{result.speech_s:.1f} s tiếng, {result.cpu_s:.1f} s CPU, {result.recognizer})"
+    )
+    print(f"máy nghe được: {result.heard_text}")
+    marked = " ".join(w.word if w.heard else f"[{w.word}]" for w in result.words)
+    print(f"từ nghe sai trong [ ]: {marked}")
+    return 0
 
 
 def _voices(args: argparse.Namespace) -> int:

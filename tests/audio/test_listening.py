@@ -104,3 +104,28 @@ def test_segments_cut_at_pauses_and_keep_pieces_short():
     long = np.concatenate([tone(60)])
     assert max(p.size for p in listening.segments(long)) <= listening.MAX_SEGMENT_S * rate
     assert listening.segments(hush(0.005)) == []
+
+
+def test_listen_command_without_the_recognizer_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from loa.cli import main
+
+    monkeypatch.setattr(listening, "RECOGNIZER", "no_such_recognizer_module")
+    tone = make_audio(tmp_path / "a.wav", 1.0)
+    assert main(["tts", "listen", str(tone), "Xin chào bà con"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[listening_unavailable]" in err
+
+
+@pytest.mark.usefixtures("recognizer")
+def test_listen_command_marks_the_misheard_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from loa.cli import main
+
+    tone = make_audio(tmp_path / "tone.mp3", 2.0, "-c:a", "libmp3lame")
+    assert main(["tts", "listen", str(tone), "UBND xã"]) == 0
+    out = capsys.readouterr().out
+    assert "máy nghe đúng 0% số từ" in out
+    assert "[ủy] [ban] [nhân] [dân] [xã]" in out  # the text as spoken, every word misheard
