@@ -153,3 +153,16 @@ def test_loa_voicebank_coverage_command(tmp_path: Path, capsys: pytest.CaptureFi
     assert "1 bản tin (0 mẫu của Loa, 1 của xã)" in out
     assert main(["voicebank", "coverage", "--texts", str(tmp_path / "none")]) == 2
     assert "[corpus_unreadable]" in capsys.readouterr().err
+
+
+def test_the_shipped_frequency_list_matches_the_corpus() -> None:
+    """audio/voicebank/corpus/frequencies.tsv is regenerated whenever the corpus changes:
+    loa voicebank coverage --frequencies audio/voicebank/corpus/frequencies.tsv"""
+    shipped = (
+        Path(coverage.__file__).with_name("corpus").joinpath("frequencies.tsv").read_text("utf-8")
+    )
+    rows = coverage.frequency_rows(coverage.count_syllables(builtin_announcements()))
+    expected = ["syllable\tcount\tshare\tcumulative\ttone"] + [
+        f"{s}\t{n}\t{share:.6f}\t{cum:.6f}\t{t}" for s, n, share, cum, t in rows
+    ]
+    assert shipped.splitlines() == expected
