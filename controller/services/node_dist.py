@@ -28,7 +28,7 @@ from loa import __version__
 
 log = logging.getLogger("controller.node_dist")  # its flat name
 
-SCRIPT = Path(__file__).parent.parent.parent / "install-node.sh"
+SCRIPT = Path(__file__).parent.parent / "install-node.sh"
 _built: set[Path] = set()
 _lock = threading.Lock()
 
