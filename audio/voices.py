@@ -85,7 +85,8 @@ CLOUD_VOICES: tuple[VoiceInfo, ...] = (
 
 def voice_label(engine: str, voice: str) -> str:
     """The picker's name for a voice: speaker, gender, region and engine for the cloud voices;
-    espeak-ng's regional labels; an installed Piper voice by its name and engine."""
+    espeak-ng's regional labels; an installed Piper voice by its name and engine; gTTS's one
+    voice as Google's (not espeak-ng's male "vi")."""
     from audio.messages import VOICE_LABELS
 
     for info in CLOUD_VOICES:
@@ -93,6 +94,8 @@ def voice_label(engine: str, voice: str) -> str:
             return info.label()
     if engine == "piper":
         return f"{voice} ({ENGINE_SHORT_NAMES['piper']})"
+    if engine == "gtts":
+        return "Giọng Google"
     return VOICE_LABELS.get(voice, voice)
 
 

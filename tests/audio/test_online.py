@@ -440,6 +440,8 @@ def test_cloud_voices_are_named_as_officials_know_them():
     assert set(labels) == set(fpt.VOICES)
     assert labels["myan"] == "Mỹ An — nữ miền Trung (FPT.AI)"
     assert rows["vbee"]["available"] is False
+    # gTTS's voice "vi" is Google's, not espeak-ng's male northern "vi"
+    assert rows["gtts"]["voices"] == [{"voice": "vi", "label": "Giọng Google"}]
     assert VOICE_LABELS["hcm-minhquan"] == "Minh Quân — nam miền Nam (Viettel AI)"
 
 
