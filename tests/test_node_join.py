@@ -205,6 +205,7 @@ def test_a_cluster_joins_with_one_command_and_plays(
         text=True,
         check=True,
         cwd=tmp_path,  # not this checkout's folder
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
     ).stdout
     assert where.startswith(str(root / "opt/loa/lib/"))
 
