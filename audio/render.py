@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,17 +68,23 @@ def synthesize_speech(
     # espeak-ng runs as a process and gTTS waits on the network: two at a time. Piper shares
     # one ONNX session and phonemizer, so it runs one chunk at a time.
     workers = 1 if engine.NAME == "piper" else 2
-    # each chunk runs in the caller's context (an emergency's online budget goes with it)
+    # each chunk runs in the caller's context (an emergency's online budget goes with it);
+    # once one chunk failed no other is started: the whole text goes to the next engine, and
+    # an online engine would spend a deadline and quota on every chunk still queued
+    failed = threading.Event()
+
+    def speak(text: str, context: contextvars.Context) -> Samples:
+        if failed.is_set():
+            raise AudioError("engine_failed", message_for("engine_failed", engine=engine.NAME))
+        try:
+            return context.run(_synthesize_chunk, engine, text, voice, rate, fingerprint, cache_dir)
+        except BaseException:
+            failed.set()
+            raise
+
     contexts = [contextvars.copy_context() for _ in parts]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        spoken = list(
-            pool.map(
-                lambda job: job[1].run(
-                    _synthesize_chunk, engine, job[0][0], voice, rate, fingerprint, cache_dir
-                ),
-                zip(parts, contexts, strict=True),
-            )
-        )
+        spoken = list(pool.map(speak, [text for text, _ in parts], contexts))
     joined: list[Samples] = []
     for samples, (_, pause) in zip(spoken, parts, strict=True):
         joined += [samples, dsp.silence(pause)]

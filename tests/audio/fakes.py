@@ -53,6 +53,8 @@ class FakeVendors:
     server_errors: int = 0
     #: seconds the synthesis endpoint waits before answering
     delay_s: float = 0.0
+    #: FPT.AI refuses this many first requests at once (quota), before any delay
+    refuse_first: int = 0
     #: what the audio link serves: "audio" | "html"
     link_serves: str = "audio"
     #: Vbee's request ends in FAILURE instead of SUCCESS
@@ -60,6 +62,7 @@ class FakeVendors:
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
     _polls: dict[str, int] = field(default_factory=dict)
+    _fpt_posts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -96,6 +99,11 @@ class FakeVendors:
     # -- FPT.AI -------------------------------------------------------------------------------
 
     def fpt_post(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self._fpt_posts += 1
+            refused = self._fpt_posts <= self.refuse_first
+        if refused:
+            return 200, {"error": 1, "message": "Your account has exceeded its character quota"}
         if self.delay_s:
             time.sleep(self.delay_s)
         if self._server_error():

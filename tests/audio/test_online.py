@@ -474,10 +474,25 @@ def test_a_long_text_falls_back_after_one_deadline_not_one_per_chunk(
         result = render_text(text, tmp_path, VoiceSettings(chime=False))
         took = time.monotonic() - started
     assert result.engine == "espeak-ng"
-    # two chunks at a time; the chunks not started are cancelled at the first failure (all 8
-    # waiting out their deadline would hold the announcement 4 s before espeak-ng even began)
-    assert len(fake.requests("POST", "/hmi/tts/v5")) <= 3
+    # two chunks at a time; no chunk starts after one failed (all 8 waiting out their deadline
+    # would hold the announcement 4 s before espeak-ng even began)
+    assert len(fake.requests("POST", "/hmi/tts/v5")) == 2
     assert took < 8.0
+
+
+def test_no_chunk_is_sent_after_one_failed(tmp_path: Path, mp3_reply: bytes):
+    # one of the first two chunks is refused at once, the other waits out its deadline:
+    # chunks 3-8 must not be sent (each would wait its own deadline and spend quota)
+    text = " ".join(f"Câu thông báo số {n} gửi bà con." for n in range(1, 9))
+    with fake_vendors(mp3_reply, refuse_first=1, delay_s=5.0) as fake:
+        use(fake, which="fpt", deadline_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(AudioError) as err:
+            render_text(text, tmp_path, VoiceSettings(engine="fpt"))
+        took = time.monotonic() - started
+    assert err.value.code in ("engine_failed", "offline")  # whichever chunk came first
+    assert len(fake.requests("POST", "/hmi/tts/v5")) == 2
+    assert took < 1.9  # one deadline, not two
 
 
 def test_an_emergency_budget_caps_the_online_deadline_for_its_own_call(
