@@ -73,7 +73,10 @@ def test_units_are_brought_to_one_level(make_bank: MakeBank) -> None:
     assert max(recorded) - min(recorded) > 10  # they were not level as recorded
 
 
-def test_units_are_crossfaded_and_phrases_paused(make_bank: MakeBank) -> None:
+def test_units_are_crossfaded_and_phrases_paused(
+    make_bank: MakeBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(giong_xa, "FINAL_TEMPO", 1.0)
     bank = make_bank(syllables=["họp", "dân", "thôn"])
     units = giong_xa.units_for(bank, ["họp", "dân", "thôn"])
     joined = giong_xa.join_units(units)
@@ -81,10 +84,12 @@ def test_units_are_crossfaded_and_phrases_paused(make_bank: MakeBank) -> None:
     assert joined.size == sum(u.size for u in units) - 2 * xf
     plain = _samples(giong_xa.synthesize("họp dân thôn", "hanh", 150))
     comma = _samples(giong_xa.synthesize("họp, dân thôn", "hanh", 150))
-    pause = comma.size - plain.size
-    assert pause == xf + round(giong_xa.PAUSES_S["clause"] * SAMPLE_RATE)
+    inside, end = giong_xa.units_for(bank, ["họp", "họp"], phrase=True)
+    lengthened = end.size - inside.size  # "họp" ends a phrase before the comma
+    pause = round(giong_xa.PAUSES_S["clause"] * SAMPLE_RATE)
+    assert comma.size - plain.size == xf + pause + lengthened
     slower = _samples(giong_xa.synthesize("họp, dân thôn", "hanh", 75))
-    assert slower.size - plain.size > 1.9 * pause - xf  # rate scales the pauses only
+    assert slower.size - comma.size == pause  # rate scales the pauses only
 
 
 def test_missing_syllables_are_listed_in_order(make_bank: MakeBank) -> None:
@@ -159,3 +164,14 @@ def test_units_are_shortened_with_their_pitch_kept() -> None:
     rms = float(np.sqrt(np.mean(middle**2)))
     assert abs(rms - 0.5 / np.sqrt(2)) < 0.05  # no dips where frames overlap
     assert giong_xa.time_scale(tone, 1.0) is tone
+
+
+def test_phrase_ends_have_their_own_tempo(
+    make_bank: MakeBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = make_bank(syllables=["họp", "dân"])
+    monkeypatch.setattr(giong_xa, "FINAL_TEMPO", 1.0)
+    inside, end = giong_xa.units_for(bank, ["dân", "dân"], phrase=True)
+    recorded = bank.load_unit("dân").size
+    assert abs(inside.size - giong_xa.TEMPO * recorded) <= 1
+    assert end.size == recorded  # the phrase end as the announcer said it
