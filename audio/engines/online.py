@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -134,21 +134,55 @@ class OnlineSettings:
     poll_max_s: float = 4.0
 
 
+#: The keys :func:`from_mapping` reads (the controller's stored settings use the same names).
+SETTING_KEYS = (
+    "fpt_api_key",
+    "fpt_url",
+    "vbee_token",
+    "vbee_app_id",
+    "vbee_url",
+    "viettel_token",
+    "viettel_url",
+    "deadline_s",
+    "breaker_s",
+)
+
+
+def from_mapping(values: Mapping[str, object]) -> OnlineSettings:
+    """Settings from flat values, as a controller stores them (:data:`SETTING_KEYS`; blank or
+    missing = not set up). An account needs its key (Vbee: token and app id); a URL left blank
+    is the vendor's own; ``deadline_s`` and ``breaker_s`` must be positive numbers."""
+
+    def text(key: str) -> str:
+        value = values.get(key)
+        return str(value).strip() if value is not None else ""
+
+    fpt = FptAccount(Secret(text("fpt_api_key")), text("fpt_url") or FPT_URL)
+    vbee = VbeeAccount(
+        Secret(text("vbee_token")), text("vbee_app_id"), text("vbee_url") or VBEE_URL
+    )
+    viettel = ViettelAccount(Secret(text("viettel_token")), text("viettel_url") or VIETTEL_URL)
+    limits: dict[str, float] = {}
+    for key in ("deadline_s", "breaker_s"):
+        if text(key):
+            number = float(text(key))
+            if not number > 0:
+                raise ValueError(f"{key} must be positive")
+            limits[key] = number
+    return OnlineSettings(
+        fpt=fpt if fpt.api_key else None,
+        vbee=vbee if vbee.token and vbee.app_id else None,
+        viettel=viettel if viettel.token else None,
+        **limits,
+    )
+
+
 def from_environment() -> OnlineSettings:
-    """Settings from ``LOA_FPT_*``, ``LOA_VBEE_*``, ``LOA_VIETTEL_*`` (``loa tts``, tests)."""
-    env = os.environ
-    fpt = None
-    if env.get("LOA_FPT_API_KEY"):
-        fpt = FptAccount(Secret(env["LOA_FPT_API_KEY"]), env.get("LOA_FPT_URL") or FPT_URL)
-    vbee = None
-    if env.get("LOA_VBEE_TOKEN") and env.get("LOA_VBEE_APP_ID"):
-        url = env.get("LOA_VBEE_URL") or VBEE_URL
-        vbee = VbeeAccount(Secret(env["LOA_VBEE_TOKEN"]), env["LOA_VBEE_APP_ID"], url)
-    viettel = None
-    if env.get("LOA_VIETTEL_TOKEN"):
-        url = env.get("LOA_VIETTEL_URL") or VIETTEL_URL
-        viettel = ViettelAccount(Secret(env["LOA_VIETTEL_TOKEN"]), url)
-    return OnlineSettings(fpt=fpt, vbee=vbee, viettel=viettel)
+    """Settings from ``LOA_FPT_API_KEY``, ``LOA_FPT_URL``, ``LOA_VBEE_TOKEN``,
+    ``LOA_VBEE_APP_ID``, ``LOA_VBEE_URL``, ``LOA_VIETTEL_TOKEN``, ``LOA_VIETTEL_URL``
+    (``loa tts``, tests)."""
+    keys = [k for k in SETTING_KEYS if not k.endswith("_s")]
+    return from_mapping({key: os.environ.get(f"LOA_{key.upper()}") for key in keys})
 
 
 _configured: OnlineSettings | None = None

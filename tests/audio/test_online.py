@@ -509,3 +509,24 @@ def test_an_emergency_budget_caps_the_online_deadline_for_its_own_call(
         result = render_text(TEXT, tmp_path, VoiceSettings(chime=False), online_deadline_s=0.5)
     assert result.engine == "espeak-ng"
     assert online.deadline_s() == 30.0  # the budget was for those calls only
+
+
+def test_settings_from_the_controllers_stored_values():
+    settings = online.from_mapping(
+        {
+            "fpt_api_key": " k1 ",
+            "vbee_token": "t2",
+            "vbee_app_id": "",  # a token without its app id is no account
+            "viettel_token": "t3",
+            "viettel_url": "https://mirror.example/syn",
+            "deadline_s": "12",
+        }
+    )
+    assert settings.fpt == online.FptAccount("k1", online.FPT_URL)
+    assert settings.vbee is None
+    assert settings.viettel == online.ViettelAccount("t3", "https://mirror.example/syn")
+    assert (settings.deadline_s, settings.breaker_s) == (12.0, 300.0)
+    assert online.from_mapping({}) == online.OnlineSettings()
+    with pytest.raises(ValueError):
+        online.from_mapping({"breaker_s": "0"})
+    assert "k1" not in repr(settings) and "t3" not in repr(settings)
