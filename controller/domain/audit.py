@@ -22,14 +22,40 @@ def record(
     after: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> None:
-    """Append one entry; call it inside the transaction that makes the change."""
+    """Append one entry for an official (None: the system); call it inside the transaction
+    that makes the change."""
+    append(
+        db,
+        who.key if who else "system",
+        who.user_id if who else None,
+        action,
+        entity,
+        entity_id,
+        before,
+        after,
+        ip,
+    )
+
+
+def append(
+    db: sqlite_utils.Database,
+    actor: str,
+    actor_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Append one entry by an actor named as the command line and the API name them."""
     insert(
         db,
         "audit_log",
         {
             "at": to_wire_time(utcnow()),
-            "actor": who.key if who else "system",
-            "actor_id": who.user_id if who else None,
+            "actor": actor,
+            "actor_id": actor_id,
             "action": action,
             "entity": entity,
             "entity_id": str(entity_id),

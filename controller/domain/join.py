@@ -34,7 +34,7 @@ import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controller.core.db import Store, insert, table
-from controller.domain import fleet, provisioning
+from controller.domain import audit, fleet, provisioning
 from controller.domain.provisioning import ProvisioningConfig, ProvisioningError
 from loa.protocol import to_wire_time, utcnow
 from loa.signing import public_key_b64
@@ -80,29 +80,6 @@ def join_command(public_url: str, code: str) -> str:
 
 def _taken(db: sqlite_utils.Database, node_id: str) -> bool:
     return provisioning.get_node(db, node_id) is not None or provisioning.reserved(db, node_id)
-
-
-def _audit(
-    db: sqlite_utils.Database,
-    actor: str,
-    actor_id: int | None,
-    action: str,
-    code_id: int,
-    after: dict[str, Any],
-) -> None:
-    insert(
-        db,
-        "audit_log",
-        {
-            "at": to_wire_time(utcnow()),
-            "actor": actor,
-            "actor_id": actor_id,
-            "action": action,
-            "entity": "join_code",
-            "entity_id": str(code_id),
-            "after": json.dumps(after, ensure_ascii=False),
-        },
-    )
 
 
 def create_code(
@@ -153,7 +130,7 @@ def create_code(
         }
         code_id = insert(db, "join_codes", row)
         public = {k: v for k, v in row.items() if k != "code_hash"}
-        _audit(db, actor, actor_id, "join_code.create", code_id, public)
+        audit.append(db, actor, actor_id, "join_code.create", "join_code", code_id, None, public)
     return {
         "id": code_id,
         **public,
@@ -225,7 +202,16 @@ def revoke_code(
         if not row["revoked_at"]:
             stamp = to_wire_time(utcnow())
             table(db, "join_codes").update(code_id, {"revoked_at": stamp})
-            _audit(db, actor, actor_id, "join_code.revoke", code_id, {"revoked_at": stamp})
+            audit.append(
+                db,
+                actor,
+                actor_id,
+                "join_code.revoke",
+                "join_code",
+                code_id,
+                None,
+                {"revoked_at": stamp},
+            )
         row = next(iter(db.query("SELECT * FROM join_codes WHERE id = ?", [code_id])))
     item = {k: v for k, v in row.items() if k != "code_hash"}
     item["status"] = status(row, None, utcnow())
@@ -262,8 +248,15 @@ def redeem(
         table(db, "join_codes").update(row["id"], {"redeemed_at": stamp})
         node = provisioning.get_node(db, row["node_id"]) or {}
         actor = f"join_code:{row['id']}"
-        _audit(
-            db, actor, None, "join_code.redeem", row["id"], {"node_id": row["node_id"], "ip": ip}
+        audit.append(
+            db,
+            actor,
+            None,
+            "join_code.redeem",
+            "join_code",
+            row["id"],
+            None,
+            {"node_id": row["node_id"], "ip": ip},
         )
         insert(
             db,

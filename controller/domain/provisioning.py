@@ -27,10 +27,10 @@ import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controller.core import broker_files
-from controller.core.db import Store, insert, table
+from controller.core.db import Store, table
 from controller.core.security import new_secret, token_hash
 from controller.core.settings import Settings
-from controller.domain import fleet
+from controller.domain import audit, fleet
 from loa.protocol import to_wire_time, utcnow
 from loa.signing import generate_private_key, load_or_create_private_key, public_key_b64
 
@@ -144,32 +144,6 @@ def check_coordinates(lat: float | None, lon: float | None) -> None:
         raise ProvisioningError(422, "bad_coordinates", field="lon")
 
 
-def _audit(
-    db: sqlite_utils.Database,
-    actor: str,
-    actor_id: int | None,
-    action: str,
-    node_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    entity: str = "node",
-) -> None:
-    insert(
-        db,
-        "audit_log",
-        {
-            "at": to_wire_time(utcnow()),
-            "actor": actor,
-            "actor_id": actor_id,
-            "action": action,
-            "entity": entity,
-            "entity_id": node_id,
-            "before": json.dumps(before, ensure_ascii=False) if before else None,
-            "after": json.dumps(after, ensure_ascii=False) if after else None,
-        },
-    )
-
-
 _PUBLIC = ("id", "zone_id", "name", "lat", "lon", "revoked", "revoked_at", "created_at")
 
 
@@ -258,7 +232,7 @@ def create_node(
         if lat is not None:
             table(db, "nodes").update(node_id, {"lat": lat, "lon": lon})
         node = get_node(db, node_id) or {}
-        _audit(db, actor, actor_id, "node.add", node_id, None, public_row(node))
+        audit.append(db, actor, actor_id, "node.add", "node", node_id, None, public_row(node))
     _refresh_after_change(store.db, cfg)
     return make_bundle(node, secret, cfg, public_key_b64(key))
 
@@ -296,7 +270,16 @@ def revoke_node(
                 [now, node_id, now],
             )
             after = get_node(db, node_id) or {}
-            _audit(db, actor, actor_id, "node.revoke", node_id, public_row(node), public_row(after))
+            audit.append(
+                db,
+                actor,
+                actor_id,
+                "node.revoke",
+                "node",
+                node_id,
+                public_row(node),
+                public_row(after),
+            )
             node = after
     if changed and before_broker is not None:
         try:
@@ -331,7 +314,7 @@ def reissue_node(
             "UPDATE nodes SET token_hash = ?, mqtt_password_hash = ? WHERE id = ?",
             [token_hash(secret), broker_files.mosquitto_hash(secret), node_id],
         )
-        _audit(db, actor, actor_id, "node.reissue", node_id, None, public_row(node))
+        audit.append(db, actor, actor_id, "node.reissue", "node", node_id, None, public_row(node))
     if refresh:
         _refresh_after_change(store.db, cfg)
     return make_bundle(node, secret, cfg, public_key_b64(key))
@@ -374,15 +357,15 @@ def rotate_key(
         write_bundle(path, bundle)
         written.append(path)
     with store.transaction() as db:
-        _audit(
+        audit.append(
             db,
             actor,
             None,
             "controller.rotate_key",
+            "controller",
             cfg.key_path.name,
             None,
             {"public_key": public_key_b64(key), "bundles": len(written)},
-            entity="controller",
         )
     refresh_broker(store.db, cfg)
     return old, written
