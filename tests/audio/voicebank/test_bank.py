@@ -241,3 +241,11 @@ def test_cli_create_take_export_import(
     assert main(["voicebank", "list"]) == 0
     out = capsys.readouterr().out
     assert "chien\tLò Văn Chiến\t4 tiếng" in out and "chien-2\tLò Văn Chiến\t4 tiếng" in out
+    own = tmp_path / "cu.txt"
+    own.write_text("Thông báo họp dân.\n\nThông báo họp thôn.\n", encoding="utf-8")
+    base = ["--no-corpus", "--texts", str(own), "--bank", "chien"]
+    assert main(["voicebank", "coverage", *base]) == 0
+    out = capsys.readouterr().out
+    assert "giọng xã đọc được 88% số tiếng trong các bản tin của xã; đọc trọn 1/2 bản tin" in out
+    assert main(["voicebank", "sheets", *base, "--size", "10"]) == 0
+    assert capsys.readouterr().out.strip() == "Tờ 1 (+1 tiếng, phủ 100.0%): thôn"
