@@ -16,10 +16,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audio.upload import MAX_UPLOAD_BYTES
-from controller.api import content as api
+from controller.api import announcements as api_announcements
+from controller.api import broadcasts as api_broadcasts
 from controller.api import deps, errors, metrics
 from controller.api import fleet as api_fleet
+from controller.api import media as api_media
+from controller.api import officials as api_officials
+from controller.api import reports as api_reports
 from controller.api import streams as api_streams
+from controller.api import zones as api_zones
 from controller.api.nodes import node_files_router
 from controller.api.nodes import router as nodes_router
 from controller.api.request_limits import BodyLimit
@@ -106,8 +111,12 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     errors.install(app)
     web_common.install(app)
     # The order is the order routes match in (tests/controller/test_api_surface.py keeps it).
-    app.include_router(api.router)
-    app.include_router(api.media_router)
+    app.include_router(api_announcements.router)
+    app.include_router(api_broadcasts.router)  # and /emergency
+    app.include_router(api_zones.router)  # zones and the node list
+    app.include_router(api_reports.router)  # and /audit
+    app.include_router(api_officials.router)  # users and tokens
+    app.include_router(api_media.router)
     app.include_router(web.router)  # sign-in, language, dashboard
     app.include_router(web_content.router)
     app.include_router(web_fleet.router)

@@ -1,7 +1,7 @@
 """Fleet routes under /api/v1: one node in detail (state, telemetry, status history, uptime),
 uptime over a chosen period, and the operators' alert list.
 
-``GET /api/v1/nodes`` itself lives in controller/api/content.py; its rows come from
+``GET /api/v1/nodes`` itself lives in controller/api/zones.py; its rows come from
 ``fleet.list_nodes``, which adds ``status``, ``status_since``, ``uptime_pct`` and
 ``open_alerts``. Everything here keeps to the official's area, like the rest of the API.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from controller.api.deps import require_official, runtime_of
+from controller.api.deps import Official, runtime_of
 from controller.core.errors import ApiError
 from controller.domain import authz, fleet
 from controller.domain.identity import Identity
@@ -21,8 +21,6 @@ from controller.services import alerts
 from loa.protocol import to_wire_time, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
-
-Official = Annotated[Identity, Depends(require_official)]
 
 #: Longest period an uptime may be asked for.
 MAX_UPTIME_PERIOD = timedelta(days=366)

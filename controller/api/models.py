@@ -1,4 +1,4 @@
-"""Request bodies of the REST API (controller/api/content.py): what each route accepts,
+"""Request bodies of the REST API (controller/api/): what each route accepts,
 field by field. They hold no route, so a page may check a form with the same model."""
 
 from __future__ import annotations

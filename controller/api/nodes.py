@@ -7,13 +7,13 @@ Administrators only, except the redemption and ``/node/…`` (the join code is t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.api.deps import require_official
+from controller.api.deps import Official
 from controller.core.errors import ApiError
 from controller.domain import admin_area, authz, join, provisioning
 from controller.domain.identity import Identity
@@ -22,8 +22,6 @@ from controller.services import node_dist
 from controller.services.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["provisioning"])
-
-Official = Annotated[Identity, Depends(require_official)]
 
 
 class NodeIn(BaseModel):

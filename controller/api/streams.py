@@ -18,7 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 import schedules
-from controller.api.deps import official, require_media_reader, require_official, runtime_of
+from controller.api.deps import (
+    Official,
+    official,
+    require_media_reader,
+    runtime_of,
+)
 from controller.core.errors import ApiError
 from controller.domain import authz, broadcasts, relays
 from controller.domain import sources as streams
@@ -31,8 +36,6 @@ log = logging.getLogger("controller.api_streams")  # its flat name
 
 router = APIRouter(prefix="/api/v1")
 stream_router = APIRouter()
-
-Official = Annotated[Identity, Depends(require_official)]
 
 
 class _Request(BaseModel):
