@@ -33,10 +33,13 @@ from controller.services.hubs import StreamService
 from controller.services.live import LiveManager
 from controller.services.runtime import Runtime
 from controller.web import admin as web_admin
+from controller.web import announcements as web_announcements
 from controller.web import common as web_common
-from controller.web import content as web_content
+from controller.web import emergency as web_emergency
 from controller.web import fleet as web_fleet
 from controller.web import live as web_live
+from controller.web import public as web_public
+from controller.web import schedule as web_schedule
 from controller.web import session as web
 from controller.web import streams as web_streams
 
@@ -118,7 +121,10 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api_officials.router)  # users and tokens
     app.include_router(api_media.router)
     app.include_router(web.router)  # sign-in, language, dashboard
-    app.include_router(web_content.router)
+    app.include_router(web_announcements.router)  # and the approval queue
+    app.include_router(web_schedule.router)  # and one broadcast's page
+    app.include_router(web_emergency.router)
+    app.include_router(web_public.router)
     app.include_router(web_fleet.router)
     app.include_router(web_admin.router)
     app.include_router(web_streams.router)

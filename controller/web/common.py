@@ -1,5 +1,7 @@
 """What every web page shares: templates, the catalog's ``_``, sign-in and CSRF checks, local
-times, and the labels officials read for codes (roles, states, categories)."""
+times, and the labels officials read for codes (roles, states, categories); and what several
+page areas share: the zones an official may choose, and one broadcast's page (its play log,
+shown by the schedule and the emergency pages)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 import loa
 import schedules
 from controller.api.deps import official, runtime_of
 from controller.core.errors import ApiError
-from controller.domain import authz
+from controller.domain import authz, broadcasts, zones
 from controller.domain.identity import Identity
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
 from loa.protocol import to_wire_time, utcnow
@@ -315,3 +318,82 @@ def forbidden(request: Request, who: Identity) -> HTMLResponse:
 def not_found(request: Request, who: Identity | None, message: str) -> HTMLResponse:
     _ = translator(request)
     return render(request, "message.html", who, 404, heading=_("Không tìm thấy"), message=message)
+
+
+#: Where a form error about a schedule rule is shown, by the schedules package's error code.
+RULE_FIELDS = {
+    "no_times": "times",
+    "bad_time": "times",
+    "bad_weekdays": "weekdays",
+    "bad_month_days": "month_days",
+    "window_empty": "valid_until",
+    "bad_frequency": "frequency",
+}
+
+
+def zone_choices(request: Request, who: Identity) -> list[dict[str, Any]]:
+    """The zone tree inside the official's area, each with how many nodes it reaches."""
+    db = rt(request).store.db
+    allowed = authz.area(db, who)
+    return [
+        {**z, "nodes": len(zones.nodes_under(db, [z["id"]]))}
+        for z in zones.zone_tree(db)
+        if allowed is None or z["id"] in allowed
+    ]
+
+
+def zone_ids(form: FormData) -> list[int]:
+    return [int(str(z)) for z in form.getlist("zone_ids") if str(z).isdigit()]
+
+
+def broadcast_context(request: Request, who: Identity, broadcast_id: int) -> dict | None:
+    """One broadcast's page (its play log, its relay window, whether it can be acted on), or
+    None when it is not found or outside the official's area."""
+    db = rt(request).store.db
+    detail = broadcasts.broadcast_detail(db, broadcast_id, who)
+    if detail is None:
+        return None
+    names = {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+    zone_names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
+    return {
+        "b": detail,
+        "node_names": names,
+        "zone_names": [zone_names.get(z, str(z)) for z in detail["zone_ids"]],
+        "total": len(detail["dispatches"]),
+        "relay": _relay_facts(request, detail),
+        # acting on it (cancel) needs every target zone inside the area
+        "whole_area": _whole_area(db, who, detail["zone_ids"]),
+    }
+
+
+def _whole_area(db: Any, who: Identity, zone_ids: list[int]) -> bool:
+    allowed = authz.area(db, who)
+    return allowed is None or set(zone_ids) <= allowed
+
+
+def _relay_facts(request: Request, b: dict[str, Any]) -> dict[str, Any] | None:
+    """A relay's source and window for its page: a one-off relay's window, or a recurring
+    relay's next one (the one open now counts); None for other kinds."""
+    if b["kind"] != "relay":
+        return None
+    zone = tz(request)
+    window = timedelta(seconds=b["window_s"] or 0)
+    start: datetime | None = None
+    if not b["rrule"]:
+        start = datetime.fromisoformat(b["starts_at"])
+    elif b["status"] == "active":
+        upcoming = schedules.next_occurrence(
+            schedules.Schedule(rrule=b["rrule"]), utcnow() - window
+        )
+        start = upcoming.at if upcoming else None
+    end = start + window if start else None
+    # seconds only when they count (a window entered to the second)
+    precise = any(t is not None and t.second for t in (start, end))
+    return {
+        "source": b["stream_source_name"] or "",
+        "recurring": bool(b["rrule"]),
+        "start": start.astimezone(zone) if start else None,
+        "end": end.astimezone(zone) if end else None,
+        "format": "%H:%M:%S %d/%m/%Y" if precise else "%H:%M %d/%m/%Y",
+        "length": duration_text(translator(request), window.total_seconds()),
+    }

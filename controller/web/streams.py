@@ -25,6 +25,7 @@ from controller.domain import sources as streams
 from controller.domain.identity import Identity
 from controller.web.common import (
     PRIORITIES,
+    RULE_FIELDS,
     csrf_ok,
     duration_text,
     forbidden,
@@ -36,8 +37,9 @@ from controller.web.common import (
     rt,
     translator,
     tz,
+    zone_choices,
+    zone_ids,
 )
-from controller.web.content import RULE_FIELDS, _zone_choices, _zone_ids
 from loa.protocol import utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -352,7 +354,7 @@ def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
         }
     return {
         "stream_source_id": str(form.get("stream_source_id", "")),
-        "zone_ids": _zone_ids(form),
+        "zone_ids": zone_ids(form),
         "kind": "recurring" if form.get("kind") == "recurring" else "once",
         "starts_at": str(form.get("starts_at", "")),
         "ends_at": str(form.get("ends_at", "")),
@@ -459,7 +461,7 @@ def _relay_form(
         conflicts=conflicts or [],
         unhealthy=unhealthy,
         sources=_sources(request),
-        zones=_zone_choices(request, who),
+        zones=zone_choices(request, who),
         levels=[p for p in PRIORITIES if p != "emergency" or authz.can(who, "broadcast.emergency")],
     )
 

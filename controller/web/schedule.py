@@ -1,0 +1,317 @@
+"""Pages for when it is said: the schedule (a week's agenda, recent broadcasts) with its rule
+builder and check, and one broadcast with its play log (live), where it can be cancelled. Domain
+work goes through the same functions as the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+import schedules
+from controller.core.errors import ApiError
+from controller.core.messages import error_message
+from controller.domain import announcements, authz, broadcasts, zones
+from controller.domain.identity import Identity
+from controller.web.common import (
+    RULE_FIELDS,
+    broadcast_context,
+    csrf_ok,
+    forbidden,
+    not_found,
+    page_user,
+    recurrence_rule,
+    render,
+    rt,
+    translator,
+    tz,
+    zone_choices,
+    zone_ids,
+)
+from loa.protocol import utcnow
+
+router = APIRouter(include_in_schema=False)
+
+
+#: How far ahead the schedule's agenda looks.
+AGENDA_DAYS = 7
+
+
+def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, Any]]]]:
+    """Upcoming occurrences of active broadcasts in the official's area, by local day."""
+    db = rt(request).store.db
+    now = utcnow()
+    zone = tz(request)
+    allowed = authz.area(db, who)
+    days: dict[date, list[dict[str, Any]]] = {}
+    rows = db.query(
+        "SELECT b.*, COALESCE(a.title, b.title) AS shown_title, COALESCE(b.kind, 'file') AS "
+        "shown_kind, a.status AS announcement_status FROM broadcasts b "
+        "LEFT JOIN announcements a ON a.id = b.announcement_id WHERE b.status = 'active'"
+    )
+    names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
+    for row in rows:
+        zone_ids = json.loads(row["zone_ids"])
+        if allowed is not None and not set(zone_ids) & allowed:
+            continue
+        for occ in schedules.occurrences(
+            broadcasts.schedule_of(row), now, now + timedelta(days=AGENDA_DAYS)
+        )[:50]:
+            local = occ.at.astimezone(zone)
+            days.setdefault(local.date(), []).append(
+                {
+                    "at": local,
+                    "broadcast_id": row["id"],
+                    "title": row["shown_title"],
+                    "kind": row["shown_kind"],
+                    "priority": row["priority"],
+                    # relays and live broadcasts have no announcement to approve
+                    "approved": row["shown_kind"] != "file"
+                    or row["announcement_status"] == "approved",
+                    "zones": ", ".join(names.get(z, str(z)) for z in zone_ids),
+                }
+            )
+    return [(d, sorted(items, key=lambda i: i["at"])) for d, items in sorted(days.items())]
+
+
+@router.get("/schedule")
+def schedule_page(request: Request) -> Response:
+    who = page_user(request)
+    db = rt(request).store.db
+    return render(
+        request,
+        "schedule.html",
+        who,
+        agenda=_agenda(request, who),
+        rows=broadcasts.recent_broadcasts(db, who),
+    )
+
+
+@router.get("/broadcasts")
+def broadcasts_redirect() -> Response:
+    return RedirectResponse("/schedule", status_code=303)
+
+
+def _schedulable(request: Request) -> list[dict[str, Any]]:
+    db = rt(request).store.db
+    return [
+        a
+        for status in broadcasts.SCHEDULABLE
+        for a in announcements.list_announcements(db, status=status)
+    ]
+
+
+def _schedule_values(form: FormData | None, request: Request) -> dict[str, Any]:
+    now_local = utcnow().astimezone(tz(request))
+    if form is None:
+        return {
+            "announcement_id": request.query_params.get("announcement_id", ""),
+            "zone_ids": [],
+            "kind": "once",
+            "play_at": (now_local + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "frequency": "daily",
+            "times": "06:00, 17:00",
+            "weekdays": [],
+            "month_days": "1",
+            "valid_from": now_local.date().isoformat(),
+            "valid_until": "",
+            "repeats": "1",
+            "priority": "",
+            "accept_conflicts": False,
+        }
+    return {
+        "announcement_id": str(form.get("announcement_id", "")),
+        "zone_ids": zone_ids(form),
+        "kind": "recurring" if form.get("kind") == "recurring" else "once",
+        "play_at": str(form.get("play_at", "")),
+        "frequency": str(form.get("frequency", "daily")),
+        "times": str(form.get("times", "")),
+        "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
+        "month_days": str(form.get("month_days", "")),
+        "valid_from": str(form.get("valid_from", "")),
+        "valid_until": str(form.get("valid_until", "")),
+        "repeats": str(form.get("repeats", "1")),
+        "priority": str(form.get("priority", "")),
+        "accept_conflicts": form.get("accept_conflicts") == "1",
+    }
+
+
+def _broadcast_request(request: Request, v: dict[str, Any]) -> broadcasts.BroadcastRequest:
+    """The form's values as the API's request; ApiError names the field at fault."""
+    _ = translator(request)
+    if not v["announcement_id"].isdigit():
+        raise ApiError(
+            422, "invalid_request", field="announcement_id", message=_("Hãy chọn bản tin.")
+        )
+    if not v["zone_ids"]:
+        raise ApiError(422, "no_zones", field="zone_ids")
+    if not v["repeats"].isdigit() or not 1 <= int(v["repeats"]) <= 10:
+        raise ApiError(
+            422, "invalid_request", field="repeats", message=_("Số lần phát lại từ 1 đến 10.")
+        )
+    zone = tz(request)
+    starts_at = None
+    rule = None
+    if v["kind"] == "once":
+        try:
+            starts_at = datetime.fromisoformat(v["play_at"]).replace(tzinfo=zone)
+        except ValueError:
+            raise ApiError(
+                422, "invalid_request", field="play_at", message=_("Hãy chọn ngày giờ phát.")
+            ) from None
+    else:
+        try:
+            times = tuple(
+                time.fromisoformat(t.strip())
+                for t in v["times"].replace(";", ",").split(",")
+                if t.strip()
+            )
+        except ValueError:
+            raise ApiError(
+                422, "invalid_request", field="times", message=_("Giờ phát viết dạng 06:00, 17:30.")
+            ) from None
+        rule = recurrence_rule(_, v, times)
+    return broadcasts.BroadcastRequest(
+        announcement_id=int(v["announcement_id"]),
+        zone_ids=v["zone_ids"],
+        starts_at=starts_at,
+        rule=rule,
+        priority=v["priority"] or None,
+        repeats=int(v["repeats"]),
+        accept_conflicts=v["accept_conflicts"],
+    )
+
+
+def _field_of(exc: ApiError, v: dict[str, Any]) -> str:
+    if exc.field in ("starts_at", "rrule"):
+        if v["kind"] == "once":
+            return "play_at"
+        return RULE_FIELDS.get(exc.code, "times")
+    return exc.field or "form"
+
+
+def _schedule_form(
+    request: Request,
+    who: Identity,
+    v: dict[str, Any],
+    errors: dict[str, str],
+    conflicts: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "schedule_form.html",
+        who,
+        status,
+        form=v,
+        errors=errors,
+        conflicts=conflicts or [],
+        zones=zone_choices(request, who),
+        choices=_schedulable(request),
+    )
+
+
+@router.get("/schedule/new")
+def schedule_new(request: Request) -> Response:
+    who = page_user(request)
+    if not authz.can(who, "broadcast.schedule"):
+        return forbidden(request, who)
+    return _schedule_form(request, who, _schedule_values(None, request), {})
+
+
+@router.post("/schedule/check")
+async def schedule_check(request: Request) -> Response:
+    """What the form would save, shown live: the summary, the nodes, the next occurrences and
+    any clash — before anything is saved."""
+    who = page_user(request)
+    runtime = rt(request)
+    v = _schedule_values(await request.form(), request)
+    context: dict[str, Any] = {"error": None, "plan": None, "upcoming": []}
+    try:
+        req = _broadcast_request(request, v)
+        a = announcements.get_announcement(runtime.store.db, req.announcement_id)
+        plan = broadcasts.plan_broadcast(
+            runtime.store,
+            runtime.settings,
+            who,
+            req,
+            utcnow(),
+            render=bool(a and a.get("media_sha256")),
+        )
+    except ApiError as exc:
+        context["error"] = exc.message
+    else:
+        context["plan"] = plan
+        zone = tz(request)
+        context["upcoming"] = [
+            o.at.astimezone(zone)
+            for o in schedules.occurrences(
+                plan.schedule, utcnow(), utcnow() + broadcasts.CONFLICT_WINDOW
+            )[:8]
+        ]
+    return render(request, "_check.html", who, **context)
+
+
+@router.post("/schedule/new")
+async def schedule_save(request: Request) -> Response:
+    who = page_user(request)
+    runtime = rt(request)
+    form = await request.form()
+    v = _schedule_values(form, request)
+    try:
+        if not csrf_ok(request, form):
+            raise ApiError(403, "csrf")
+        broadcast_id = broadcasts.create_broadcast(
+            runtime.store, runtime.settings, who, _broadcast_request(request, v)
+        )
+    except ApiError as exc:
+        if exc.code == "csrf":
+            return _schedule_form(request, who, v, {"form": error_message("csrf")}, status=403)
+        conflicts = exc.details if exc.code == "schedule_conflict" else None
+        return _schedule_form(
+            request, who, v, {_field_of(exc, v): exc.message}, conflicts, status=exc.status
+        )
+    runtime.kick()
+    return RedirectResponse(f"/broadcasts/{broadcast_id}?created=1", status_code=303)
+
+
+# --- one broadcast, its play log --------------------------------------------------------------
+
+
+@router.get("/broadcasts/{broadcast_id:int}")
+def broadcast_page(broadcast_id: int, request: Request) -> Response:
+    who = page_user(request)
+    context = broadcast_context(request, who, broadcast_id)
+    if context is None:
+        return not_found(request, who, error_message("broadcast_not_found"))
+    created = request.query_params.get("created") == "1"
+    return render(request, "broadcast.html", who, created=created, **context)
+
+
+@router.get("/broadcasts/{broadcast_id}/live")
+def broadcast_live(broadcast_id: int, request: Request) -> Response:
+    who = page_user(request)
+    context = broadcast_context(request, who, broadcast_id)
+    if context is None:
+        return Response(status_code=404)
+    return render(request, "_dispatches.html", who, **context)
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+async def broadcast_cancel(broadcast_id: int, request: Request) -> Response:
+    who = page_user(request)
+    runtime = rt(request)
+    form = await request.form()
+    if csrf_ok(request, form):
+        try:
+            runtime.cancel_broadcast(who, broadcast_id)
+        except ApiError as exc:
+            context = broadcast_context(request, who, broadcast_id)
+            if context is None:
+                return not_found(request, who, exc.message)
+            return render(request, "broadcast.html", who, 422, error=exc.message, **context)
+    return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
