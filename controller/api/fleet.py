@@ -31,10 +31,10 @@ _runtime = runtime_of
 
 def _visible_node(request: Request, who: Identity, node_id: str) -> dict[str, Any]:
     db = _runtime(request).store.db
-    rows = list(db.query("SELECT id, zone_id FROM nodes WHERE id = ?", [node_id]))
-    if not rows or not authz.node_visible(db, who, rows[0]["zone_id"]):
+    node = fleet.node_zone(db, node_id)
+    if node is None or not authz.node_visible(db, who, node["zone_id"]):
         raise ApiError(404, "node_not_found")
-    return rows[0]
+    return node
 
 
 @router.get("/nodes/{node_id}")
@@ -98,5 +98,5 @@ def list_alerts(
     rows = alerts.list_alerts(db, include_closed=all)
     if allowed is None:
         return rows
-    zone_of = {r[0]: r[1] for r in db.execute("SELECT id, zone_id FROM nodes")}
+    zone_of = fleet.zones_of_nodes(db)
     return [r for r in rows if r["node_id"] is None or zone_of.get(r["node_id"]) in allowed]

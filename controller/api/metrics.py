@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from controller.core.errors import ApiError
-from controller.domain import fleet
+from controller.domain import fleet, reports
 from controller.services.runtime import Runtime
 from loa.protocol import utcnow
 
@@ -33,12 +33,7 @@ class RuntimeCollector(Collector):
         rt = self.runtime
         db = rt.store.db
         now = utcnow()
-        online = offline = 0
-        for row in db.query("SELECT online, last_seen, heartbeat_s FROM nodes WHERE revoked = 0"):
-            if fleet.is_online(row, now, rt.settings.missed_heartbeats):
-                online += 1
-            else:
-                offline += 1
+        online, offline = fleet.online_offline(db, now, rt.settings.missed_heartbeats)
         nodes = GaugeMetricFamily("loa_nodes", "Nodes (not revoked) by status", labels=["status"])
         nodes.add_metric(["online"], online)
         nodes.add_metric(["offline"], offline)
@@ -47,14 +42,12 @@ class RuntimeCollector(Collector):
         dispatches = GaugeMetricFamily(
             "loa_dispatches", "Dispatch rows (the play log) by state", labels=["state"]
         )
-        for state, count in db.execute("SELECT state, COUNT(*) FROM dispatches GROUP BY state"):
+        for state, count in reports.dispatches_by_state(db):
             dispatches.add_metric([state], count)
         yield dispatches
 
         alerts = GaugeMetricFamily("loa_alerts_open", "Open alerts by kind", labels=["kind"])
-        for kind, count in db.execute(
-            "SELECT kind, COUNT(*) FROM alerts WHERE closed_at IS NULL GROUP BY kind"
-        ):
+        for kind, count in fleet.open_alerts_by_kind(db):
             alerts.add_metric([kind], count)
         yield alerts
 

@@ -64,7 +64,7 @@ def create_token(body: TokenIn, request: Request, who: Official) -> dict[str, An
             raise ApiError(404, "user_not_found", field="user_id")
     with db.conn:
         token = users.create_token(db, body.name, role=body.role, user_id=body.user_id)
-        token_id = db.execute("SELECT max(id) FROM api_tokens").fetchone()[0]
+        token_id = users.newest_token_id(db)
         audit.record(
             db, who, "token.create", "api_token", token_id, after=body.model_dump(), ip=_ip(request)
         )
@@ -76,8 +76,8 @@ def revoke_token(token_id: int, request: Request, who: Official) -> Response:
     authz.require(who, "user.manage")
     db = runtime(request).store.db
     with db.conn:
-        found = list(db.query("SELECT user_id FROM api_tokens WHERE id = ?", [token_id]))
-        if not found or not admin_area.token_visible(db, who, found[0]):
+        found = users.token_owner(db, token_id)
+        if found is None or not admin_area.token_visible(db, who, found):
             raise ApiError(404, "token_not_found")
         if not users.revoke_token(db, token_id):
             raise ApiError(404, "token_not_found")

@@ -92,3 +92,8 @@ def entries(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
     return list(db.query(sql, [*params, limit]))
+
+
+def entities(db: sqlite_utils.Database) -> list[str]:
+    """The kinds of entity the log has entries about (each once)."""
+    return [r["entity"] for r in db.query("SELECT DISTINCT entity FROM audit_log")]

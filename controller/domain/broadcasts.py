@@ -623,3 +623,37 @@ def approve_relay(
         changes = {"approved_by": who.user_id, "approved_at": to_wire_time(now)}
         table(db, "broadcasts").update(broadcast_id, changes)
         audit.record(db, who, "broadcast.relay_approve", "broadcast", broadcast_id, before, changes)
+
+
+def active_with_titles(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every active broadcast, with the title shown for it (``shown_title``: its
+    announcement's, or its own for a relay or live broadcast), its kind (``shown_kind``,
+    ``file`` when not set) and its announcement's status (``announcement_status``)."""
+    return list(
+        db.query(
+            "SELECT b.*, COALESCE(a.title, b.title) AS shown_title, COALESCE(b.kind, 'file') AS "
+            "shown_kind, a.status AS announcement_status FROM broadcasts b "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id WHERE b.status = 'active'"
+        )
+    )
+
+
+def recent_relays(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The 100 newest relay broadcasts, newest first, each with its source's name
+    (``source_name``) and how many dispatches it has (``total``) and have ``played``."""
+    return list(
+        db.query(
+            "SELECT b.*, s.name AS source_name, COUNT(d.id) AS total, "
+            "COALESCE(SUM(d.state = 'played'), 0) AS played "
+            "FROM broadcasts b LEFT JOIN stream_sources s ON s.id = b.stream_source_id "
+            "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
+            "WHERE b.kind = 'relay' GROUP BY b.id ORDER BY b.id DESC LIMIT 100"
+        )
+    )
+
+
+def dispatch_states(db: sqlite_utils.Database, broadcast_id: int) -> list[dict[str, Any]]:
+    """Each of a broadcast's dispatches: its ``node_id`` and ``state``."""
+    return list(
+        db.query("SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [broadcast_id])
+    )

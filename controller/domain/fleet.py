@@ -440,3 +440,59 @@ def node_detail(
         }
     )
     return view
+
+
+def node_zone(db: sqlite_utils.Database, node_id: str) -> dict[str, Any] | None:
+    """A node's ``id`` and ``zone_id`` (revoked ones too), or None when there is no such node."""
+    rows = list(db.query("SELECT id, zone_id FROM nodes WHERE id = ?", [node_id]))
+    return rows[0] if rows else None
+
+
+def zones_of_nodes(db: sqlite_utils.Database) -> dict[str, int]:
+    """Every node's zone by node id (revoked ones too)."""
+    return {r[0]: r[1] for r in db.execute("SELECT id, zone_id FROM nodes")}
+
+
+def node_names(db: sqlite_utils.Database) -> dict[str, str]:
+    """Every node's name by id (revoked ones too: a play log names every node it went to)."""
+    return {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+
+
+def nodes_in_service(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The nodes not revoked, ``id`` and ``name``, in id order."""
+    return list(db.query("SELECT id, name FROM nodes WHERE revoked = 0 ORDER BY id"))
+
+
+def any_node_located(db: sqlite_utils.Database) -> bool:
+    """Whether any node has a latitude set (the node list then offers the map)."""
+    return bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
+
+
+def node_positions(db: sqlite_utils.Database) -> dict[str, tuple[float, float]]:
+    """Each node's (latitude, longitude) by id, for the nodes that have both."""
+    return {
+        r["id"]: (r["lat"], r["lon"])
+        for r in db.query(
+            "SELECT id, lat, lon FROM nodes WHERE lat IS NOT NULL AND lon IS NOT NULL"
+        )
+    }
+
+
+def online_offline(
+    db: sqlite_utils.Database, now: datetime, missed_heartbeats: int
+) -> tuple[int, int]:
+    """How many nodes not revoked are online and offline now (``is_online``)."""
+    online = offline = 0
+    for row in db.query("SELECT online, last_seen, heartbeat_s FROM nodes WHERE revoked = 0"):
+        if is_online(row, now, missed_heartbeats):
+            online += 1
+        else:
+            offline += 1
+    return online, offline
+
+
+def open_alerts_by_kind(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """How many alerts are open, by kind (only the kinds that have one)."""
+    return list(
+        db.execute("SELECT kind, COUNT(*) FROM alerts WHERE closed_at IS NULL GROUP BY kind")
+    )

@@ -1,4 +1,5 @@
-"""Reports (báo cáo): the play log with filters, delivery rates, and CSV export."""
+"""Reports (báo cáo): the play log with filters, delivery rates, what played where (the public
+page), and the counts the dashboard and /metrics show. CSV export is in api/reports.py."""
 
 from __future__ import annotations
 
@@ -153,3 +154,55 @@ def delivery_summary(
     for bucket in (*broadcasts, *days.values()):
         bucket["rate"] = round(bucket["played"] / bucket["total"], 4) if bucket["total"] else None
     return {"broadcasts": broadcasts, "days": sorted(days.values(), key=lambda d: d["day"])}
+
+
+def dispatches_by_state(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """How many dispatch rows (the whole play log) are in each state."""
+    return list(db.execute("SELECT state, COUNT(*) FROM dispatches GROUP BY state"))
+
+
+def played_in_zones(
+    db: sqlite_utils.Database, zone_ids: list[int], since: str
+) -> list[dict[str, Any]]:
+    """Broadcasts of an announcement that played on a node of these zones at or after
+    ``since`` (UTC wire time), newest first, at most 30: id, title, text, the audio's sha256
+    and when it last started playing (``played_at``)."""
+    marks = ",".join("?" * len(zone_ids))
+    return list(
+        db.query(
+            "SELECT b.id, a.title, a.text, a.media_sha256, MAX(d.started_at) AS played_at "
+            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
+            "JOIN announcements a ON a.id = b.announcement_id JOIN nodes n ON n.id = d.node_id "
+            f"WHERE d.state = 'played' AND d.play_at >= ? AND n.zone_id IN ({marks}) "
+            "GROUP BY b.id ORDER BY played_at DESC LIMIT 30",
+            [since, *zone_ids],
+        )
+    )
+
+
+def occurrences_between(
+    db: sqlite_utils.Database, since: str, until: str, zone_ids: set[int] | None
+) -> list[dict[str, Any]]:
+    """Each occurrence of a broadcast with dispatches due in [``since``, ``until``) (UTC wire
+    times), in time order: its broadcast, title, kind, priority and status, and how many of its
+    dispatches there are (``total``), have ``played`` and are ``playing``. With ``zone_ids``
+    only the nodes of those zones count (a village official's clusters)."""
+    in_area = ""
+    params: list[Any] = [since, until]
+    if zone_ids is not None:
+        in_area = f"AND n.zone_id IN ({','.join('?' * len(zone_ids))}) "
+        params += sorted(zone_ids)
+    return list(
+        db.query(
+            "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, "
+            "COALESCE(a.title, b.title) AS title, COALESCE(b.kind, 'file') AS kind, "
+            "b.priority, b.status, COUNT(*) AS total, SUM(d.state = 'played') AS played, "
+            "SUM(d.state = 'playing') AS playing "
+            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
+            "LEFT JOIN announcements a ON a.id = b.announcement_id "
+            "JOIN nodes n ON n.id = d.node_id "
+            f"WHERE d.play_at >= ? AND d.play_at < ? {in_area}"
+            "GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at",
+            params,
+        )
+    )

@@ -139,6 +139,19 @@ def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     )
 
 
+def newest_token_id(db: sqlite_utils.Database) -> int:
+    """The id of the token created last: read inside the transaction that created it."""
+    token_id: int = db.execute("SELECT max(id) FROM api_tokens").fetchone()[0]
+    return token_id
+
+
+def token_owner(db: sqlite_utils.Database, token_id: int) -> dict[str, Any] | None:
+    """A token's ``user_id`` (None for an integration's token, which no official owns), or
+    None when there is no such token."""
+    found = list(db.query("SELECT user_id FROM api_tokens WHERE id = ?", [token_id]))
+    return found[0] if found else None
+
+
 def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
     cursor = db.execute(
         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",

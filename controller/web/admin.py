@@ -15,7 +15,17 @@ from pydantic import ValidationError
 from controller.api.models import UserChange, UserIn
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import admin_area, audit, authz, lexicon, officials, reports, users, zones
+from controller.domain import (
+    admin_area,
+    audit,
+    authz,
+    fleet,
+    lexicon,
+    officials,
+    reports,
+    users,
+    zones,
+)
 from controller.web.common import (
     csrf_ok,
     forbidden,
@@ -97,7 +107,7 @@ def reports_page(request: Request) -> Response:
         filters=filters,
         csv_url="/api/v1/reports/plays?" + csv_query,
         zones=[z for z in zones.zone_tree(db) if allowed is None or z["id"] in allowed],
-        nodes=list(db.query("SELECT id, name FROM nodes WHERE revoked = 0 ORDER BY id")),
+        nodes=fleet.nodes_in_service(db),
     )
 
 
@@ -201,9 +211,7 @@ def audit_page(request: Request) -> Response:
     rows = audit.entries(
         db, entity=entity or None, limit=200, actor_ids=admin_area.audit_actor_ids(db, who)
     )
-    entities = [
-        r["entity"] for r in rt(request).store.db.query("SELECT DISTINCT entity FROM audit_log")
-    ]
+    entities = audit.entities(rt(request).store.db)
     csv_url = "/api/v1/audit?" + urlencode(
         {"format": "csv", **({"entity": entity} if entity else {})}
     )

@@ -20,7 +20,7 @@ import loa
 import schedules
 from controller.api.deps import official, runtime_of
 from controller.core.errors import ApiError
-from controller.domain import authz, broadcasts, zones
+from controller.domain import authz, broadcasts, fleet, zones
 from controller.domain.identity import Identity
 from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
 from loa.protocol import to_wire_time, utcnow
@@ -353,7 +353,7 @@ def broadcast_context(request: Request, who: Identity, broadcast_id: int) -> dic
     detail = broadcasts.broadcast_detail(db, broadcast_id, who)
     if detail is None:
         return None
-    names = {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+    names = fleet.node_names(db)
     zone_names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
     return {
         "b": detail,

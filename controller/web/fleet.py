@@ -142,7 +142,7 @@ def _visible_nodes(request: Request, who: Identity) -> list[dict[str, Any]]:
 def nodes_page(request: Request) -> Response:
     who = page_user(request)
     db = rt(request).store.db
-    has_map = bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
+    has_map = fleet.any_node_located(db)
     nodes = _visible_nodes(request, who)
     return render(
         request, "nodes.html", who, nodes=nodes, links=_links(request, nodes), has_map=has_map
@@ -165,12 +165,7 @@ def _links(request: Request, nodes: list[dict[str, Any]]) -> dict[str, LinkText]
 def nodes_map(request: Request) -> Response:
     who = page_user(request)
     db = rt(request).store.db
-    coords = {
-        r["id"]: (r["lat"], r["lon"])
-        for r in db.query(
-            "SELECT id, lat, lon FROM nodes WHERE lat IS NOT NULL AND lon IS NOT NULL"
-        )
-    }
+    coords = fleet.node_positions(db)
     points = [
         {"id": n["id"], "name": n["name"], "online": n["online"], "lat": lat, "lon": lon}
         for n in _visible_nodes(request, who)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from controller.core.messages import error_message
-from controller.domain import authz, zones
+from controller.domain import authz, reports, zones
 from controller.domain.identity import Identity
 from controller.web.common import not_found, render, rt, signed_in
 from loa.protocol import to_wire_time, utcnow
@@ -27,17 +27,7 @@ def _public_broadcasts(request: Request, zone_id: int) -> list[dict[str, Any]]:
     sub = authz.area(db, Identity("public", "", "viewer", zone_id=zone_id)) or {zone_id}
     ids = sorted(sub)
     since = to_wire_time(utcnow() - timedelta(days=PUBLIC_DAYS))
-    marks = ",".join("?" * len(ids))
-    return list(
-        db.query(
-            "SELECT b.id, a.title, a.text, a.media_sha256, MAX(d.started_at) AS played_at "
-            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
-            "JOIN announcements a ON a.id = b.announcement_id JOIN nodes n ON n.id = d.node_id "
-            f"WHERE d.state = 'played' AND d.play_at >= ? AND n.zone_id IN ({marks}) "
-            "GROUP BY b.id ORDER BY played_at DESC LIMIT 30",
-            [since, *ids],
-        )
-    )
+    return reports.played_in_zones(db, ids, since)
 
 
 @router.get("/public")

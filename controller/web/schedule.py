@@ -48,11 +48,7 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
     zone = tz(request)
     allowed = authz.area(db, who)
     days: dict[date, list[dict[str, Any]]] = {}
-    rows = db.query(
-        "SELECT b.*, COALESCE(a.title, b.title) AS shown_title, COALESCE(b.kind, 'file') AS "
-        "shown_kind, a.status AS announcement_status FROM broadcasts b "
-        "LEFT JOIN announcements a ON a.id = b.announcement_id WHERE b.status = 'active'"
-    )
+    rows = broadcasts.active_with_titles(db)
     names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
     for row in rows:
         zone_ids = json.loads(row["zone_ids"])

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from controller.core.messages import error_message
-from controller.domain import authz, fleet, users
+from controller.domain import authz, fleet, reports, users
 from controller.domain.identity import Identity
 from controller.i18n import LOCALES
 from controller.services import alerts
@@ -106,24 +106,8 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
     start = datetime.combine(now.astimezone(zone).date(), time(0), zone)
     # Only the official's clusters count: a village official sees their village's broadcasts,
     # played/total on their own clusters, as the tiles above count only their nodes.
-    in_area = ""
-    params: list[Any] = [to_wire_time(start), to_wire_time(start + timedelta(days=1))]
-    if allowed is not None:
-        in_area = f"AND n.zone_id IN ({','.join('?' * len(allowed))}) "
-        params += sorted(allowed)
-    rows = list(
-        db.query(
-            "SELECT d.broadcast_id, d.occurrence, MIN(d.play_at) AS play_at, "
-            "COALESCE(a.title, b.title) AS title, COALESCE(b.kind, 'file') AS kind, "
-            "b.priority, b.status, COUNT(*) AS total, SUM(d.state = 'played') AS played, "
-            "SUM(d.state = 'playing') AS playing "
-            "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id "
-            "LEFT JOIN announcements a ON a.id = b.announcement_id "
-            "JOIN nodes n ON n.id = d.node_id "
-            f"WHERE d.play_at >= ? AND d.play_at < ? {in_area}"
-            "GROUP BY d.broadcast_id, d.occurrence ORDER BY play_at",
-            params,
-        )
+    rows = reports.occurrences_between(
+        db, to_wire_time(start), to_wire_time(start + timedelta(days=1)), allowed
     )
     visible = alerts.list_alerts(db)
     if allowed is not None:

@@ -275,13 +275,7 @@ def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
     allowed = authz.area(db, who)
     inside = authz.nodes_in_area(db, who)  # counts over the area's own dispatches only
     names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
-    rows = db.query(
-        "SELECT b.*, s.name AS source_name, COUNT(d.id) AS total, "
-        "COALESCE(SUM(d.state = 'played'), 0) AS played "
-        "FROM broadcasts b LEFT JOIN stream_sources s ON s.id = b.stream_source_id "
-        "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
-        "WHERE b.kind = 'relay' GROUP BY b.id ORDER BY b.id DESC LIMIT 100"
-    )
+    rows = broadcasts.recent_relays(db)
     out = []
     for r in rows:
         zone_ids = json.loads(r["zone_ids"])
@@ -290,9 +284,7 @@ def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
         if inside is not None:
             states = [
                 d["state"]
-                for d in db.query(
-                    "SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [r["id"]]
-                )
+                for d in broadcasts.dispatch_states(db, r["id"])
                 if d["node_id"] in inside
             ]
             r["total"], r["played"] = len(states), states.count("played")
