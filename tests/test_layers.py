@@ -365,3 +365,49 @@ def test_the_check_fails_as_a_test_on_a_planted_import(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     print("\n".join(violations()) or "no violations")
+
+
+#: What only ``domain`` (and ``core``) may do with the database: run SQL, open a transaction,
+#: reach a table or the raw connection. ``api`` and ``web`` call domain functions named for
+#: what they do, so a rule of the commune is never written twice (docs/architecture.md).
+DATABASE_CALLS = {"execute", "executemany", "executescript", "query", "transaction"}
+DATABASE_NAMES = {"table", "insert", "transaction"}
+
+
+def database_use(root: Path = ROOT) -> list[str]:
+    """``file:line`` of every database call in ``controller/api`` and ``controller/web``."""
+    found = []
+    for layer in ("api", "web"):
+        for path in sorted((root / "controller" / layer).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                what = None
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    if isinstance(func, ast.Attribute) and func.attr in DATABASE_CALLS:
+                        what = f".{func.attr}()"
+                    elif isinstance(func, ast.Name) and func.id in DATABASE_NAMES:
+                        what = f"{func.id}()"
+                elif isinstance(node, ast.Attribute) and node.attr == "conn":
+                    what = ".conn"
+                if what:
+                    rel = path.relative_to(root)
+                    found.append(f"{rel}:{node.lineno}: {what} (database work belongs in domain/)")
+    return found
+
+
+def test_api_and_web_leave_the_database_to_the_domain() -> None:
+    assert database_use() == []
+
+
+def test_database_check_names_sql_in_a_route(tmp_path: Path) -> None:
+    route = tmp_path / "controller" / "api" / "things.py"
+    route.parent.mkdir(parents=True)
+    (tmp_path / "controller" / "web").mkdir()
+    route.write_text(
+        "def read(db):\n    with db.conn:\n        return db.execute('SELECT 1').fetchone()\n"
+    )
+    assert database_use(tmp_path) == [
+        "controller/api/things.py:2: .conn (database work belongs in domain/)",
+        "controller/api/things.py:3: .execute() (database work belongs in domain/)",
+    ]

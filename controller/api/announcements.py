@@ -36,20 +36,19 @@ def create_announcement(body: AnnouncementIn, request: Request, who: Official) -
         rendered = announcements.render_speech(
             rt.store, rt.settings, text, speech.checked().voice_settings()
         )
-    with rt.store.transaction() as db:
-        announcement_id = announcements.create_announcement(
-            db,
-            who,
-            body.title,
-            body.text,
-            max_text_chars=rt.settings.max_text_chars,
-            category=body.category,
-            priority=body.priority,
-            status="pending" if body.submit else "draft",
-            speech=speech,
-        )
-        if rendered is not None:
-            announcements.attach_spoken_audio(db, announcement_id, rendered)
+    announcement_id = announcements.save_with_audio(
+        rt.store,
+        rt.settings,
+        who,
+        None,
+        title=body.title,
+        text=body.text,
+        category=body.category,
+        priority=body.priority,
+        speech=speech,
+        for_review=body.submit,
+        rendered=rendered,
+    )
     return announcements.get_announcement(rt.store.db, announcement_id) or {}
 
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -349,7 +349,7 @@ MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply the migrations this database has not had, each atomically; return the version."""
-    with db.conn:
+    with transaction(db):
         version = db.execute("PRAGMA user_version").fetchone()[0]
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             migration(db)
@@ -425,12 +425,17 @@ class Store:
             self._local.db = db
         return db
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """BEGIN IMMEDIATE … COMMIT: all or nothing, one writer at a time; nests."""
-        db = self.db
-        with db.conn:
-            yield db
+    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+        """This thread's connection in a transaction (:func:`transaction`)."""
+        return transaction(self.db)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE … COMMIT: all or nothing, one writer at a time; nests (only the
+    outermost commits). The one way to write a transaction, for a Store or a connection."""
+    with db.conn:
+        yield db
 
 
 def table(db: sqlite_utils.Database, name: str) -> Table:

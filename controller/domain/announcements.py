@@ -23,7 +23,7 @@ from audio import engines
 from audio.errors import AudioError
 from audio.messages import message_for
 from audio.settings import VoiceSettings
-from controller.core.db import Store, insert, table
+from controller.core.db import Store, insert, table, transaction
 from controller.core.errors import ApiError
 from controller.core.metrics import RENDER_SECONDS
 from controller.core.settings import Settings
@@ -175,7 +175,7 @@ def create_announcement(
         "submitted_at": now if status == "pending" else None,
         **speech.columns(),
     }
-    with db.conn:
+    with transaction(db):
         announcement_id = insert(db, "announcements", row)
         audit.record(db, who, "announcement.create", "announcement", announcement_id, after=row)
     return announcement_id
@@ -189,7 +189,7 @@ def _transition(
     allowed_from: tuple[str, ...],
     changes: dict[str, Any],
 ) -> dict[str, Any]:
-    with db.conn:
+    with transaction(db):
         before = _must_get(db, announcement_id)
         if before["status"] not in allowed_from:
             raise ApiError(409, "bad_status", field="status", state=before["status"])
@@ -227,7 +227,7 @@ def edit(
         changes["category"] = category
     if priority is not None:
         changes["priority"] = priority
-    with db.conn:
+    with transaction(db):
         before = _must_get(db, announcement_id)
         if before["source"] not in RECORDED:
             changes |= {
@@ -515,18 +515,17 @@ def save_with_audio(
             )
             if for_review:
                 submit(db, who, announcement_id)
-        if rendered is not None:
+        if rendered is not None and source == "text":
+            attach_spoken_audio(db, announcement_id, rendered)
+        elif rendered is not None:
             store_media(db, rendered)
-            if source != "text":
-                audio_fields = {"engine": "upload", "voice": "", "source": source}
-            else:
-                audio_fields = {
-                    "engine": rendered.engine,
-                    "voice": rendered.voice,
-                    "normalized_text": rendered.normalized_text,
-                    "source": "text",
-                }
             table(db, "announcements").update(
-                announcement_id, {"media_sha256": rendered.sha256, **audio_fields}
+                announcement_id,
+                {
+                    "media_sha256": rendered.sha256,
+                    "engine": "upload",
+                    "voice": "",
+                    "source": source,
+                },
             )
     return announcement_id

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from controller.core import metrics
 from controller.core.broker_files import mosquitto_hash
-from controller.core.db import table
+from controller.core.db import table, transaction
 from controller.core.security import new_secret, token_hash
 from loa.protocol import State, Telemetry, to_wire_time, utcnow
 
@@ -218,7 +218,7 @@ def check_heartbeats(
     if not db.execute(query, params).fetchone():
         return []
     marked = []
-    with db.conn:
+    with transaction(db):
         for node_id, heard, heartbeat_s in db.execute(query, params).fetchall():
             limit = timedelta(seconds=(heartbeat_s or DEFAULT_HEARTBEAT_S) * missed_heartbeats)
             at = min(datetime.fromisoformat(heard) + limit, now)

@@ -1,5 +1,6 @@
 """Officials' accounts: creating one and changing one (role, area, name, password, disabled),
-checked and audited in one transaction, for the API and the users page alike. ``body`` is the
+and API tokens (made, shown once, revoked), checked and audited in one transaction, for the API
+and the users page alike. ``body`` is the
 request's model (controller/api/models.py: ``UserIn``, ``UserChange``), whatever the form."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.core.db import transaction
 from controller.core.errors import ApiError
 from controller.domain import (
     admin_area,
@@ -30,7 +32,7 @@ def create_official(
         raise ApiError(404, "zone_not_found", field="zone_id", zone_ids=str(body.zone_id))
     admin_area.require_zone(db, who, body.zone_id)
     try:
-        with db.conn:
+        with transaction(db):
             user_id = users.create_user(
                 db, body.username, body.password, body.role, body.display_name, body.zone_id
             )
@@ -65,7 +67,7 @@ def change_official(
     if "disabled" in changes:
         changes["disabled"] = int(changes["disabled"])
     try:
-        with db.conn:
+        with transaction(db):
             users.update_user(db, user_id, dict(changes))
             audit.record(
                 db,
@@ -80,6 +82,44 @@ def change_official(
     except ValueError as exc:
         raise _user_error(exc) from None
     return users.public(next(iter(db.query("SELECT * FROM users WHERE id = ?", [user_id]))))
+
+
+def create_api_token(
+    db: sqlite_utils.Database, who: Identity, body: Any, ip: str | None = None
+) -> dict[str, Any]:
+    """A new API token (``user.manage``), returned once (only its hash is kept): an official's
+    own token acts as them, inside the admin's area (404 ``user_not_found`` outside it); an
+    integration's token (no ``user_id``) has no area, so only an unlimited admin makes one.
+    422 ``bad_role``; audited."""
+    authz.require(who, "user.manage")
+    if body.role not in users.ROLES:
+        raise ApiError(422, "bad_role", field="role")
+    if body.user_id is None:
+        admin_area.require_zone(db, who, None, field="user_id")
+    else:
+        owner = users.get_user(db, body.user_id)
+        if owner is None or not admin_area.user_visible(db, who, owner):
+            raise ApiError(404, "user_not_found", field="user_id")
+    with transaction(db):
+        token = users.create_token(db, body.name, role=body.role, user_id=body.user_id)
+        token_id = users.newest_token_id(db)
+        audit.record(db, who, "token.create", "api_token", token_id, after=body.model_dump(), ip=ip)
+    return {"id": token_id, "name": body.name, "token": token}
+
+
+def revoke_api_token(
+    db: sqlite_utils.Database, who: Identity, token_id: int, ip: str | None = None
+) -> None:
+    """Revoke a token (``user.manage``, inside the admin's area); 404 ``token_not_found`` for
+    an unknown, already revoked or out-of-area token; audited."""
+    authz.require(who, "user.manage")
+    with transaction(db):
+        found = users.token_owner(db, token_id)
+        if found is None or not admin_area.token_visible(db, who, found):
+            raise ApiError(404, "token_not_found")
+        if not users.revoke_token(db, token_id):
+            raise ApiError(404, "token_not_found")
+        audit.record(db, who, "token.revoke", "api_token", token_id, ip=ip)
 
 
 def _user_error(exc: ValueError) -> ApiError:

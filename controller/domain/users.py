@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from controller.core.db import insert, table
+from controller.core.db import insert, table, transaction
 from controller.core.security import hash_password, new_secret, password_ok, token_hash
 from loa.protocol import to_wire_time, utcnow
 
@@ -59,7 +59,8 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dic
 def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
     """End every web session of this official (sign-out, password change): a session is valid
     only while it carries the user's current ``session_version``."""
-    db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+    with transaction(db):
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
 
 
 def session_valid(user: dict[str, Any], session_version: object) -> bool:

@@ -384,8 +384,10 @@ async def node_action(node_id: str, request: Request) -> Response:
                 "invalid_request",
                 message=_("Chưa gửi được lệnh: mất kết nối tới máy chủ MQTT."),
             )
-        with runtime.store.transaction() as db:
-            audit.record(db, who, f"node.{action}", "node", node_id, after=details or None)
+        # one entry, written on its own (the change itself is the command sent to the node)
+        audit.record(
+            runtime.store.db, who, f"node.{action}", "node", node_id, after=details or None
+        )
     except ApiError as exc:
         error = error_message("csrf") if exc.code == "csrf" else exc.message
     except Exception as exc:  # e.g. the speech engine failed for the test tone

@@ -74,8 +74,7 @@ async def logout(request: Request) -> Response:
     if csrf_ok(request, form):
         user_id = request.session.get("user_id")
         if user_id:
-            with rt(request).store.db.conn:
-                users.end_sessions(rt(request).store.db, int(user_id))
+            users.end_sessions(rt(request).store.db, int(user_id))
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
