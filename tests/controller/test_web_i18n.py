@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -16,16 +17,29 @@ PO = DIRECTORY / "en" / "LC_MESSAGES" / "loa.po"
 MO = DIRECTORY / "en" / "LC_MESSAGES" / "loa.mo"
 
 
+def _method_map() -> list[tuple[str, str]]:
+    """The same files pybabel extracts (babel.cfg, docs/ui.md), so the two cannot drift."""
+    with (DIRECTORY / "babel.cfg").open(encoding="utf-8") as cfg:
+        method_map, _options = parse_mapping_cfg(cfg)
+    return method_map
+
+
 def _source_strings() -> set[str]:
-    method_map = [("web*.py", "python"), ("templates/**.html", "jinja2")]
     keywords = {"_": None, "N_": None}
     return {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(CONTROLLER), method_map, keywords=keywords
+            str(CONTROLLER), _method_map(), keywords=keywords
         )
         if isinstance(message, str)
     }
+
+
+def test_the_page_code_is_read_for_strings():
+    """babel.cfg names the page modules where they are (a moved module was silently skipped)."""
+    found = extract_from_dir(str(CONTROLLER), _method_map(), keywords={"_": None, "N_": None})
+    sources = {Path(f).parts[0] for f, *_ in found}
+    assert {"web", "templates"} <= sources
 
 
 def test_every_ui_string_has_an_english_translation():
