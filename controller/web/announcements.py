@@ -33,6 +33,7 @@ from controller.web.common import (
     translator,
     tz,
 )
+from controller.web.streams import relay_rows
 
 router = APIRouter(include_in_schema=False)
 
@@ -394,14 +395,18 @@ def _approvals(
     request: Request, who: Identity, errors: dict[int, dict[str, str]], status: int = 200
 ):
     rows = announcements.list_announcements(rt(request).store.db, status="pending")
+    # An editor's relay waits here too (approved on its broadcast page: /relays/{id}/approve).
+    relays = [r for r in relay_rows(request, who) if r["pending"]]
     return render(
         request,
         "approvals.html",
         who,
         status,
         rows=rows,
+        relays=relays,
         errors=errors,
         can_review=authz.can(who, "announcement.review"),
+        can_review_relays=authz.can(who, "relay.review"),
     )
 
 

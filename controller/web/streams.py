@@ -266,7 +266,7 @@ async def relay_approve(broadcast_id: int, request: Request) -> Response:
     return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
 
 
-def _relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
+def relay_rows(request: Request, who: Identity) -> list[dict[str, Any]]:
     """Relay broadcasts in the official's area, newest first, with their next window."""
     _ = translator(request)
     db = rt(request).store.db
@@ -318,7 +318,7 @@ def relays_page(request: Request) -> Response:
     who = page_user(request)
     q = request.query_params
     created = int(q["created"]) if q.get("created", "").isdigit() else None
-    return render(request, "relays.html", who, rows=_relay_rows(request, who), created=created)
+    return render(request, "relays.html", who, rows=relay_rows(request, who), created=created)
 
 
 def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:

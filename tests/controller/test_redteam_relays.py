@@ -145,3 +145,36 @@ def test_the_relay_list_marks_a_pending_relay_and_counts_only_the_villages_dispa
         f"/api/v1/relays/{relay_id}/approve", headers=people.headers("village_approver")
     )
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "outside_area"
+
+
+def test_an_editors_relay_waits_on_the_approvals_page_until_approved(
+    client: TestClient, people: People, commune: SeededCommune
+):
+    """Approvers look for what waits on Duyệt bản tin: a pending relay is listed there with the
+    way to its page (where it is approved), and leaves the list once approved."""
+    from tests.controller.test_web import _signed_in
+
+    _, source_id = _source(client, people, "admin")
+    made = client.post(
+        "/api/v1/relays",
+        json={
+            "stream_source_id": source_id,
+            "title": "Tiếp sóng VOV1 chờ duyệt",
+            "zone_ids": [commune.nodes[0].zone_id],
+            "window_s": 600,
+            "accept_unhealthy": True,
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+        },
+        headers=people.headers("editor"),
+    )
+    assert made.status_code == 201, made.text
+    relay_id = made.json()["id"]
+    approver, _csrf = _signed_in(client, "approver")
+    page = approver.get("/approvals").text
+    assert "Tiếp sóng chờ duyệt" in page and "Tiếp sóng VOV1 chờ duyệt" in page
+    assert f'href="/broadcasts/{relay_id}"' in page and "Xem và duyệt" in page
+    editor, _ = _signed_in(client, "editor")
+    assert "Xem và duyệt" not in editor.get("/approvals").text, "only approvers are offered it"
+    approved = client.post(f"/api/v1/relays/{relay_id}/approve", headers=people.headers("approver"))
+    assert approved.status_code == 200
+    assert "Tiếp sóng VOV1 chờ duyệt" not in approver.get("/approvals").text
