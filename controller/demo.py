@@ -170,6 +170,14 @@ async def _broker(port: int) -> Any:
     return broker
 
 
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def run_demo(args: argparse.Namespace) -> int:
     # lazy: `loa --help` loads this module: argparse only at import
     import asyncio
@@ -216,7 +224,7 @@ async def _run(args: argparse.Namespace) -> int:
         children.append(subprocess.Popen([*py, "node", "--config", str(node_dir / "node.toml")]))
 
     url = f"http://127.0.0.1:{args.port}"
-    print(
+    welcome = (
         f"\nLoa demo đang chạy / is running: {url}\n"
         + "".join(
             f"  Đăng nhập / login ({a['role']}): {a['username']} / {a['password']}\n"
@@ -235,17 +243,21 @@ async def _run(args: argparse.Namespace) -> int:
         + "  Thử / try: đăng nhập bằng bientap, soạn bản tin, gửi duyệt; đăng nhập bằng duyet,"
         " duyệt; rồi đặt lịch phát / sign in as bientap, write and submit; as duyet, approve;"
         " then schedule it\n"
-        "  Ctrl-C để dừng / to stop.\n",
-        flush=True,
+        "  Ctrl-C để dừng / to stop.\n"
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    welcomed = False
     while not stop.is_set():
         if any(c.poll() is not None for c in children):
             log.error("a demo process exited; stopping the demo")
             break
+        if not welcomed and _answers(args.port):
+            # once the web page answers, below the start-up lines, not lost among them
+            print(welcome, flush=True)
+            welcomed = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
     for child in children:

@@ -168,6 +168,8 @@ def test_the_demo_output_is_what_a_newcomer_needs(demo, tmp_path: Path) -> None:
     time.sleep(2)  # a few scheduler ticks (0.5 s) and broker sessions
     text = (tmp_path / "demo.log").read_text(errors="replace")
     assert url in text and "bientap" in text and "duyet" in text
+    welcome = text.index("Loa demo đang chạy")
+    assert welcome > text.index("Application startup complete"), "shown once the page answers"
     assert "plays.jsonl" in text and "--speakers" in text
     assert "transitions.core" not in text, "the embedded broker's internals"
     assert "amqtt" not in text
