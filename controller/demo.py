@@ -99,6 +99,8 @@ def busy_port(ports: dict[int, str]) -> str | None:
 
     for port, flag in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # as the servers bind: a port still closing a past connection (TIME_WAIT) is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError as exc:

@@ -216,3 +216,26 @@ def test_speakers_switch_the_demo_nodes_player_and_back(tmp_path: Path) -> None:
     assert config.stat().st_mode & 0o777 == 0o600, "the rewritten config keeps its secret private"
     set_player(config, speakers=False)
     assert 'backend = "file"' in config.read_text()
+
+
+def test_a_port_left_in_time_wait_is_free_for_the_demo() -> None:
+    """A port whose last connection is closing (TIME_WAIT, after a previous run) is not in use:
+    the servers bind it with SO_REUSEADDR, and so does the check."""
+    from controller.demo import busy_port
+
+    port = free_port()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server's side closes first: its port goes to TIME_WAIT
+    client.close()
+    server.close()
+    assert busy_port({port: "--port"}) is None
+    with socket.socket() as listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
+        assert "--port" in (busy_port({port: "--port"}) or ""), "a listening port is in use"
