@@ -24,11 +24,13 @@ from controller.api import media as api_media
 from controller.api import officials as api_officials
 from controller.api import reports as api_reports
 from controller.api import streams as api_streams
+from controller.api import voices as api_voices
 from controller.api import zones as api_zones
 from controller.api.nodes import node_files_router
 from controller.api.nodes import router as nodes_router
 from controller.api.request_limits import BodyLimit
 from controller.core.settings import Settings
+from controller.domain import voices
 from controller.services.hubs import StreamService
 from controller.services.live import LiveManager
 from controller.services.runtime import Runtime
@@ -42,6 +44,7 @@ from controller.web import public as web_public
 from controller.web import schedule as web_schedule
 from controller.web import session as web
 from controller.web import streams as web_streams
+from controller.web import voices as web_voices
 
 log = logging.getLogger("controller.api_streams")  # where the live recovery logged
 
@@ -58,6 +61,7 @@ def session_secret(path: Path) -> str:
 
 def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     runtime = Runtime(settings)
+    voices.apply(runtime.store.db)  # the cloud voices' accounts an admin stored
 
     streams = StreamService(runtime.store, runtime.settings)
     live = LiveManager(runtime, streams)
@@ -135,5 +139,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api_streams.router)  # relays, live speech (docs/streams.md)
     app.include_router(api_streams.stream_router)  # /streams/… for nodes and Icecast
     app.include_router(web_live.router)
+    app.include_router(api_voices.router)  # the cloud voices' accounts
+    app.include_router(web_voices.router)  # Giọng đọc
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -28,8 +28,12 @@ class AnnouncementIn(_Request):
     submit: bool = False
     #: The voice the text is spoken with, now and whenever it is rendered again. On PUT a field
     #: left out keeps its stored value.
-    speech_engine: Literal["auto", "espeak-ng", "piper", "gtts"] = Field(
-        default="auto", description="auto: the controller's engine order (docs/audio.md)"
+    speech_engine: Literal[
+        "auto", "espeak-ng", "piper", "gtts", "fpt", "vbee", "viettel", "giong-xa"
+    ] = Field(
+        default="auto",
+        description="auto: the controller's engine order (docs/audio.md); fpt, vbee, viettel: "
+        "the cloud voices, once an admin set their accounts (GET /api/v1/voices)",
     )
     speech_voice: str | None = Field(
         default=None,

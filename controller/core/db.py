@@ -344,7 +344,16 @@ def _v8(db: sqlite_utils.Database) -> None:
     table(db, "users").add_column("session_version", int, not_null_default=0)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: sqlite_utils.Database) -> None:
+    """Settings an admin changes at run time, one row per key (``controller/domain/voices.py``:
+    the cloud voices' accounts, ``audio.engines.online.SETTING_KEYS``). A key's value is never
+    shown back by a page or the API; the audit log names the keys changed, not their values."""
+    table(db, "settings").create(
+        {"key": str, "value": str, "updated_by": int, "updated_at": str}, pk="key"
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -86,6 +86,9 @@ ERRORS: dict[str, str] = {
     "bad_window": "Thời lượng tiếp sóng phải từ {low} đến {high} giây.",
     "live_not_found": "Không có buổi phát trực tiếp này hoặc buổi phát đã kết thúc.",
     "live_already_connected": "Buổi phát trực tiếp này đang được phát từ một trình duyệt khác.",
+    "unknown_engine": "Không có bộ đọc trực tuyến này.",
+    "bad_voice_setting": "Giá trị không hợp lệ: khóa không được có dấu cách, địa chỉ phải bắt "
+    "đầu bằng http:// hoặc https://.",
 }
 
 

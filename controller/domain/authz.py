@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "node.manage": frozenset({"admin", "operator"}),
     "node.control": frozenset({"admin", "operator", "approver"}),
     "lexicon.write": frozenset({"admin"}),
+    "voices.manage": frozenset({"admin"}),
     "stream.source.write": frozenset({"admin", "approver"}),
     "relay.review": frozenset({"admin", "approver"}),
     "audit.read": frozenset({"admin"}),

@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from audio.errors import AudioError
-from audio.messages import ENGINE_LABELS, VOICE_LABELS, message_for
+from audio.messages import ENGINE_LABELS, message_for
 from audio.normalize import normalize
+from audio.voices import voice_label
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
 from controller.domain import announcements, authz
@@ -162,10 +163,10 @@ def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
     spoken = ""
     if a["media_sha256"] and a["engine"]:
         spoken = f"{ENGINE_LABELS.get(a['engine'], a['engine'])} — "
-        spoken += VOICE_LABELS.get(a["voice"] or "", a["voice"] or "")
+        spoken += voice_label(a["engine"], a["voice"] or "")
     return {
         "engine": ENGINE_LABELS.get(speech.engine, speech.engine),
-        "voice": VOICE_LABELS.get(speech.voice, speech.voice) if speech.voice else "",
+        "voice": voice_label(speech.engine, speech.voice) if speech.voice else "",
         "rate": _("%(n)s từ/phút", n=speech.rate) if speech.rate else _("mặc định"),
         "spoken": spoken,
     }

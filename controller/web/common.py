@@ -122,6 +122,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/nodes", N_("Cụm loa"), None),
     ("/reports", N_("Báo cáo"), None),
     ("/lexicon", N_("Từ điển phát âm"), None),
+    ("/voices", N_("Giọng đọc"), "voices.manage"),
     ("/users", N_("Người dùng"), "user.manage"),
     ("/audit", N_("Nhật ký hệ thống"), "audit.read"),
 ]

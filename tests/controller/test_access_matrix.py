@@ -43,7 +43,8 @@ class Route:
     #: GET, POST, …, or WS (a WebSocket: its "status" is 101 when accepted, else the close code)
     method: str
     #: may use the keys of ``_context``: {ann}, {pending}, {draft}, {broadcast}, {zone},
-    #: {source}, {relay}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing}
+    #: {source}, {relay}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing},
+    #: {cloud_engine}
     path: str
     #: a key of ``ALLOWED``: the roles that may call it
     permission: str
@@ -188,6 +189,9 @@ ROUTES = [
     ),
     Route("GET", "/api/v1/join-codes", ADMIN),
     Route("POST", "/api/v1/join-codes/{join_code}/revoke", ADMIN),
+    # --- cloud voices' accounts (controller/api/voices.py); no key is set, so no check calls out
+    Route("GET", "/api/v1/voices", "voices.manage"),
+    Route("PUT", "/api/v1/voices/{cloud_engine}", "voices.manage", lambda c: {"fpt_url": DEAD_URL}),
     # --- streams (controller/api/streams.py, docs/streams.md) ---
     Route("GET", "/api/v1/stream-sources", "read"),
     Route(
@@ -352,6 +356,7 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
             "user": lambda: people.ids["viewer"],
             "token": token,
             "missing": lambda: MISSING,
+            "cloud_engine": lambda: "fpt",
         }
     )
     ctx["zone"] = zone
