@@ -32,6 +32,7 @@ from controller.api.request_limits import BodyLimit
 from controller.core.settings import Settings
 from controller.domain import voices
 from controller.services.hubs import StreamService
+from controller.services.listening import ListeningQueue
 from controller.services.live import LiveManager
 from controller.services.runtime import Runtime
 from controller.web import admin as web_admin
@@ -66,11 +67,14 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     streams = StreamService(runtime.store, runtime.settings)
     live = LiveManager(runtime, streams)
     runtime.on_cancelled.append(live.cancelled)  # a cancelled live broadcast ends its session
+    listening_queue = ListeningQueue(runtime.store, settings.media_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_services:
             runtime.start()
+            if settings.listening_check and not listening_queue.start():
+                log.info("machine listening check not installed (viet-asr): not checking speech")
         try:
             if runtime.scheduler.running:  # services started (not the unit tests' bare app)
                 ended = live.recover()
@@ -82,6 +86,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
             finally:
                 streams.stop()
         finally:
+            listening_queue.stop()
             if start_services:
                 runtime.stop()
 
@@ -96,6 +101,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.streams = streams
     app.state.live = live
+    app.state.listening = listening_queue
     # Inside the session middleware, so it knows who is signed in (uploads: the larger limit).
     app.add_middleware(
         BodyLimit,

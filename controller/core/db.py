@@ -353,7 +353,29 @@ def _v9(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(db: sqlite_utils.Database) -> None:
+    """The machine listening check of spoken audio (``controller/domain/listening.py``), one row
+    per delivered file: ``state`` queued | done | failed, the share of words heard and the words
+    (JSON: ``[[word, heard, as_heard], …]``)."""
+    table(db, "listening_checks").create(
+        {
+            "sha256": str,
+            "expected": str,
+            "state": str,
+            "heard_share": float,
+            "words": str,
+            "heard_text": str,
+            "recognizer": str,
+            "cpu_s": float,
+            "error": str,
+            "queued_at": str,
+            "checked_at": str,
+        },
+        pk="sha256",
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -52,6 +52,9 @@ class Settings:
     #: Largest request body, in bytes, except an authenticated official's audio upload (whose
     #: limit is the upload limit); larger requests get 413 before anything is parsed.
     max_body_bytes: int = 1024 * 1024
+    #: Transcribe each announcement's speech in the background (the machine listening check,
+    #: when viet-asr is installed); ``LOA_LISTENING_CHECK=0`` turns it off.
+    listening_check: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -99,6 +102,7 @@ class Settings:
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("LOA_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            "listening_check": env.get("LOA_LISTENING_CHECK", "1") not in ("0", "false", "no"),
             "stream_allowed_hosts": tuple(
                 h.strip() for h in env.get("LOA_STREAM_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),

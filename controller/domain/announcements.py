@@ -27,7 +27,7 @@ from controller.core.db import Store, insert, table, transaction
 from controller.core.errors import ApiError
 from controller.core.metrics import RENDER_SECONDS
 from controller.core.settings import Settings
-from controller.domain import audit
+from controller.domain import audit, listening
 from controller.domain.identity import Identity
 from loa.protocol import to_wire_time, utcnow
 
@@ -462,7 +462,12 @@ def ensure_rendered(store: Store, settings: Settings, announcement: dict[str, An
                         "updated_at": to_wire_time(utcnow()),
                     },
                 )
-                return str(rendered.sha256)
+                attached = True
+            else:
+                attached = False
+        if attached:
+            listening.spoken(store, rendered.sha256, rendered.normalized_text)
+            return str(rendered.sha256)
         row = current  # edited (or spoken by another request) meanwhile
     raise ApiError(409, "announcement_changed")
 
@@ -528,4 +533,6 @@ def save_with_audio(
                     "source": source,
                 },
             )
+    if rendered is not None and source == "text":
+        listening.spoken(store, rendered.sha256, rendered.normalized_text)
     return announcement_id

@@ -14,13 +14,14 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from audio import listening as audio_listening
 from audio.errors import AudioError
 from audio.messages import ENGINE_LABELS, message_for
 from audio.normalize import normalize
 from audio.voices import voice_label
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import announcements, authz
+from controller.domain import announcements, authz, listening
 from controller.domain.identity import Identity
 from controller.web.common import (
     CATEGORIES,
@@ -149,8 +150,29 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
             form["rate"] = ""
         return _announcement_form(request, who, form=form, errors={}, announcement=a)
     return render(
-        request, "announcement.html", who, a=a, heading=_("Bản tin"), speech=_speech_facts(_, a)
+        request,
+        "announcement.html",
+        who,
+        a=a,
+        heading=_("Bản tin"),
+        speech=_speech_facts(_, a),
+        listening=_listening_facts(request, a),
     )
+
+
+def _listening_facts(request: Request, a: dict[str, Any]) -> dict[str, Any] | None:
+    """The machine listening check of the announcement's speech, for its page: whether the
+    recognizer is installed, the check's state, the share heard as a sentence and each word
+    (misheard ones are marked). None for uploaded or recorded audio, or before speech."""
+    if a["source"] in announcements.RECORDED or not a["media_sha256"]:
+        return None
+    _ = translator(request)
+    check = listening.check_of(rt(request).store.db, a["media_sha256"])
+    heard = ""
+    if check and check["state"] == "done":
+        share = f"{round(100 * check['heard_share'])}%"
+        heard = _("Máy nghe đúng %(share)s số từ.", share=share)
+    return {"installed": audio_listening.available(), "check": check, "heard": heard}
 
 
 def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
