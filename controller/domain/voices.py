@@ -15,8 +15,8 @@ Rules:
   is not http(s), a value with spaces or control characters inside a key is refused
   (:class:`~controller.core.errors.ApiError` ``bad_voice_setting`` naming the field).
 - An engine's state comes from a real call (``audio.engines.check``): ready, not configured,
-  wrong key, out of quota, unreachable, failed. The calls wait on the network: callers run
-  :func:`engines` off the event loop.
+  wrong key, out of quota, unreachable, failed. The calls wait on the network (at most
+  :data:`CHECK_BUDGET_S`, in parallel): callers run :func:`engines` off the event loop.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ ENGINE_FIELDS: dict[str, tuple[str, ...]] = {
 #: Credentials: stored, sent to the vendor, never shown back.
 SECRET_KEYS = frozenset({"fpt_api_key", "vbee_token", "viettel_token"})
 MAX_VALUE = 2000
+#: Seconds a check may wait on a vendor (a page waits for its checks): a slower one is
+#: ``unreachable``.
+CHECK_BUDGET_S = 10.0
 _URL = re.compile(r"^https?://[^\s]+$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it goes into a header
 
@@ -125,7 +128,8 @@ def save(
 
 
 def _state(engine: str) -> dict[str, str]:
-    result = audio_engines.check(engine)
+    with online.budget(CHECK_BUDGET_S):
+        result = audio_engines.check(engine)
     return {"state": result.state, "message": result.message}
 
 

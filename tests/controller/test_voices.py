@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -267,3 +268,21 @@ def test_the_api_accepts_every_engine_that_exists(client: TestClient, people: Pe
     schema = client.get("/api/v1/openapi.json").json()
     body = schema["components"]["schemas"]["AnnouncementIn"]["properties"]["speech_engine"]
     assert set(body["enum"]) == {"auto", *ENGINES}
+
+
+def test_a_vendor_slower_than_the_check_budget_is_unreachable_and_the_page_does_not_wait_longer(
+    client: TestClient, people: People, fake: FakeVendors, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(voices, "CHECK_BUDGET_S", 1.0)
+    fake.delay_s = 4.0
+    admin = people.headers("admin")
+    started = time.monotonic()
+    answer = client.put(
+        "/api/v1/voices/viettel",
+        json={"viettel_token": fake.viettel_token, "viettel_url": fake.viettel_url},
+        headers=admin,
+    )
+    took = time.monotonic() - started
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "unreachable"
+    assert took < 3.5, took
