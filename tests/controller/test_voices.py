@@ -230,6 +230,10 @@ def test_an_announcement_is_spoken_by_fpt_once_an_admin_set_its_key(
     browser, _csrf = _signed_in(client, "editor")
     page = browser.get(f"/announcements/{ann['id']}")
     assert "Lan Nhi — nữ miền Nam (FPT.AI)" in page.text
+    # the picker offers FPT.AI's voices by the names officials know, once it has an account
+    form = browser.get("/announcements/new").text
+    assert '<option value="fpt|banmai">' in form
+    assert "Ban Mai — nữ miền Bắc (FPT.AI)" in form
 
 
 def test_the_announcement_page_names_the_google_voice_not_espeak_ngs(
