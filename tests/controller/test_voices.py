@@ -16,7 +16,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from audio import engines
 from audio.engines import online
+from controller.app import create_app
+from controller.core.settings import Settings
 from controller.domain import voices
 from tests.audio.fakes import FakeVendors, fake_vendors
 from tests.audio.helpers import make_audio
@@ -290,3 +293,21 @@ def test_a_vendor_slower_than_the_check_budget_is_unreachable_and_the_page_does_
     assert answer.status_code == 200, answer.text
     assert answer.json()["state"] == "unreachable"
     assert took < 3.5, took
+
+
+def test_a_restarted_controller_configures_the_engines_from_the_stored_accounts(
+    client: TestClient, people: People, fake: FakeVendors, settings: Settings
+):
+    set_key = client.put(
+        "/api/v1/voices/fpt",
+        json={"fpt_api_key": fake.fpt_key, "fpt_url": fake.fpt_url},
+        headers=people.headers("admin"),
+    )
+    assert set_key.status_code == 200, set_key.text
+    online.configure(None)  # as a new process starts: the environment's (none here)
+    assert online.current().fpt is None
+    create_app(settings, start_services=False)  # the same database, as after a restart
+    account = online.current().fpt
+    assert account is not None
+    assert account.api_key.reveal() == fake.fpt_key and account.url == fake.fpt_url
+    assert engines.check("fpt").state == "ready"
