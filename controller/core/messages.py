@@ -11,7 +11,6 @@ ERRORS: dict[str, str] = {
     "unauthorized": "Chưa đăng nhập hoặc mã truy cập không hợp lệ.",
     "forbidden": "Bạn không có quyền thực hiện thao tác này.",
     "outside_area": "Địa bàn đã chọn nằm ngoài phạm vi bạn được giao.",
-    "too_many_attempts": "Đăng nhập sai quá nhiều lần. Hãy thử lại sau {minutes} phút.",
     "body_too_large": "Yêu cầu quá lớn (tối đa {limit} MB).",
     "self_approval": "Người duyệt phải là người khác với người soạn bản tin.",
     "bad_status": "Không thể thực hiện khi bản tin đang ở trạng thái «{state}».",

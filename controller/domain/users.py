@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -159,44 +158,3 @@ def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
         [to_wire_time(utcnow()), token_id],
     )
     return cursor.rowcount == 1
-
-
-#: Failed sign-ins allowed per user name, and per address, in a sliding window.
-LOGIN_WINDOW_MIN = 15
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_IP = 20
-#: Sign-in attempts older than this are deleted (at each attempt).
-LOGIN_HISTORY = timedelta(days=1)
-
-
-def login_blocked(db: sqlite_utils.Database, username: str, ip: str, now: datetime) -> bool:
-    """Is this sign-in refused before its password is checked?
-
-    A user name with ``MAX_FAILURES_PER_USER`` failures in the window is blocked from
-    everywhere. An address with ``MAX_FAILURES_PER_IP`` failures blocks only the user names that
-    failed from it in the window: the officials behind the same address (a commune office's
-    NAT) who did not fail still sign in, while a guesser spraying many names from it gets one
-    try per name instead of ``MAX_FAILURES_PER_USER``.
-    """
-    since = to_wire_time(now - timedelta(minutes=LOGIN_WINDOW_MIN))
-    by_user, by_ip, by_user_here = db.execute(
-        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(ip = ?), 0), "
-        "COALESCE(SUM(username = ? AND ip = ?), 0) FROM login_attempts "
-        "WHERE at >= ? AND ok = 0",
-        [username, ip, username, ip, since],
-    ).fetchone()
-    if by_user >= MAX_FAILURES_PER_USER:
-        return True
-    return bool(by_ip >= MAX_FAILURES_PER_IP and by_user_here > 0)
-
-
-def record_login(
-    db: sqlite_utils.Database, username: str, ip: str, now: datetime, *, ok: bool
-) -> None:
-    db.execute(
-        "INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, ?)",
-        [username[:64], ip, to_wire_time(now), int(ok)],
-    )
-    if ok:  # a successful sign-in clears that user's failures
-        db.execute("DELETE FROM login_attempts WHERE username = ? AND ok = 0", [username])
-    db.execute("DELETE FROM login_attempts WHERE at < ?", [to_wire_time(now - LOGIN_HISTORY)])

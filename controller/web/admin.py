@@ -23,6 +23,7 @@ from controller.domain import (
     lexicon,
     officials,
     reports,
+    sign_in,
     users,
     zones,
 )
@@ -37,6 +38,7 @@ from controller.web.common import (
     translator,
     tz,
 )
+from loa.protocol import utcnow
 
 router = APIRouter(include_in_schema=False)
 
@@ -125,6 +127,7 @@ def _users_page(
         who,
         status,
         rows=[u for u in users.list_users(db) if who and admin_area.user_visible(db, who, u)],
+        delayed=sign_in.throttled_usernames(db, utcnow()),
         zones=[z for z in zones.zone_tree(db) if who and admin_area.zone_allowed(db, who, z["id"])],
         zone_names={z["id"]: z["path"] for z in zones.zone_tree(db)},
         form=form,
@@ -193,6 +196,23 @@ async def users_change(user_id: int, request: Request) -> Response:
         officials.change_official(
             rt(request).store.db, who, user_id, UserChange(**change), _ip(request)
         )
+    except ApiError as exc:
+        return _users_page(request, {}, {"form": exc.message}, exc.status)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id:int}/sign-in-delay")
+async def users_clear_sign_in_delay(user_id: int, request: Request) -> Response:
+    """Forget an account's failed sign-ins, so its delays end (inside the admin's area,
+    audited)."""
+    who = page_user(request)
+    if not authz.can(who, "user.manage"):
+        return forbidden(request, who)
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return _users_page(request, {}, {"form": error_message("csrf")}, 403)
+    try:
+        sign_in.clear_throttle(rt(request).store.db, who, user_id, _ip(request))
     except ApiError as exc:
         return _users_page(request, {}, {"form": exc.message}, exc.status)
     return RedirectResponse("/users", status_code=303)

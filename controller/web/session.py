@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from controller.core.messages import error_message
-from controller.domain import authz, fleet, reports, users
+from controller.domain import authz, fleet, reports, sign_in, users
 from controller.domain.identity import Identity
 from controller.i18n import LOCALES
 from controller.services import alerts
@@ -27,6 +27,7 @@ from controller.web.common import (
     page_user,
     render,
     rt,
+    translator,
     tz,
 )
 from loa.protocol import to_wire_time, utcnow
@@ -37,33 +38,67 @@ router = APIRouter(include_in_schema=False)
 @router.get("/login")
 def login_form(request: Request) -> Response:
     no_admin = not users.any_admin(rt(request).store.db)
-    return render(request, "login.html", None, no_admin=no_admin, error=None, username="")
+    return render(
+        request, "login.html", None, no_admin=no_admin, error=None, username="", throttle=None
+    )
+
+
+def _device_secret(request: Request) -> str:
+    """The device cookie is signed with the session secret (created at start-up)."""
+    return rt(request).settings.secret_path.read_text().strip()
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    """Sign in, throttled by ``controller.domain.sign_in`` (growing delays per user name and
+    address, a browser that signed in before keeps its own allowance)."""
     form = await request.form()
     username = str(form.get("username", ""))
+    secret = _device_secret(request)
 
-    def again(error: str, status: int) -> Response:
+    def again(error: str, status: int, throttle: dict[str, int] | None = None) -> Response:
         return render(
-            request, "login.html", None, status, no_admin=False, error=error, username=username
+            request,
+            "login.html",
+            None,
+            status,
+            no_admin=False,
+            error=error,
+            username=username,
+            throttle=throttle,
         )
 
     if not csrf_ok(request, form):
         return again(error_message("csrf"), 403)
     db = rt(request).store.db
     ip = request.client.host if request.client else ""
-    if users.login_blocked(db, username, ip, utcnow()):
-        return again(error_message("too_many_attempts", minutes=users.LOGIN_WINDOW_MIN), 429)
+    device = sign_in.device_user(secret, request.cookies.get(sign_in.DEVICE_COOKIE))
+    source = sign_in.login_source(ip, device, username)
+    wait = sign_in.login_wait_s(db, username, source, utcnow())
+    if wait:
+        _ = translator(request)
+        return again(_("Đăng nhập sai quá nhiều lần."), 429, {"wait_s": wait})
     user = users.authenticate(db, username, str(form.get("password", "")))
-    users.record_login(db, username, ip, utcnow(), ok=user is not None)
+    sign_in.record_login(db, username, source, utcnow(), ok=user is not None)
     if user is None:
-        return again(error_message("login_failed"), 401)
+        sign_in.record_failed_login(db, username, ip)
+        wait = sign_in.login_wait_s(db, username, source, utcnow())
+        left = sign_in.tries_left(db, username, source, utcnow())
+        throttle = {"wait_s": wait} if wait else {"tries_left": left}
+        return again(error_message("login_failed"), 401, throttle)
     request.session.clear()
     request.session["user_id"] = user["id"]
     request.session["sv"] = user["session_version"]
-    return RedirectResponse("/", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        sign_in.DEVICE_COOKIE,
+        sign_in.device_cookie(secret, user["username"]),
+        max_age=sign_in.DEVICE_COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=rt(request).settings.base_url.startswith("https://"),
+    )
+    return response
 
 
 @router.post("/logout")
