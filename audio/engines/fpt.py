@@ -15,8 +15,6 @@ with full stops. HTTP 401/403 is a wrong key, 402/429 no quota left, 5xx the ser
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from audio.engines import online
 from audio.errors import AudioError
 from audio.messages import message_for
@@ -40,11 +38,7 @@ def account() -> online.FptAccount | None:
 
 
 def available() -> bool:
-    try:
-        metadata.version("httpx")
-    except metadata.PackageNotFoundError:
-        return False
-    return account() is not None
+    return online.installed() and account() is not None
 
 
 def voices() -> list[str]:
@@ -82,31 +76,16 @@ def _post(client: object, deadline: online.Deadline, text: str, voice: str, rate
         "Cache-Control": "no-cache",
         "Content-Type": "text/plain; charset=utf-8",
     }
-    wait = online.backoff(online.current())
-    while True:
-        response = online.request(
-            client, deadline, "POST", acct.url, content=body.encode("utf-8"), headers=headers
-        )
-        state = online.state_of_http(response.status_code)
-        if state == "unreachable":  # a 5xx: try again while the deadline allows
-            deadline.sleep(wait())
-            continue
-        if state is not None:
-            raise online.OnlineFailure(NAME, state)
-        if response.status_code != 200:
-            raise online.OnlineFailure(NAME, "failed")
-        try:
-            reply = response.json()
-        except ValueError:
-            raise online.OnlineFailure(NAME, "failed") from None
-        if not isinstance(reply, dict):
-            raise online.OnlineFailure(NAME, "failed")
-        if reply.get("error") != 0:
-            raise online.OnlineFailure(NAME, online.state_of_message(str(reply.get("message"))))
-        link = reply.get("async")
-        if not isinstance(link, str) or not link.startswith(("http://", "https://")):
-            raise online.OnlineFailure(NAME, "failed")
-        return link
+    response = online.answered(
+        client, deadline, "POST", acct.url, content=body.encode("utf-8"), headers=headers
+    )
+    reply = online.json_object(response, NAME)
+    if reply.get("error") != 0:
+        raise online.OnlineFailure(NAME, online.state_of_message(str(reply.get("message"))))
+    link = reply.get("async")
+    if not isinstance(link, str) or not link.startswith(("http://", "https://")):
+        raise online.OnlineFailure(NAME, "failed")
+    return link
 
 
 def synthesize(text: str, voice: str, rate: int) -> bytes:

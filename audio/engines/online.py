@@ -366,6 +366,46 @@ def backoff(settings: OnlineSettings) -> Callable[[], float]:
     return next_wait
 
 
+def installed() -> bool:
+    """Whether the HTTP client the cloud engines speak through is installed."""
+    from importlib import metadata
+
+    try:
+        metadata.version("httpx")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def answered(client: Any, deadline: Deadline, method: str, url: str, **kwargs: Any) -> Any:
+    """A request's 200 answer. A 5xx is asked again after a growing wait while the deadline
+    allows; 401/403 (``wrong_key``) and 402/429 (``out_of_quota``) raise their state; any
+    other status is ``failed``."""
+    wait = backoff(current())
+    while True:
+        response = request(client, deadline, method, url, **kwargs)
+        state = state_of_http(response.status_code)
+        if state == "unreachable":
+            deadline.sleep(wait())
+            continue
+        if state is not None:
+            raise OnlineFailure(deadline.engine, state)
+        if response.status_code != 200:
+            raise OnlineFailure(deadline.engine, "failed")
+        return response
+
+
+def json_object(response: Any, engine: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else is ``failed``."""
+    try:
+        reply = response.json()
+    except ValueError:
+        raise OnlineFailure(engine, "failed") from None
+    if not isinstance(reply, dict):
+        raise OnlineFailure(engine, "failed")
+    return reply
+
+
 def download_audio(client: Any, deadline: Deadline, url: str, settings: OnlineSettings) -> bytes:
     """GET a result link until it answers with audio: 403/404 (not there yet) and 5xx are
     polled again with back-off; an answer that is not audio is ``failed``. No credentials are

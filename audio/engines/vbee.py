@@ -23,7 +23,6 @@ from its error message (quota words, else key words, else failed).
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
 from audio.engines import online
@@ -57,11 +56,7 @@ def account() -> online.VbeeAccount | None:
 
 
 def available() -> bool:
-    try:
-        metadata.version("httpx")
-    except metadata.PackageNotFoundError:
-        return False
-    return account() is not None
+    return online.installed() and account() is not None
 
 
 def voices() -> list[str]:
@@ -92,19 +87,9 @@ def _acct() -> online.VbeeAccount:
     return acct
 
 
-def _reply(response: Any) -> dict[str, Any]:
-    """The JSON of a Vbee answer, its refusals raised as states."""
-    state = online.state_of_http(response.status_code)
-    if state is not None and state != "unreachable":
-        raise online.OnlineFailure(NAME, state)
-    if response.status_code != 200:
-        raise online.OnlineFailure(NAME, state or "failed")
-    try:
-        reply = response.json()
-    except ValueError:
-        raise online.OnlineFailure(NAME, "failed") from None
-    if not isinstance(reply, dict):
-        raise online.OnlineFailure(NAME, "failed")
+def _result(response: Any) -> dict[str, Any]:
+    """The ``result`` of a Vbee answer (``status`` 1); its refusals raised as states."""
+    reply = online.json_object(response, NAME)
     if reply.get("status") != 1:
         words = f"{reply.get('error_code')} {reply.get('error_message')}"
         raise online.OnlineFailure(NAME, online.state_of_message(words))
@@ -128,17 +113,11 @@ def _post(client: object, deadline: online.Deadline, text: str, voice: str, rate
     }
     headers = {"Authorization": f"Bearer {acct.token.reveal()}"}
     url = acct.url.rstrip("/") + "/api/v1/tts"
-    wait = online.backoff(online.current())
-    while True:
-        response = online.request(client, deadline, "POST", url, json=body, headers=headers)
-        if response.status_code >= 500:
-            deadline.sleep(wait())
-            continue
-        result = _reply(response)
-        request_id = result.get("request_id")
-        if not isinstance(request_id, str) or not request_id or "/" in request_id:
-            raise online.OnlineFailure(NAME, "failed")
-        return request_id
+    result = _result(online.answered(client, deadline, "POST", url, json=body, headers=headers))
+    request_id = result.get("request_id")
+    if not isinstance(request_id, str) or not request_id or "/" in request_id:
+        raise online.OnlineFailure(NAME, "failed")
+    return request_id
 
 
 def _poll(client: object, deadline: online.Deadline, request_id: str) -> str:
@@ -148,11 +127,7 @@ def _poll(client: object, deadline: online.Deadline, request_id: str) -> str:
     url = acct.url.rstrip("/") + f"/api/v1/tts/{request_id}"
     wait = online.backoff(online.current())
     while True:
-        response = online.request(client, deadline, "GET", url, headers=headers)
-        if response.status_code >= 500:
-            deadline.sleep(wait())
-            continue
-        result = _reply(response)
+        result = _result(online.answered(client, deadline, "GET", url, headers=headers))
         status = result.get("status")
         if status == "SUCCESS":
             link = result.get("audio_link")

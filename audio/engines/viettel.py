@@ -16,7 +16,6 @@ words, else failed). The docs give no error format, so that reading is Loa's inf
 from __future__ import annotations
 
 import uuid
-from importlib import metadata
 
 from audio.engines import online
 from audio.errors import AudioError
@@ -47,11 +46,7 @@ def account() -> online.ViettelAccount | None:
 
 
 def available() -> bool:
-    try:
-        metadata.version("httpx")
-    except metadata.PackageNotFoundError:
-        return False
-    return account() is not None
+    return online.installed() and account() is not None
 
 
 def voices() -> list[str]:
@@ -88,22 +83,12 @@ def _speak(client: object, deadline: online.Deadline, text: str, voice: str, rat
         "tts_return_option": MP3,
     }
     headers = {"token": acct.token.reveal()}
-    wait = online.backoff(online.current())
-    while True:
-        response = online.request(client, deadline, "POST", acct.url, json=body, headers=headers)
-        state = online.state_of_http(response.status_code)
-        if state == "unreachable":
-            deadline.sleep(wait())
-            continue
-        if state is not None:
-            raise online.OnlineFailure(NAME, state)
-        if response.status_code != 200:
-            raise online.OnlineFailure(NAME, "failed")
-        data = bytes(response.content)
-        if not online.looks_like_audio(data):
-            refusal = data[:500].decode("utf-8", "replace")
-            raise online.OnlineFailure(NAME, online.state_of_message(refusal))
-        return data
+    response = online.answered(client, deadline, "POST", acct.url, json=body, headers=headers)
+    data = bytes(response.content)
+    if not online.looks_like_audio(data):
+        refusal = data[:500].decode("utf-8", "replace")
+        raise online.OnlineFailure(NAME, online.state_of_message(refusal))
+    return data
 
 
 def synthesize(text: str, voice: str, rate: int) -> bytes:
