@@ -9,9 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import schedules
-from controller.domain import (
-    broadcasts,
-)
+from controller.domain import broadcasts, provisioning, voices
 from loa.protocol import Priority
 
 
@@ -133,3 +131,40 @@ class TokenIn(_Request):
     #: The user the token acts as (role and area); none: an integration with ``role``.
     user_id: int | None = None
     role: str = "viewer"
+
+
+# --- nodes, join codes, cloud voices' accounts -------------------------------------------------
+
+
+class NodeIn(_Request):
+    id: str = Field(max_length=200, description="lower-case letters, digits, hyphens: lac-xuan-1")
+    zone_id: int
+    name: str = Field(default="", max_length=provisioning.MAX_NAME)
+    lat: float | None = None
+    lon: float | None = None
+
+
+class JoinCodeIn(_Request):
+    name: str = Field(min_length=1, max_length=provisioning.MAX_NAME)
+    zone_id: int
+    id: str | None = Field(
+        default=None, max_length=200, description="the node id; default: made from the name"
+    )
+
+
+class RedeemIn(_Request):
+    code: str = Field(max_length=100)
+
+
+class VoiceAccountIn(_Request):
+    """An engine's fields: a value replaces, ``""`` clears, absent or ``null`` keeps. Only the
+    engine's own fields (FPT.AI: ``fpt_api_key``, ``fpt_url``; Vbee: ``vbee_token``,
+    ``vbee_app_id``, ``vbee_url``; Viettel AI: ``viettel_token``, ``viettel_url``)."""
+
+    fpt_api_key: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    fpt_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    vbee_token: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    vbee_app_id: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    vbee_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    viettel_token: str | None = Field(default=None, max_length=voices.MAX_VALUE)
+    viettel_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)

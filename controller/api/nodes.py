@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from controller.api.deps import Official
+from controller.api.models import JoinCodeIn, NodeIn, RedeemIn
 from controller.core.errors import ApiError
 from controller.domain import admin_area, authz, join, provisioning
 from controller.domain.identity import Identity
@@ -22,16 +22,6 @@ from controller.services import node_dist
 from controller.services.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["provisioning"])
-
-
-class NodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(max_length=200, description="lower-case letters, digits, hyphens: lac-xuan-1")
-    zone_id: int
-    name: str = Field(default="", max_length=provisioning.MAX_NAME)
-    lat: float | None = None
-    lon: float | None = None
 
 
 def _admin(who: Identity) -> None:
@@ -117,22 +107,6 @@ def reissue_node(node_id: str, request: Request, who: Official) -> JSONResponse:
 
 
 # --- join codes (controller/domain/join.py): one command on the Pi --------------------------------
-
-
-class JoinCodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=provisioning.MAX_NAME)
-    zone_id: int
-    id: str | None = Field(
-        default=None, max_length=200, description="the node id; default: made from the name"
-    )
-
-
-class RedeemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: str = Field(max_length=100)
 
 
 @router.post(

@@ -7,29 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from controller.api.deps import Official
+from controller.api.models import VoiceAccountIn
 from controller.domain import authz, voices
 from controller.services.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["voices"])
-
-
-class VoiceAccountIn(BaseModel):
-    """An engine's fields: a value replaces, ``""`` clears, absent or ``null`` keeps. Only the
-    engine's own fields (FPT.AI: ``fpt_api_key``, ``fpt_url``; Vbee: ``vbee_token``,
-    ``vbee_app_id``, ``vbee_url``; Viettel AI: ``viettel_token``, ``viettel_url``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fpt_api_key: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    fpt_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    vbee_token: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    vbee_app_id: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    vbee_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    viettel_token: str | None = Field(default=None, max_length=voices.MAX_VALUE)
-    viettel_url: str | None = Field(default=None, max_length=voices.MAX_VALUE)
 
 
 @router.get("/voices")
