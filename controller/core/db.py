@@ -375,7 +375,13 @@ def _v10(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v11(db: sqlite_utils.Database) -> None:
+    """A sign-in from a browser with its owner's device cookie counts in that browser's own
+    bucket (``controller/domain/sign_in.py``): ``device`` 1 marks it; ``ip`` stays the address."""
+    table(db, "login_attempts").add_column("device", int, not_null_default=0)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -2,9 +2,9 @@
 
 Rules:
 
-- Failures count per bucket: (user name as typed, source). The source is the address the
-  request came from, or ``DEVICE_SOURCE`` when the browser carries a valid device cookie
-  naming that same user (set by a successful sign-in, see ``device_cookie``). So an
+- Failures count per bucket: (user name as typed, address), or (user name, its owner's
+  browser) when the browser carries a valid device cookie naming that same user (set by a
+  successful sign-in, see ``device_cookie``; stored as ``device`` 1, the address kept). So an
   attacker's failures, from the office's shared address or anywhere else, never delay the
   owner's own browser: emergency sign-in is never blocked by someone else's failures.
 - After ``FREE_FAILURES`` failures in a bucket, the next try is allowed only 1 s after the
@@ -39,40 +39,48 @@ LOGIN_WINDOW_MIN = 15
 FREE_FAILURES = 3
 MAX_DELAY_S = 300
 MAX_FAILURES_PER_IP = 20
-DEVICE_SOURCE = "thiet-bi-da-dang-nhap"
 #: Sign-in attempts older than this are deleted (at each attempt).
 LOGIN_HISTORY = timedelta(days=1)
 #: A user name is stored and audited at most this long.
 USERNAME_KEPT = 64
 
 
-def login_source(ip: str, device_user: str | None, username: str) -> str:
-    """The bucket a sign-in counts in: the browser's own when its device cookie names this
-    user, otherwise the address."""
-    return DEVICE_SOURCE if device_user is not None and device_user == username else ip
+def is_owners_browser(device_user: str | None, username: str) -> bool:
+    """Whether the browser's device cookie names the user signing in (its own bucket)."""
+    return device_user is not None and device_user == username
+
+
+def _bucket(device: bool) -> str:
+    """The WHERE clause of a bucket: the owner's browser wherever it is, else the address."""
+    return "username = ? AND device = 1" if device else "username = ? AND ip = ? AND device = 0"
+
+
+def _bucket_params(username: str, ip: str, device: bool) -> list[str]:
+    return [username[:USERNAME_KEPT]] if device else [username[:USERNAME_KEPT], ip]
 
 
 def _bucket_failures(
-    db: sqlite_utils.Database, username: str, source: str, now: datetime
+    db: sqlite_utils.Database, username: str, ip: str, device: bool, now: datetime
 ) -> tuple[int, datetime | None]:
     since = to_wire_time(now - LOGIN_HISTORY)
     count, last = db.execute(
-        "SELECT COUNT(*), MAX(at) FROM login_attempts "
-        "WHERE username = ? AND ip = ? AND ok = 0 AND at >= ?",
-        [username[:USERNAME_KEPT], source, since],
+        f"SELECT COUNT(*), MAX(at) FROM login_attempts WHERE {_bucket(device)} "
+        "AND ok = 0 AND at >= ?",
+        [*_bucket_params(username, ip, device), since],
     ).fetchone()
     return count, _wire(last)
 
 
 def _address_failures(
-    db: sqlite_utils.Database, source: str, now: datetime
+    db: sqlite_utils.Database, ip: str, device: bool, now: datetime
 ) -> tuple[int, datetime | None]:
-    if source == DEVICE_SOURCE:
+    if device:
         return 0, None
     since = to_wire_time(now - timedelta(minutes=LOGIN_WINDOW_MIN))
     count, last = db.execute(
-        "SELECT COUNT(*), MAX(at) FROM login_attempts WHERE ip = ? AND ok = 0 AND at >= ?",
-        [source, since],
+        "SELECT COUNT(*), MAX(at) FROM login_attempts "
+        "WHERE ip = ? AND device = 0 AND ok = 0 AND at >= ?",
+        [ip, since],
     ).fetchone()
     return count, _wire(last)
 
@@ -81,16 +89,18 @@ def _wire(at: str | None) -> datetime | None:
     return datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
 
 
-def _free_failures(db: sqlite_utils.Database, source: str, now: datetime) -> int:
-    by_ip, _ = _address_failures(db, source, now)
+def _free_failures(db: sqlite_utils.Database, ip: str, device: bool, now: datetime) -> int:
+    by_ip, _ = _address_failures(db, ip, device, now)
     return 0 if by_ip >= MAX_FAILURES_PER_IP else FREE_FAILURES
 
 
-def login_wait_s(db: sqlite_utils.Database, username: str, source: str, now: datetime) -> int:
+def login_wait_s(
+    db: sqlite_utils.Database, username: str, ip: str, now: datetime, *, device: bool = False
+) -> int:
     """Seconds before this bucket may try again (0: it may try now). While its address is
     spraying, the delay runs from the address's last failure, not the bucket's own."""
-    failures, last = _bucket_failures(db, username, source, now)
-    by_ip, last_here = _address_failures(db, source, now)
+    failures, last = _bucket_failures(db, username, ip, device, now)
+    by_ip, last_here = _address_failures(db, ip, device, now)
     spraying = by_ip >= MAX_FAILURES_PER_IP
     threshold = 1 if spraying else FREE_FAILURES
     if spraying and last_here is not None:
@@ -102,25 +112,33 @@ def login_wait_s(db: sqlite_utils.Database, username: str, source: str, now: dat
     return max(0, math.ceil(remaining))
 
 
-def tries_left(db: sqlite_utils.Database, username: str, source: str, now: datetime) -> int:
+def tries_left(
+    db: sqlite_utils.Database, username: str, ip: str, now: datetime, *, device: bool = False
+) -> int:
     """Failures this bucket may still make before it has to wait."""
-    failures, _ = _bucket_failures(db, username, source, now)
-    return max(0, _free_failures(db, source, now) - failures)
+    failures, _ = _bucket_failures(db, username, ip, device, now)
+    return max(0, _free_failures(db, ip, device, now) - failures)
 
 
 def record_login(
-    db: sqlite_utils.Database, username: str, source: str, now: datetime, *, ok: bool
+    db: sqlite_utils.Database,
+    username: str,
+    ip: str,
+    now: datetime,
+    *,
+    ok: bool,
+    device: bool = False,
 ) -> None:
     """Store one checked sign-in in its bucket; a success clears that bucket's failures."""
     with transaction(db):
         db.execute(
-            "INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, ?)",
-            [username[:USERNAME_KEPT], source, to_wire_time(now), int(ok)],
+            "INSERT INTO login_attempts (username, ip, device, at, ok) VALUES (?, ?, ?, ?, ?)",
+            [username[:USERNAME_KEPT], ip, int(device), to_wire_time(now), int(ok)],
         )
         if ok:
             db.execute(
-                "DELETE FROM login_attempts WHERE username = ? AND ip = ? AND ok = 0",
-                [username[:USERNAME_KEPT], source],
+                f"DELETE FROM login_attempts WHERE {_bucket(device)} AND ok = 0",
+                _bucket_params(username, ip, device),
             )
         db.execute("DELETE FROM login_attempts WHERE at < ?", [to_wire_time(now - LOGIN_HISTORY)])
 

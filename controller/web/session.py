@@ -72,18 +72,19 @@ async def login(request: Request) -> Response:
         return again(error_message("csrf"), 403)
     db = rt(request).store.db
     ip = request.client.host if request.client else ""
-    device = sign_in.device_user(secret, request.cookies.get(sign_in.DEVICE_COOKIE))
-    source = sign_in.login_source(ip, device, username)
-    wait = sign_in.login_wait_s(db, username, source, utcnow())
+    device = sign_in.is_owners_browser(
+        sign_in.device_user(secret, request.cookies.get(sign_in.DEVICE_COOKIE)), username
+    )
+    wait = sign_in.login_wait_s(db, username, ip, utcnow(), device=device)
     if wait:
         _ = translator(request)
         return again(_("Đăng nhập sai quá nhiều lần."), 429, {"wait_s": wait})
     user = users.authenticate(db, username, str(form.get("password", "")))
-    sign_in.record_login(db, username, source, utcnow(), ok=user is not None)
+    sign_in.record_login(db, username, ip, utcnow(), ok=user is not None, device=device)
     if user is None:
         sign_in.record_failed_login(db, username, ip)
-        wait = sign_in.login_wait_s(db, username, source, utcnow())
-        left = sign_in.tries_left(db, username, source, utcnow())
+        wait = sign_in.login_wait_s(db, username, ip, utcnow(), device=device)
+        left = sign_in.tries_left(db, username, ip, utcnow(), device=device)
         throttle = {"wait_s": wait} if wait else {"tries_left": left}
         return again(error_message("login_failed"), 401, throttle)
     request.session.clear()
