@@ -1,5 +1,6 @@
-"""The public page of a commune, no sign-in: what played in a zone (or beneath it) in the last
-days, with its audio. Only what already played there is public."""
+"""The public page of a commune, no sign-in: the commune's name, what will play in a zone in the
+coming days, and what played there in the last days with its text and audio. The rules of what
+is public are :mod:`controller.domain.public`'s; only what already played there is listened to."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from controller.core.messages import error_message
-from controller.domain import authz, reports, zones
+from controller.domain import authz, public, reports, zones
 from controller.domain.identity import Identity
-from controller.web.common import not_found, render, rt, signed_in
+from controller.web.common import not_found, render, rt, signed_in, tz
 from loa.protocol import to_wire_time, utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -34,7 +35,13 @@ def _public_broadcasts(request: Request, zone_id: int) -> list[dict[str, Any]]:
 def public_index(request: Request) -> Response:
     db = rt(request).store.db
     areas = [z for z in zones.zone_tree(db) if z["depth"] <= 1]
-    return render(request, "public_index.html", signed_in(request), areas=areas)
+    return render(
+        request,
+        "public_index.html",
+        signed_in(request),
+        areas=areas,
+        commune=public.commune_name(db),
+    )
 
 
 @router.get("/public/{zone_id:int}")
@@ -46,7 +53,20 @@ def public_page(zone_id: int, request: Request) -> Response:
             request, signed_in(request), error_message("zone_not_found", zone_ids=zone_id)
         )
     rows = _public_broadcasts(request, zone_id)
-    return render(request, "public.html", signed_in(request), zone=zone, rows=rows)
+    zone_tz = tz(request)
+    upcoming = [
+        o | {"local": o["at"].astimezone(zone_tz)} for o in public.upcoming(db, zone_id, utcnow())
+    ]
+    return render(
+        request,
+        "public.html",
+        signed_in(request),
+        zone=zone,
+        rows=rows,
+        upcoming=upcoming,
+        commune=public.commune_name(db),
+        days=public.UPCOMING_DAYS,
+    )
 
 
 @router.get("/public/{zone_id}/audio/{broadcast_id}.mp3")

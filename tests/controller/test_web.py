@@ -353,12 +353,12 @@ def test_the_public_page_lists_only_what_played_and_serves_its_audio(
             "VALUES (?, ?, 'Nội dung', 'approved', ?)",
             [n, title, sha],
         )
-        db.execute(
-            "INSERT INTO broadcasts (id, announcement_id, zone_ids, status, priority) "
-            "VALUES (?, ?, ?, 'active', 'normal')",
-            [n, n, f"[{commune.commune_id}]"],
-        )
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        db.execute(
+            "INSERT INTO broadcasts (id, announcement_id, zone_ids, status, priority, starts_at) "
+            "VALUES (?, ?, ?, 'active', 'normal', ?)",
+            [n, n, f"[{commune.commune_id}]", "2026-01-01T00:00:00Z"],
+        )
         db.execute(
             "INSERT INTO dispatches (broadcast_id, occurrence, node_id, play_at, state, "
             "started_at) VALUES (?, 'o', ?, ?, ?, ?)",
