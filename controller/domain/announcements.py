@@ -137,6 +137,30 @@ def get_announcement(db: sqlite_utils.Database, announcement_id: int) -> dict[st
     return rows[0] if rows else None
 
 
+def with_people(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with who wrote each (``author_name``) and who reviewed it (``reviewer_name``),
+    by their display names; an announcement written through a shared API token is named by the
+    token (``token:…``), as the audit log names it."""
+    ids = {r[k] for r in rows for k in ("created_by", "reviewed_by") if r.get(k) is not None}
+    names: dict[int, str] = {}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        names = {
+            u["id"]: u["display_name"] or u["username"]
+            for u in db.query(
+                f"SELECT id, username, display_name FROM users WHERE id IN ({marks})", sorted(ids)
+            )
+        }
+    return [
+        r
+        | {
+            "author_name": names.get(r.get("created_by") or -1, r.get("author") or ""),
+            "reviewer_name": names.get(r.get("reviewed_by") or -1, ""),
+        }
+        for r in rows
+    ]
+
+
 def _must_get(db: sqlite_utils.Database, announcement_id: int) -> dict[str, Any]:
     row = get_announcement(db, announcement_id)
     if row is None:

@@ -69,13 +69,15 @@ def announcement_list(request: Request) -> Response:
         bounds = local_day_bounds(filters["day"], tz(request))
         if bounds:
             since, until = bounds
+    db = rt(request).store.db
     rows = announcements.list_announcements(
-        rt(request).store.db,
+        db,
         status=filters["status"] or None,
         category=filters["category"] or None,
         since=since,
         until=until,
     )
+    rows = announcements.with_people(db, rows)
     return render(request, "announcements.html", who, rows=rows, filters=filters)
 
 
@@ -95,7 +97,9 @@ def _announcement_form(
         status,
         form=form,
         errors=errors,
-        a=announcement,
+        a=announcements.with_people(rt(request).store.db, [announcement])[0]
+        if announcement
+        else None,
         max_chars=rt(request).settings.max_text_chars,
         reading=announcements_reading(request, form.get("text", "")),
         voices=voice_choices(request),
@@ -153,7 +157,7 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
         request,
         "announcement.html",
         who,
-        a=a,
+        a=announcements.with_people(rt(request).store.db, [a])[0],
         heading=_("Bản tin"),
         speech=_speech_facts(_, a),
         listening=_listening_facts(request, a),
@@ -417,7 +421,8 @@ async def announcement_archive(announcement_id: int, request: Request) -> Respon
 def _approvals(
     request: Request, who: Identity, errors: dict[int, dict[str, str]], status: int = 200
 ):
-    rows = announcements.list_announcements(rt(request).store.db, status="pending")
+    db = rt(request).store.db
+    rows = announcements.with_people(db, announcements.list_announcements(db, status="pending"))
     # An editor's relay waits here too (approved on its broadcast page: /relays/{id}/approve).
     relays = [r for r in relay_rows(request, who) if r["pending"]]
     return render(
