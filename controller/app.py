@@ -45,6 +45,7 @@ from controller.web import public as web_public
 from controller.web import schedule as web_schedule
 from controller.web import session as web
 from controller.web import streams as web_streams
+from controller.web import voicebank as web_voicebank
 from controller.web import voices as web_voices
 
 log = logging.getLogger("controller.api_streams")  # where the live recovery logged
@@ -147,5 +148,6 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(web_live.router)
     app.include_router(api_voices.router)  # the cloud voices' accounts
     app.include_router(web_voices.router)  # Giọng đọc
+    app.include_router(web_voicebank.router)  # Giọng xã
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -95,6 +95,7 @@ class Consent:
     given_by: str  # who gave consent (the speaker, or who signed for them)
     given_at: str  # ISO date or time of the agreement
     note: str = ""  # e.g. where the signed paper is kept
+    words: str = ""  # the words they agreed to, as shown to them (the web consent form)
 
     def check(self) -> None:
         missing = [
@@ -301,6 +302,7 @@ def new_manifest(name: str, consent: Consent) -> dict[str, Any]:
             "given_by": consent.given_by.strip(),
             "given_at": consent.given_at.strip(),
             "note": consent.note.strip(),
+            **({"words": consent.words.strip()} if consent.words.strip() else {}),
         },
         "created_at": stamp,
         "updated_at": stamp,

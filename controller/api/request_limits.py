@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from controller.core.errors import error_body
 from controller.core.messages import error_message
 
-#: Routes whose form carries an audio file (controller/web/announcements.py).
-UPLOAD_ROUTES = re.compile(r"^/announcements/(new|\d+)$")
+#: Routes whose form carries an audio file (controller/web/announcements.py) or a giọng xã
+#: take or bank file (controller/web/voicebank.py).
+UPLOAD_ROUTES = re.compile(r"^/(announcements/(new|\d+)|voicebank/(import|[a-z0-9-]+/take))$")
 #: Room for the rest of an upload's form (title, text, multipart boundaries).
 FORM_ROOM = 256 * 1024
 

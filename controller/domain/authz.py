@@ -40,6 +40,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "node.control": frozenset({"admin", "operator", "approver"}),
     "lexicon.write": frozenset({"admin"}),
     "voices.manage": frozenset({"admin"}),
+    #: Giọng xã: the announcer (phát thanh viên) gives consent and records their own voice;
+    #: an admin may too. Exporting, importing and deleting a bank are the admin's.
+    "voicebank.record": frozenset({"admin", "announcer"}),
+    "voicebank.manage": frozenset({"admin"}),
     "stream.source.write": frozenset({"admin", "approver"}),
     "relay.review": frozenset({"admin", "approver"}),
     "audit.read": frozenset({"admin"}),

@@ -10,7 +10,7 @@ from controller.core.db import insert, table, transaction
 from controller.core.security import hash_password, new_secret, password_ok, token_hash
 from loa.protocol import to_wire_time, utcnow
 
-ROLES = ("admin", "editor", "approver", "operator", "viewer")
+ROLES = ("admin", "editor", "approver", "operator", "viewer", "announcer")
 
 
 def create_user(

@@ -73,6 +73,7 @@ ROLES: dict[str, str] = {
     "approver": N_("Người duyệt"),
     "operator": N_("Kỹ thuật viên"),
     "viewer": N_("Người xem"),
+    "announcer": N_("Phát thanh viên"),
 }
 BROADCAST_STATUSES: dict[str, str] = {"active": N_("Đang hiệu lực"), "cancelled": N_("Đã hủy")}
 #: What a broadcast carries, for the ones that are not an announcement's audio (``file``).
@@ -123,6 +124,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/reports", N_("Báo cáo"), None),
     ("/lexicon", N_("Từ điển phát âm"), None),
     ("/voices", N_("Giọng đọc"), "voices.manage"),
+    ("/voicebank", N_("Giọng xã"), "voicebank.record"),
     ("/users", N_("Người dùng"), "user.manage"),
     ("/audit", N_("Nhật ký hệ thống"), "audit.read"),
 ]

@@ -62,7 +62,7 @@ class People:
     ``headers(name)`` gives the Authorization header of that official's personal API token.
     """
 
-    ROLES = ("admin", "editor", "approver", "operator", "viewer")
+    ROLES = ("admin", "editor", "approver", "operator", "viewer", "announcer")
 
     PASSWORD = "mat-khau-chung-123"
 
