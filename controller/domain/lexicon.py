@@ -1,6 +1,8 @@
 """The pronunciation lexicon (từ điển phát âm): terms and abbreviations with how the speech
 engine should read them. A term is one entry whatever its case; every change is audited.
-``announcements.lexicon`` hands it to the renderer."""
+``announcements.lexicon`` hands it to the renderer, where ``audio.normalize.apply_lexicon``
+reads each term as a whole word, ignoring case, also when stuck to a number (a term ``kV``
+reads "22kV", ``QK`` reads "QK5"), never inside a longer word or number."""
 
 from __future__ import annotations
 
