@@ -7,14 +7,14 @@ area.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 
 import schedules
 from controller.api.deps import Official
 from controller.api.deps import runtime_of as runtime
-from controller.api.models import BroadcastIn, EmergencyIn
+from controller.api.models import BroadcastIn, CancelIn, EmergencyIn
 from controller.core.errors import ApiError
 from controller.domain import broadcasts
 from loa.protocol import utcnow
@@ -61,10 +61,18 @@ def get_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[st
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel", tags=["broadcasts"])
-def cancel_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
+def cancel_broadcast(
+    broadcast_id: int,
+    request: Request,
+    who: Official,
+    body: Annotated[CancelIn | None, Body()] = None,
+) -> dict[str, Any]:
+    """Cancel (an emergency: stop) what is left of it; ``reason`` is optional and audited.
+    Nothing left to stop (played, cancelled): ``broadcast_finished`` (409)."""
     rt = runtime(request)
-    rt.cancel_broadcast(who, broadcast_id)
-    return broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
+    done = rt.cancel_broadcast(who, broadcast_id, body.reason if body else None)
+    detail = broadcasts.broadcast_detail(rt.store.db, broadcast_id, who) or {}
+    return {**detail, "nodes_held": done.held, "nodes_told": done.told}
 
 
 @router.post("/emergency", status_code=201, tags=["broadcasts"])

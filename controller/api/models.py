@@ -110,6 +110,16 @@ class EmergencyIn(_Request):
     repeats: int = Field(default=2, ge=1, le=10)
 
 
+class CancelIn(_Request):
+    """Cancelling a broadcast (or stopping an emergency): the body is optional."""
+
+    reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="why it is cancelled, kept in the audit entry (at most 500 characters)",
+    )
+
+
 class UserIn(_Request):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[a-zA-Z0-9._-]+$")
     password: str = Field(max_length=200)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlite_utils
 
@@ -342,24 +342,256 @@ def materialize(store: Store, settings: Settings, now: datetime | None = None) -
     return created
 
 
+#: Dispatch states with something still to do: deliver, play, or report how it played.
+OPEN_STATES = ("queued", "sent", "acked", "playing")
+#: Longest reason an official may give for cancelling or stopping a broadcast.
+MAX_REASON_CHARS = 500
+
+StateCode = Literal["scheduled", "playing", "active", "due", "finished", "cancelled"]
+#: The states in which a broadcast still has something to stop (cancel is offered).
+STOPPABLE: frozenset[str] = frozenset({"scheduled", "playing", "active", "due"})
+
+
+@dataclass(frozen=True)
+class BroadcastState:
+    """What an official reads about a broadcast, derived from its row, its dispatches and the
+    clock (``derive_state``); ``status`` stays the stored ``active``/``cancelled``.
+
+    - ``scheduled``: nothing has come yet; ``next_at`` is its first time (``first``).
+    - ``playing``: some cluster plays it now, or it is due on one that has it (sent or acked
+      at or after its time), or a relay's window is open, or a live session is open.
+    - ``active``: a recurring broadcast between occurrences; ``next_at`` is its next one.
+    - ``due``: its time has come but clusters have not got it yet (queued: an announcement
+      still waiting for approval, the broker unreachable); it becomes missed at its lateness
+      limit.
+    - ``finished``: nothing left — no occurrence ahead (its validity window ended) and no
+      dispatch still open; ``played_any`` says whether any cluster played it.
+    - ``cancelled``: cancelled (an emergency: stopped), ``cancelled_at`` by ``cancelled_by``.
+    """
+
+    code: StateCode
+    emergency: bool = False
+    recurring: bool = False
+    next_at: datetime | None = None
+    first: bool = False
+    played_any: bool = False
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+
+    @property
+    def stoppable(self) -> bool:
+        """Something is left to stop: cancel is offered, and allowed, only then."""
+        return self.code in STOPPABLE
+
+
+def derive_state(
+    row: dict[str, Any],
+    now: datetime,
+    *,
+    on_air: int = 0,
+    queued: int = 0,
+    played: int = 0,
+    live_open: bool = False,
+    cancelled_by: str | None = None,
+) -> BroadcastState:
+    """The one rule for a broadcast's state (see :class:`BroadcastState`). ``row`` is the stored
+    broadcast; ``on_air``, ``queued`` and ``played`` count its dispatches that are playing (or
+    sent/acked with their time come), queued, and played; ``live_open``: a live session on it
+    is open."""
+    emergency, recurring = bool(row.get("emergency")), bool(row.get("rrule"))
+    if row["status"] == "cancelled":
+        at = row.get("cancelled_at")
+        return BroadcastState(
+            "cancelled",
+            cancelled_at=datetime.fromisoformat(at) if at else None,
+            cancelled_by=cancelled_by,
+            emergency=emergency,
+            recurring=recurring,
+        )
+    kind = row.get("kind") or "file"
+    schedule = schedule_of(row)
+    upcoming = None if kind == "live" else schedules.next_occurrence(schedule, now)
+    window_open = False
+    if kind == "relay" and row.get("approved_at"):
+        window = timedelta(seconds=row.get("duration_s") or 0)
+        window_open = bool(
+            schedules.occurrences_overlapping(schedule, now, now + timedelta(seconds=1), window)
+        )
+    next_at = upcoming.at if upcoming else None
+    if on_air or window_open or live_open:
+        return BroadcastState("playing", next_at=next_at, emergency=emergency, recurring=recurring)
+    if next_at is not None:
+        first_at = row.get("starts_at")
+        first = not row.get("rrule") or not first_at or datetime.fromisoformat(first_at) >= next_at
+        return BroadcastState(
+            "scheduled" if first else "active",
+            next_at=next_at,
+            first=first,
+            emergency=emergency,
+            recurring=recurring,
+        )
+    if queued:
+        return BroadcastState("due", emergency=emergency, recurring=recurring)
+    return BroadcastState(
+        "finished", played_any=played > 0, emergency=emergency, recurring=recurring
+    )
+
+
+def _state_facts(
+    db: sqlite_utils.Database, broadcast_ids: list[int], now: datetime
+) -> dict[int, dict[str, Any]]:
+    """Per broadcast: its dispatches ``on_air``, ``queued`` and ``played`` (every node's, the
+    broadcast's own state), ``live_open``, and ``cancelled_by`` (the official's name)."""
+    if not broadcast_ids:
+        return {}
+    marks = ",".join("?" * len(broadcast_ids))
+    facts: dict[int, dict[str, Any]] = {
+        i: {"on_air": 0, "queued": 0, "played": 0, "live_open": False, "cancelled_by": None}
+        for i in broadcast_ids
+    }
+    for r in db.query(
+        "SELECT broadcast_id, "
+        "SUM(state = 'playing' OR (state IN ('sent', 'acked') AND play_at <= ?)) AS on_air, "
+        "SUM(state = 'queued') AS queued, SUM(state = 'played') AS played "
+        f"FROM dispatches WHERE broadcast_id IN ({marks}) GROUP BY broadcast_id",
+        [to_wire_time(now), *broadcast_ids],
+    ):
+        facts[r["broadcast_id"]].update(
+            on_air=r["on_air"] or 0, queued=r["queued"] or 0, played=r["played"] or 0
+        )
+    for r in db.query(
+        "SELECT DISTINCT broadcast_id FROM live_sessions WHERE ended_at IS NULL "
+        f"AND broadcast_id IN ({marks})",
+        broadcast_ids,
+    ):
+        facts[r["broadcast_id"]]["live_open"] = True
+    for r in db.query(
+        "SELECT b.id, COALESCE(NULLIF(u.display_name, ''), u.username) AS name FROM broadcasts b "
+        f"JOIN users u ON u.id = b.cancelled_by WHERE b.id IN ({marks})",
+        broadcast_ids,
+    ):
+        facts[r["id"]]["cancelled_by"] = r["name"]
+    return facts
+
+
+def states_of(
+    db: sqlite_utils.Database, rows: list[dict[str, Any]], now: datetime | None = None
+) -> dict[int, BroadcastState]:
+    """:func:`derive_state` of each stored broadcast row, by id."""
+    now = now or utcnow()
+    facts = _state_facts(db, [r["id"] for r in rows], now)
+    return {r["id"]: derive_state(r, now, **facts[r["id"]]) for r in rows}
+
+
+def state_fields(state: BroadcastState) -> dict[str, Any]:
+    """The state as the API reads it, beside the stored ``status``: ``state`` (a code of
+    :class:`BroadcastState`), ``next_at`` (wire time or null) and ``stoppable``."""
+    return {
+        "state": state.code,
+        "next_at": to_wire_time(state.next_at) if state.next_at else None,
+        "stoppable": state.stoppable,
+    }
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """Why an official cancels or stops a broadcast, as stored in the audit entry: people's
+    words (``announcements.clean_words``), at most ``MAX_REASON_CHARS``; empty: None."""
+    text = announcements.clean_words(reason or "", "reason", multiline=True)
+    if len(text) > MAX_REASON_CHARS:
+        raise ApiError(422, "reason_too_long", field="reason", limit=MAX_REASON_CHARS)
+    return text or None
+
+
+def _stoppable(
+    db: sqlite_utils.Database, who: Identity, broadcast_id: int, now: datetime
+) -> tuple[dict[str, Any], BroadcastState]:
+    """The checks before cancelling: the permission, visible (404), every target zone inside
+    the area (``outside_area``), and something left to stop (``broadcast_finished``, 409)."""
+    authz.require(who, "broadcast.cancel")
+    row = visible_broadcast(db, who, broadcast_id)
+    authz.require_whole_broadcast(db, who, json.loads(row["zone_ids"]))
+    state = states_of(db, [row], now)[broadcast_id]
+    if not state.stoppable:
+        raise ApiError(409, "broadcast_finished")
+    return row, state
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    """What cancelling a broadcast would stop, for the official to confirm first."""
+
+    state: BroadcastState
+    #: the clusters its zones reach: none of them plays it again
+    node_ids: list[str]
+    #: the clusters playing it now (or due to start at once): they stop at once
+    on_air: list[str]
+    #: its next occurrences, which will not play (at most the ``limit`` asked for)
+    upcoming: list[datetime]
+    #: more occurrences follow those
+    more: bool
+
+
+def cancel_preview(
+    db: sqlite_utils.Database,
+    who: Identity,
+    broadcast_id: int,
+    now: datetime | None = None,
+    limit: int = 5,
+) -> CancelPreview:
+    """What :func:`cancel_broadcast` would stop, checked as it checks (same errors), nothing
+    written."""
+    now = now or utcnow()
+    row, state = _stoppable(db, who, broadcast_id, now)
+    schedule = schedule_of(row)
+    ahead = (
+        []
+        if row.get("kind") == "live"
+        else schedules.occurrences(schedule, now, now + CONFLICT_WINDOW)
+    )
+    more = len(ahead) > limit or (
+        bool(row["rrule"])
+        and schedules.next_occurrence(schedule, now + CONFLICT_WINDOW) is not None
+    )
+    on_air = [
+        r["node_id"]
+        for r in db.query(
+            "SELECT DISTINCT node_id FROM dispatches WHERE broadcast_id = ? AND (state = "
+            "'playing' OR (state IN ('sent', 'acked') AND play_at <= ?)) ORDER BY node_id",
+            [broadcast_id, to_wire_time(now)],
+        )
+    ]
+    return CancelPreview(
+        state=state,
+        node_ids=zones.nodes_under(db, json.loads(row["zone_ids"])),
+        on_air=on_air,
+        upcoming=[o.at for o in ahead[:limit]],
+        more=more,
+    )
+
+
 def cancel_broadcast(
-    store: Store, who: Identity, broadcast_id: int, now: datetime | None = None
+    store: Store,
+    who: Identity,
+    broadcast_id: int,
+    now: datetime | None = None,
+    *,
+    reason: str | None = None,
 ) -> dict[str, list[int]]:
     """Cancel a broadcast; return {node_id: [broadcast_id]} of nodes that hold its items.
 
     Only an official whose area holds every target zone may (``outside_area`` otherwise): a
-    village's official never cancels what another village hears.
+    village's official never cancels what another village hears. Only while something is left
+    to stop (:attr:`BroadcastState.stoppable`; ``broadcast_finished`` otherwise): a broadcast
+    that played stays played. ``reason`` (optional, see :func:`clean_reason`) is kept in the
+    audit entry.
 
     Dispatches not yet played become ``cancelled``; the caller sends ``schedule.cancel`` (and
     ``play.stop`` where it plays) to the nodes returned.
     """
     now = now or utcnow()
-    authz.require(who, "broadcast.cancel")
+    reason = clean_reason(reason)
     with store.transaction() as db:
-        before = visible_broadcast(db, who, broadcast_id)
-        authz.require_whole_broadcast(db, who, json.loads(before["zone_ids"]))
-        if before["status"] != "active":
-            raise ApiError(409, "broadcast_finished")
+        before, _ = _stoppable(db, who, broadcast_id, now)
         holders = [
             r["node_id"]
             for r in db.query(
@@ -385,9 +617,21 @@ def cancel_broadcast(
             "broadcast",
             broadcast_id,
             before,
-            {"status": "cancelled", "nodes": holders},
+            {"status": "cancelled", "nodes": holders, "reason": reason},
         )
     return {node_id: [broadcast_id] for node_id in holders}
+
+
+def cancel_reason(db: sqlite_utils.Database, broadcast_id: int) -> str | None:
+    """The reason given when the broadcast was cancelled (its audit entry), if any."""
+    for r in db.query(
+        "SELECT after FROM audit_log WHERE action = 'broadcast.cancel' AND entity = 'broadcast' "
+        "AND entity_id = ? ORDER BY id DESC LIMIT 1",
+        [str(broadcast_id)],
+    ):
+        after = json.loads(r["after"] or "{}")
+        return after.get("reason") or None
+    return None
 
 
 def visible_broadcast(db: sqlite_utils.Database, who: Identity, broadcast_id: int) -> dict:
@@ -436,6 +680,7 @@ def broadcast_detail(
         if inside is None or d["node_id"] in inside
     ]
     schedule = schedule_of(b)
+    state = states_of(db, [b])[b["id"]]
     return {
         "id": b["id"],
         "announcement_id": b["announcement_id"],
@@ -449,6 +694,9 @@ def broadcast_detail(
         "priority": b["priority"],
         "emergency": bool(b["emergency"]),
         "status": b["status"],
+        **state_fields(state),
+        "cancelled_at": b["cancelled_at"],
+        "cancel_reason": cancel_reason(db, b["id"]) if b["status"] == "cancelled" else None,
         "media_sha256": b["media_sha256"],
         "created_at": b["created_at"],
         "kind": b["kind"] or "file",
@@ -461,6 +709,8 @@ def broadcast_detail(
         ),
         "recording_sha256": b["recording_sha256"],
         "played": sum(d["state"] == "played" for d in dispatches),
+        # occurrences that played on at least one cluster (a recurring broadcast's "N lần")
+        "times_played": len({d["occurrence"] for d in dispatches if d["state"] == "played"}),
         "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
         "dispatches": dispatches,
     }
@@ -469,11 +719,22 @@ def broadcast_detail(
 def recent_broadcasts(
     db: sqlite_utils.Database, who: Identity | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
+    """:func:`recent_with_states` as the API reads them: each with :func:`state_fields`."""
+    return [{**r, **state_fields(state)} for r, state in recent_with_states(db, who, limit)]
+
+
+def recent_with_states(
+    db: sqlite_utils.Database, who: Identity | None = None, limit: int = 50
+) -> list[tuple[dict[str, Any], BroadcastState]]:
+    """The newest broadcasts in the official's area with their state, each with its
+    dispatches counted inside the area: ``total``, ``played``, and ``times_played``
+    (occurrences played on at least one cluster)."""
     rows = list(
         db.query(
             "SELECT b.id, b.starts_at, b.rrule, b.priority, b.status, b.zone_ids, b.emergency, "
             "COALESCE(b.kind, 'file') AS kind, COALESCE(a.title, b.title) AS title, "
-            "COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played "
+            "COUNT(d.id) AS total, COALESCE(SUM(d.state = 'played'), 0) AS played, "
+            "COUNT(DISTINCT CASE WHEN d.state = 'played' THEN d.occurrence END) AS times_played "
             "FROM broadcasts b LEFT JOIN announcements a ON a.id = b.announcement_id "
             "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
             "GROUP BY b.id ORDER BY b.id DESC LIMIT ?",
@@ -487,16 +748,46 @@ def recent_broadcasts(
         zone_ids = json.loads(r.pop("zone_ids"))
         if allowed is None or set(zone_ids) & allowed:
             if inside is not None:  # counts over the dispatches inside the area only
-                states = [
-                    d["state"]
+                mine = [
+                    d
                     for d in db.query(
-                        "SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [r["id"]]
+                        "SELECT node_id, occurrence, state FROM dispatches WHERE broadcast_id = ?",
+                        [r["id"]],
                     )
                     if d["node_id"] in inside
                 ]
-                r["total"], r["played"] = len(states), states.count("played")
+                r["total"] = len(mine)
+                r["played"] = sum(d["state"] == "played" for d in mine)
+                r["times_played"] = len({d["occurrence"] for d in mine if d["state"] == "played"})
             out.append({**r, "zone_ids": zone_ids})
-    return out
+    ids = [r["id"] for r in out]
+    stored = list(
+        db.query(f"SELECT * FROM broadcasts WHERE id IN ({','.join('?' * len(ids))})", ids)
+    )
+    states = states_of(db, stored)
+    return [(r, states[r["id"]]) for r in out]
+
+
+def broadcast_state(
+    db: sqlite_utils.Database, broadcast_id: int, now: datetime | None = None
+) -> BroadcastState | None:
+    """The broadcast's state (:func:`derive_state`); None when there is no such broadcast."""
+    rows = list(db.query("SELECT * FROM broadcasts WHERE id = ?", [broadcast_id]))
+    return states_of(db, rows, now)[broadcast_id] if rows else None
+
+
+def occurrence_progress(dispatches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per occurrence of the dispatches given (oldest first): its ``occurrence`` key, its
+    ``play_at`` (wire time), how many clusters ``played`` it of ``total``."""
+    by: dict[str, dict[str, Any]] = {}
+    for d in dispatches:
+        o = by.setdefault(
+            d["occurrence"],
+            {"occurrence": d["occurrence"], "play_at": d["play_at"], "played": 0, "total": 0},
+        )
+        o["total"] += 1
+        o["played"] += d["state"] == "played"
+    return sorted(by.values(), key=lambda o: str(o["play_at"]))
 
 
 # --- relays (tiếp sóng) -----------------------------------------------------------------------
@@ -640,16 +931,21 @@ def active_with_titles(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def recent_relays(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """The 100 newest relay broadcasts, newest first, each with its source's name
-    (``source_name``) and how many dispatches it has (``total``) and have ``played``."""
-    return list(
+    (``source_name``), how many dispatches it has (``total``) and have ``played``, how many
+    occurrences played on at least one cluster (``times_played``), and its ``state``
+    (:class:`BroadcastState`)."""
+    rows = list(
         db.query(
             "SELECT b.*, s.name AS source_name, COUNT(d.id) AS total, "
-            "COALESCE(SUM(d.state = 'played'), 0) AS played "
+            "COALESCE(SUM(d.state = 'played'), 0) AS played, "
+            "COUNT(DISTINCT CASE WHEN d.state = 'played' THEN d.occurrence END) AS times_played "
             "FROM broadcasts b LEFT JOIN stream_sources s ON s.id = b.stream_source_id "
             "LEFT JOIN dispatches d ON d.broadcast_id = b.id "
             "WHERE b.kind = 'relay' GROUP BY b.id ORDER BY b.id DESC LIMIT 100"
         )
     )
+    states = states_of(db, rows)
+    return [{**r, "state": states[r["id"]]} for r in rows]
 
 
 def dispatch_states(db: sqlite_utils.Database, broadcast_id: int) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -32,6 +33,16 @@ from loa.signing import load_or_create_private_key
 log = logging.getLogger("controller.runtime")  # its flat name
 
 INGEST_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What cancelling a broadcast did: ``held`` nodes had it (delivered or playing), ``told``
+    of them were sent the commands to drop and stop it."""
+
+    broadcast_id: int
+    held: int
+    told: int
 
 
 class Runtime:
@@ -92,13 +103,19 @@ class Runtime:
             self.monitor.tick()  # missed heartbeats → node history; alerts
             self._tick_idle.set()
 
-    def cancel_broadcast(self, who: Identity, broadcast_id: int) -> None:
-        """Cancel it (see ``broadcasts.cancel_broadcast``), tell the nodes that hold it to drop
-        it and stop it, and end whatever else carries it (a live session)."""
-        holders = broadcasts.cancel_broadcast(self.store, who, broadcast_id)
-        self.dispatcher.cancel(holders)
+    def cancel_broadcast(
+        self, who: Identity, broadcast_id: int, reason: str | None = None
+    ) -> Cancelled:
+        """Cancel it (see ``broadcasts.cancel_broadcast``; ``reason`` goes in the audit entry),
+        tell the nodes that hold it to drop it and stop it, and end whatever else carries it
+        (a live session). Returns how many nodes held it and how many were told: one the
+        broker could not reach now drops it when it reconnects (its ``schedule.sync`` holds
+        active broadcasts only)."""
+        holders = broadcasts.cancel_broadcast(self.store, who, broadcast_id, reason=reason)
+        told = sum(self.dispatcher.cancel({node: ids}) > 0 for node, ids in holders.items())
         for listener in self.on_cancelled:
             listener(broadcast_id)
+        return Cancelled(broadcast_id, held=len(holders), told=told)
 
     def emergency(
         self, who: Identity, title: str, text: str, zone_ids: list[int], repeats: int = 2

@@ -109,6 +109,16 @@ WEEKDAYS: list[str] = [
     N_("Thứ Bảy"),
     N_("Chủ Nhật"),
 ]
+#: Weekdays inside a sentence ("06:00 thứ Hai 07/12").
+WEEKDAYS_IN_TEXT: list[str] = [
+    N_("thứ Hai"),
+    N_("thứ Ba"),
+    N_("thứ Tư"),
+    N_("thứ Năm"),
+    N_("thứ Sáu"),
+    N_("thứ Bảy"),
+    N_("Chủ nhật"),
+]
 
 #: The main menu: (path, label, permission needed or None).
 NAV: list[tuple[str, str, str | None]] = [
@@ -197,6 +207,67 @@ def local_time(wire: str | None, zone: ZoneInfo, fmt: str = "%H:%M:%S %d/%m/%Y")
     if not wire:
         return ""
     return datetime.fromisoformat(wire).astimezone(zone).strftime(fmt)
+
+
+def when_text(_: Any, at: datetime, zone: ZoneInfo, *, seconds: bool = True) -> str:
+    """A time in local words: "06:00 thứ Hai 07/12" (seconds when it has them and ``seconds``,
+    the year when it is not this year's)."""
+    local = at.astimezone(zone)
+    if not seconds:
+        local = local.replace(second=0, microsecond=0)
+    day = (
+        local.strftime("%d/%m")
+        if local.year == utcnow().astimezone(zone).year
+        else (local.strftime("%d/%m/%Y"))
+    )
+    return str(
+        _(
+            "%(time)s %(weekday)s %(date)s",
+            time=local.strftime("%H:%M:%S" if local.second else "%H:%M"),
+            weekday=_(WEEKDAYS_IN_TEXT[local.weekday()]),
+            date=day,
+        )
+    )
+
+
+def state_text(_: Any, state: broadcasts.BroadcastState, zone: ZoneInfo) -> str:
+    """A broadcast's state as an official reads it (``broadcasts.BroadcastState``): "Chưa đến
+    giờ phát — lần đầu 06:00 thứ Hai 07/12", "Đang phát", "Đang hiệu lực — lần tới …", "Đã phát
+    xong", "Đã hủy lúc … (who)"; an emergency: "Đang phát khẩn cấp", "Đã phát xong", "Đã
+    dừng"."""
+    code = state.code
+    if code == "cancelled":
+        word = _("Đã dừng") if state.emergency else _("Đã hủy")
+        if state.cancelled_at is None:
+            return str(word)
+        when = when_text(_, state.cancelled_at, zone, seconds=False)
+        if state.cancelled_by:
+            return str(
+                _(
+                    "%(state)s lúc %(when)s, bởi %(who)s",
+                    state=word,
+                    when=when,
+                    who=state.cancelled_by,
+                )
+            )
+        return str(_("%(state)s lúc %(when)s", state=word, when=when))
+    if code == "finished":
+        return str(
+            _("Đã phát xong") if state.played_any else _("Đã qua giờ phát — không cụm loa nào phát")
+        )
+    if state.emergency:
+        return str(_("Đang phát khẩn cấp"))
+    if code == "playing":
+        return str(_("Đang phát"))
+    if code == "due":
+        return str(_("Đến giờ phát — đang chờ gửi tới cụm loa"))
+    assert state.next_at is not None
+    when = when_text(_, state.next_at, zone)
+    if code == "active":
+        return str(_("Đang hiệu lực — lần tới %(when)s", when=when))
+    if state.recurring:
+        return str(_("Chưa đến giờ phát — lần đầu %(when)s", when=when))
+    return str(_("Chưa đến giờ phát — phát lúc %(when)s", when=when))
 
 
 def duration_text(_: Any, seconds: float) -> str:
@@ -298,6 +369,8 @@ def render(
             "node_reasons": NODE_REASONS,
             "weekdays": WEEKDAYS,
             "now_local": utcnow().astimezone(zone),
+            "state_text": lambda state: state_text(_, state, zone),
+            "when_text": lambda at: when_text(_, at, zone),
             **context,
         },
         status_code=status,
@@ -366,6 +439,9 @@ def broadcast_context(request: Request, who: Identity, broadcast_id: int) -> dic
         "relay": _relay_facts(request, detail),
         # acting on it (cancel) needs every target zone inside the area
         "whole_area": _whole_area(db, who, detail["zone_ids"]),
+        "state": broadcasts.broadcast_state(db, broadcast_id),
+        # per occurrence, for a recurring broadcast's play log (played / total clusters)
+        "progress": broadcasts.occurrence_progress(detail["dispatches"]),
     }
 
 

@@ -13,6 +13,7 @@ from controller.core.errors import ApiError
 from controller.core.messages import error_message
 from controller.domain import authz
 from controller.domain.identity import Identity
+from controller.web import cancel
 from controller.web.common import (
     broadcast_context,
     csrf_ok,
@@ -91,7 +92,20 @@ def emergency_progress(broadcast_id: int, request: Request) -> Response:
     context = broadcast_context(request, who, broadcast_id)
     if context is None:
         return not_found(request, who, error_message("broadcast_not_found"))
-    return render(request, "emergency_progress.html", who, **context)
+    notice = cancel.take_notice(request, broadcast_id)
+    return render(request, "emergency_progress.html", who, notice=notice, **context)
+
+
+@router.get("/emergency/{broadcast_id:int}/stop")
+def emergency_stop_confirm(broadcast_id: int, request: Request) -> Response:
+    """*Dừng phát khẩn cấp*: what will stop, and a required reason (``web.cancel``)."""
+    return cancel.confirm_page(request, page_user(request), broadcast_id, emergency_page=True)
+
+
+@router.post("/emergency/{broadcast_id:int}/stop")
+async def emergency_stop(broadcast_id: int, request: Request) -> Response:
+    """Stops it only when confirmed with a reason (audited); otherwise the confirmation."""
+    return await cancel.cancel(request, page_user(request), broadcast_id, emergency_page=True)
 
 
 @router.get("/emergency/{broadcast_id}/live")

@@ -17,6 +17,7 @@ from controller.core.errors import ApiError
 from controller.core.messages import error_message
 from controller.domain import announcements, authz, broadcasts, zones
 from controller.domain.identity import Identity
+from controller.web import cancel
 from controller.web.common import (
     RULE_FIELDS,
     broadcast_context,
@@ -83,7 +84,7 @@ def schedule_page(request: Request) -> Response:
         "schedule.html",
         who,
         agenda=_agenda(request, who),
-        rows=broadcasts.recent_broadcasts(db, who),
+        rows=broadcasts.recent_with_states(db, who),
     )
 
 
@@ -285,7 +286,8 @@ def broadcast_page(broadcast_id: int, request: Request) -> Response:
     if context is None:
         return not_found(request, who, error_message("broadcast_not_found"))
     created = request.query_params.get("created") == "1"
-    return render(request, "broadcast.html", who, created=created, **context)
+    notice = cancel.take_notice(request, broadcast_id)
+    return render(request, "broadcast.html", who, created=created, notice=notice, **context)
 
 
 @router.get("/broadcasts/{broadcast_id}/live")
@@ -297,17 +299,13 @@ def broadcast_live(broadcast_id: int, request: Request) -> Response:
     return render(request, "_dispatches.html", who, **context)
 
 
+@router.get("/broadcasts/{broadcast_id:int}/cancel")
+def broadcast_cancel_confirm(broadcast_id: int, request: Request) -> Response:
+    """*Hủy lượt phát*: what will stop, before anything is cancelled (``web.cancel``)."""
+    return cancel.confirm_page(request, page_user(request), broadcast_id)
+
+
 @router.post("/broadcasts/{broadcast_id}/cancel")
 async def broadcast_cancel(broadcast_id: int, request: Request) -> Response:
-    who = page_user(request)
-    runtime = rt(request)
-    form = await request.form()
-    if csrf_ok(request, form):
-        try:
-            runtime.cancel_broadcast(who, broadcast_id)
-        except ApiError as exc:
-            context = broadcast_context(request, who, broadcast_id)
-            if context is None:
-                return not_found(request, who, exc.message)
-            return render(request, "broadcast.html", who, 422, error=exc.message, **context)
-    return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
+    """Cancels only the confirmed form (``confirm=1``); otherwise shows the confirmation."""
+    return await cancel.cancel(request, page_user(request), broadcast_id)

@@ -508,7 +508,9 @@ def test_a_broadcast_is_cancelled_from_its_page_and_the_play_log_exports_as_csv(
     csv = editor.get("/api/v1/reports/plays?format=csv")  # the report page's link, by session
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.count("Họp thôn") == 3
-    cancelled = editor.post(f"/broadcasts/{broadcast_id}/cancel", data={"csrf": csrf})
+    cancelled = editor.post(
+        f"/broadcasts/{broadcast_id}/cancel", data={"csrf": csrf, "confirm": "1"}
+    )
     assert cancelled.status_code == 303
     after = editor.get(f"/broadcasts/{broadcast_id}").text
     assert after.count('data-state="cancelled"') == 3 and "Hủy lượt phát" not in after

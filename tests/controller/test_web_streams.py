@@ -207,7 +207,8 @@ def test_a_source_in_use_is_not_deleted_until_its_relays_are_cancelled(
     assert refused.status_code == 409
     assert f"«Tiếp sóng VOV3» (#{relay_id})" in _row(refused.text, source_id)
     assert _count(client, "stream_sources", "deleted_at IS NULL") == 1
-    assert editor.post(f"/broadcasts/{relay_id}/cancel", data={"csrf": csrf}).status_code == 303
+    cancelled = editor.post(f"/broadcasts/{relay_id}/cancel", data={"csrf": csrf, "confirm": "1"})
+    assert cancelled.status_code == 303
     deleted = editor.post(f"/stream-sources/{source_id}/delete", data={"csrf": csrf})
     assert deleted.status_code == 303
     page = editor.get(deleted.headers["location"])
@@ -620,7 +621,9 @@ def test_the_broadcast_page_of_a_relay_shows_its_source_and_window(
     tomorrow = today + timedelta(days=1)
     after = tomorrow + timedelta(days=1)
     assert f"Lần tới 23:30 {tomorrow:%d/%m/%Y} – 00:30 {after:%d/%m/%Y} (1 giờ)" in text, text
-    cancelled = approver.post(f"/broadcasts/{daily_id}/cancel", data={"csrf": approver_csrf})
+    cancelled = approver.post(
+        f"/broadcasts/{daily_id}/cancel", data={"csrf": approver_csrf, "confirm": "1"}
+    )
     assert cancelled.status_code == 303
     text = _relay_facts(approver.get(cancelled.headers["location"]).text)
     assert "Lần tới Không còn lần nào (mỗi lần 1 giờ)" in text, text
