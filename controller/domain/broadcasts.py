@@ -711,7 +711,11 @@ def broadcast_detail(
         "played": sum(d["state"] == "played" for d in dispatches),
         # occurrences that played on at least one cluster (a recurring broadcast's "N lần")
         "times_played": len({d["occurrence"] for d in dispatches if d["state"] == "played"}),
-        "acked": sum(d["state"] in ("acked", "playing", "played") for d in dispatches),
+        # nodes that acknowledged it, including those that stopped or lost it since
+        "acked": sum(
+            d["state"] in ("acked", "playing", "played") or d["acked_at"] is not None
+            for d in dispatches
+        ),
         "dispatches": dispatches,
     }
 

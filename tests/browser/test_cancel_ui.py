@@ -157,6 +157,8 @@ def test_an_emergency_is_stopped_from_its_page_only_with_a_reason(
     expect(page.locator("#state")).to_contain_text("Đã dừng lúc")
     expect(page.get_by_text("Lý do dừng: Báo nhầm: nước đã rút")).to_be_visible()
     expect(page.get_by_role("link", name="Dừng phát khẩn cấp")).to_have_count(0)
+    # the clusters got it before it was stopped: still counted as having acknowledged it
+    expect(page.locator("#acked")).to_contain_text("3/3")
     _shoot(page, tmp_path, "emergency-stopped")
     entry = commune.store.db.execute(
         "SELECT after FROM audit_log WHERE action = 'broadcast.cancel' AND entity_id = ?",
