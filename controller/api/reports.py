@@ -1,5 +1,9 @@
-"""Reports under /api/v1: the play log, the delivery summary and the audit log, as JSON or as
-CSV (``format=csv``).
+"""Reports under /api/v1: the play log, the delivery summary, the monthly summary and the audit
+log, as JSON, CSV (``format=csv``) or .xlsx (``format=xlsx``).
+
+Integrations keep the stable form by default: JSON and CSV with the stored codes and UTC times.
+The files for people (``labels=vi`` for CSV; .xlsx always) have Vietnamese headers and words and
+local times (controller/domain/report_files.py); the /reports page links to those.
 
 Every route names the permission it needs (controller/domain/authz.py) and keeps to the official's
 area.
@@ -7,17 +11,17 @@ area.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from controller.api.deps import Official
 from controller.api.deps import runtime_of as runtime
-from controller.domain import admin_area, audit, authz, reports
+from controller.domain import admin_area, audit, authz, public, report_files, reports
 
 router = APIRouter(prefix="/api/v1")
 
@@ -34,9 +38,12 @@ def play_log(
     until: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    format: Literal["json", "csv"] = "json",
+    format: Literal["json", "csv", "xlsx"] = "json",
+    labels: Literal["codes", "vi"] = "codes",
 ) -> Response:
-    """The play log, newest first, a page at a time (``limit``, ``offset``)."""
+    """The play log, newest first, a page at a time (``limit``, ``offset``). JSON and CSV keep
+    the stored codes and UTC times; ``labels=vi`` (CSV) and ``format=xlsx`` give the file for
+    people: Vietnamese headers and words, local times."""
     rows = reports.play_log(
         runtime(request).store.db,
         who,
@@ -49,6 +56,12 @@ def play_log(
         limit=limit,
         offset=offset,
     )
+    if format == "xlsx" or (format == "csv" and labels == "vi"):
+        header, body = report_files.play_log_table(rows, _zone(request))
+        if format == "csv":
+            return file_response(report_files.csv_bytes(header, body), "nhat-ky-phat.csv")
+        data = report_files.xlsx_bytes([("Nhật ký phát", [], header, body)])
+        return file_response(data, "nhat-ky-phat.xlsx")
     return rows_response(rows, format, "nhat-ky-phat.csv")
 
 
@@ -63,6 +76,32 @@ def delivery(
     return reports.delivery_summary(
         runtime(request).store.db, who, zone_id=zone_id, since=since, until=until
     )
+
+
+@router.get("/reports/monthly", tags=["reports"], response_model=None)
+def monthly(
+    request: Request,
+    who: Official,
+    month: str | None = None,
+    zone_id: int | None = None,
+    format: Literal["json", "xlsx"] = "json",
+) -> Response:
+    """The monthly summary (``month=2026-11``, local time; this month when not given) per
+    village and per category: hours on air, bulletins, relays, live broadcasts, emergencies,
+    delivery rate. A month that is not ``YYYY-MM`` (``2026-13``, ``abc``): 422 ``bad_month``."""
+    db = runtime(request).store.db
+    zone = _zone(request)
+    month = month or f"{datetime.now(zone):%Y-%m}"
+    summary = reports.monthly_summary(db, who, month, zone, zone_id=zone_id)
+    if format == "xlsx":
+        commune = summary["commune"] or public.commune_name(db)
+        heading = report_files.summary_heading(summary, commune)
+        sheets = [
+            (title, [*heading, title], header, rows)
+            for title, header, rows in report_files.summary_tables(summary)
+        ]
+        return file_response(report_files.xlsx_bytes(sheets), f"bao-cao-thang-{month}.xlsx")
+    return JSONResponse(summary)
 
 
 @router.get("/audit", tags=["admin"], response_model=None)
@@ -93,14 +132,30 @@ def rows_response(rows: Sequence[dict[str, Any]], format: str, filename: str) ->
 
 
 def csv_response(rows: Sequence[dict[str, Any]], filename: str) -> Response:
-    """CSV with a UTF-8 BOM so spreadsheet programs read Vietnamese correctly."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    """The rows as stored (codes, UTC), as CSV with a UTF-8 BOM so spreadsheet programs read
+    Vietnamese correctly; no cell becomes a formula (``report_files.neutral``)."""
+    header = list(rows[0]) if rows else []
+    body = ([r[k] for k in header] for r in rows)
+    data = report_files.csv_bytes(header, body) if rows else "\ufeff".encode()
+    return file_response(data, filename)
+
+
+#: What each downloadable file is.
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def file_response(data: bytes, filename: str) -> Response:
+    """A file to download, its type from its name."""
     return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
+        data,
+        media_type=MEDIA_TYPES[filename.rsplit(".", 1)[1]],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _zone(request: Request) -> ZoneInfo:
+    """The deployment's time zone (``Settings.timezone``)."""
+    return ZoneInfo(runtime(request).settings.timezone)

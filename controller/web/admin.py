@@ -4,7 +4,7 @@ users and roles, the audit log, and the lexicon the speech engine reads with."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +22,8 @@ from controller.domain import (
     fleet,
     lexicon,
     officials,
+    public,
+    report_files,
     reports,
     sign_in,
     users,
@@ -94,7 +96,11 @@ def reports_page(request: Request) -> Response:
         since=since,
         until=until,
     )
-    csv_query = urlencode({k: v for k, v in query.items() if v is not None} | {"format": "csv"})
+    chosen = {k: v for k, v in query.items() if v is not None}
+    # the files for people: Vietnamese words, local times, every row the filters select
+    whole = {"limit": 100_000, "labels": "vi"}
+    csv_query = urlencode(chosen | whole | {"format": "csv"})
+    xlsx_query = urlencode(chosen | whole | {"format": "xlsx"})
     allowed = authz.area(db, who)
     return render(
         request,
@@ -108,8 +114,56 @@ def reports_page(request: Request) -> Response:
         per_day=summary["days"][-31:],
         filters=filters,
         csv_url="/api/v1/reports/plays?" + csv_query,
+        xlsx_url="/api/v1/reports/plays?" + xlsx_query,
+        month=f"{datetime.now(zone):%Y-%m}",
         zones=[z for z in zones.zone_tree(db) if allowed is None or z["id"] in allowed],
         nodes=fleet.nodes_in_service(db),
+    )
+
+
+@router.get("/reports/monthly")
+def monthly_report_page(request: Request) -> Response:
+    """The monthly summary as the page a commune prints and sends up (national motto, title,
+    period, the tables per village and per category, place and date, signature block). The
+    month (``month=2026-11``) defaults to this local month; a bad one is said on the page (422)."""
+    who = page_user(request)
+    db = rt(request).store.db
+    zone = tz(request)
+    today = datetime.now(zone).date()
+    month = request.query_params.get("month") or f"{today:%Y-%m}"
+    zone_id = request.query_params.get("zone_id", "")
+    chosen = int(zone_id) if zone_id.isdigit() else None
+    allowed = authz.area(db, who)
+    context: dict[str, Any] = {
+        "month": month,
+        "zone_id": zone_id,
+        "today": today,
+        "commune": public.commune_name(db),
+        "zones": [z for z in zones.zone_tree(db) if allowed is None or z["id"] in allowed],
+        "categories_words": report_files.CATEGORIES,
+    }
+    try:
+        summary = reports.monthly_summary(db, who, month, zone, zone_id=chosen)
+    except ApiError as e:
+        return render(
+            request,
+            "reports_monthly.html",
+            who,
+            status=e.status,
+            error=e.message,
+            summary=None,
+            **context,
+        )
+    query = {"month": month, "format": "xlsx"} | ({"zone_id": chosen} if chosen else {})
+    return render(
+        request,
+        "reports_monthly.html",
+        who,
+        summary=summary,
+        first_day=date.fromisoformat(summary["first_day"]),
+        last_day=date.fromisoformat(summary["last_day"]),
+        xlsx_url="/api/v1/reports/monthly?" + urlencode(query),
+        **context,
     )
 
 

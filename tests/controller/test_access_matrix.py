@@ -97,6 +97,7 @@ ROUTES = [
     Route("GET", "/api/v1/broadcasts/{broadcast}", "read", area="path"),
     Route("GET", "/api/v1/reports/plays", "read"),
     Route("GET", "/api/v1/reports/delivery", "read"),
+    Route("GET", "/api/v1/reports/monthly", "read"),
     Route(
         "POST",
         "/api/v1/announcements",
