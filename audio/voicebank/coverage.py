@@ -119,8 +119,13 @@ class BankCoverage:
 def bank_coverage(
     recorded: Iterable[str], texts: Sequence[str], lexicon: Mapping[str, str] | None = None
 ) -> BankCoverage:
+    return coverage_of_said(recorded, spoken_syllables_many(texts, lexicon))
+
+
+def coverage_of_said(recorded: Iterable[str], said_all: Sequence[Sequence[str]]) -> BankCoverage:
+    """:func:`bank_coverage` of texts already split into their spoken syllables (one list per
+    text), so a caller can keep the split (normalizing is the slow part) across banks."""
     have = set(recorded)
-    said_all = spoken_syllables_many(texts, lexicon)
     tokens = covered = readable = 0
     missing: Counter[str] = Counter()
     for said in said_all:
