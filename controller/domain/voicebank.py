@@ -41,6 +41,7 @@ from typing import Any
 
 import sqlite_utils
 
+from audio.engines import giong_xa
 from audio.voicebank import archive, coverage, sheets
 from audio.voicebank import bank as banks
 from audio.voicebank.corpus import builtin_announcements
@@ -214,6 +215,26 @@ def next_sheets(
         counts.update(said)
     counts.update(builtin_counts())
     return sheets.make_sheets(counts, bank.syllables(), limit=limit)
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """What the commune's voice lacks to read one text (the announcement page's note)."""
+
+    bank: str
+    speaker: str
+    missing: tuple[str, ...]  # each once, in order of first use
+
+
+def gaps(db: sqlite_utils.Database, text: str) -> Gaps | None:
+    """The syllables of ``text`` the default bank (``giong_xa.default_voice``) has not recorded;
+    None when no bank is recorded here or the text is empty. Until they are recorded the whole
+    text is read by the next engine (never two voices in one sentence)."""
+    name = giong_xa.default_voice()
+    if not name or not text.strip():
+        return None
+    missing = giong_xa.missing_syllables(text, name, lexicon(db) or None)
+    return Gaps(name, banks.open_bank(name).speaker, tuple(missing))
 
 
 # -- withdrawal ---------------------------------------------------------------------------------

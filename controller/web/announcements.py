@@ -21,7 +21,7 @@ from audio.normalize import normalize
 from audio.voices import voice_label
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import announcements, authz, listening
+from controller.domain import announcements, authz, listening, voicebank
 from controller.domain.identity import Identity
 from controller.web.common import (
     CATEGORIES,
@@ -102,6 +102,7 @@ def _announcement_form(
         else None,
         max_chars=rt(request).settings.max_text_chars,
         reading=announcements_reading(request, form.get("text", "")),
+        gaps=voicebank_gaps(request, form.get("text", "")),
         voices=voice_choices(request),
     )
 
@@ -114,6 +115,15 @@ def announcements_reading(request: Request, text: str) -> str:
         return normalize(text[:20_000], _lexicon(request))
     except Exception:  # a reading is a help, never a reason to fail the page
         return ""
+
+
+def voicebank_gaps(request: Request, text: str) -> voicebank.Gaps | None:
+    """Giọng xã's missing syllables for the text ("cần ghi thêm 4 tiếng: …"), when a bank is
+    recorded here."""
+    try:
+        return voicebank.gaps(rt(request).store.db, text[:20_000])
+    except Exception:  # like the reading: a help, never a reason to fail the page
+        return None
 
 
 @router.get("/announcements/new")
@@ -388,8 +398,10 @@ async def announcement_reading(request: Request) -> Response:
     """The normalized reading shown beside the text (htmx, as the official types)."""
     who = page_user(request)
     form = await request.form()
-    reading = announcements_reading(request, str(form.get("text", "")))
-    return render(request, "_reading.html", who, reading=reading)
+    text = str(form.get("text", ""))
+    reading = announcements_reading(request, text)
+    gaps = await run_in_threadpool(voicebank_gaps, request, text)
+    return render(request, "_reading.html", who, reading=reading, gaps=gaps)
 
 
 @router.post("/announcements/{announcement_id:int}/archive")

@@ -417,3 +417,32 @@ def test_who_may_record_and_who_manages_the_bank(client: TestClient, people: Peo
                 assert answer.status_code == 403, (role, method, url, answer.status_code)
     assert banks.open_bank(name).syllables() == {"xã"}
     assert len(_audit(client, "voicebank.record")) == 3  # the admin's and two allowed takes
+
+
+def test_the_announcement_form_names_the_syllables_the_voice_lacks(
+    client: TestClient, people: People
+) -> None:
+    """As the official types, the reading says what giọng xã still needs ("cần ghi thêm"), and
+    that meanwhile the whole announcement is read by another voice; an announcer or admin gets
+    a sheet of just those syllables."""
+    editor, _ = _signed_in(client, "editor")
+    text = "Kính thưa bà con."
+    none_yet = editor.post("/announcements/reading", data={"text": text})
+    assert none_yet.status_code == 200 and "voicebank-gaps" not in none_yet.text  # no bank
+    admin, csrf = _signed_in(client, "admin")
+    name = _consent(admin, csrf)
+    _record(admin, csrf, name, ["kính", "bà"])
+    typed = editor.post("/announcements/reading", data={"text": text})
+    assert 'data-missing="2"' in typed.text
+    assert "Giọng xã cần ghi thêm 2 tiếng: thưa, con." in typed.text
+    assert "cả bản tin này được đọc bằng giọng khác" in typed.text
+    assert "/studio?syllables=" not in typed.text  # an editor does not record
+    form = admin.get("/announcements/new")
+    assert form.status_code == 200
+    link = admin.post("/announcements/reading", data={"text": text}).text
+    match = re.search(r'href="(/voicebank/[^"]+/studio\?syllables=[^"]+)"', link)
+    assert match
+    assert _sheet(admin, name, match.group(1).split("/studio")[1]) == ["thưa", "con"]
+    _record(admin, csrf, name, ["thưa", "con"])
+    whole = editor.post("/announcements/reading", data={"text": text})
+    assert "Giọng xã (giọng của Nguyễn Thị Hạnh) đọc được cả bản tin này." in whole.text
