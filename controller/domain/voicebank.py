@@ -30,6 +30,7 @@ must know and keep:
 from __future__ import annotations
 
 import re
+import shutil
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -87,18 +88,24 @@ def free_name(speaker: str, directory: Path | None = None) -> str:
 
 
 def create(
-    store: Store, who: Identity, speaker: str, agreed: bool, ip: str | None = None
+    store: Store,
+    who: Identity,
+    speaker: str,
+    agreed: bool,
+    ip: str | None = None,
+    day: str | None = None,
 ) -> banks.Bank:
     """The consent form: a new, empty bank for ``speaker``, who agreed to
-    :data:`CONSENT_WORDS` today. ``consent_required`` (a ``VoicebankError``) without a name or
-    without the agreement; nothing is written then."""
+    :data:`CONSENT_WORDS` on ``day`` (the commune's local date; default today in UTC).
+    ``consent_required`` (a ``VoicebankError``) without a name or without the agreement;
+    nothing is written then."""
     speaker = unicodedata.normalize("NFC", speaker).strip()
     if not speaker or not agreed:
         raise error(
             "consent_required",
             detail="thiếu tên người đọc" if not speaker else "chưa đánh dấu đồng ý",
         )
-    day = utcnow().date().isoformat()
+    day = day or utcnow().date().isoformat()
     consent = banks.Consent(
         speaker=speaker,
         given_by=speaker,
@@ -107,8 +114,19 @@ def create(
         words=CONSENT_WORDS,
     )
     consent.check()
+    made = banks.create_bank(free_name(speaker), consent)
+    try:
+        _audit_created(store, who, made, speaker, day, ip)
+    except BaseException:
+        shutil.rmtree(made.path, ignore_errors=True)  # no bank without its audit entry
+        raise
+    return made
+
+
+def _audit_created(
+    store: Store, who: Identity, made: banks.Bank, speaker: str, day: str, ip: str | None
+) -> None:
     with transaction(store.db):
-        made = banks.create_bank(free_name(speaker), consent)
         audit.record(
             store.db,
             who,
@@ -118,7 +136,6 @@ def create(
             after={"speaker": speaker, "given_at": day, "words": CONSENT_WORDS, "id": made.id},
             ip=ip,
         )
-    return made
 
 
 def record_take(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 import urllib.parse
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from controller.web.common import (
     render,
     rt,
     translator,
+    tz,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -161,7 +163,13 @@ async def voicebank_create(request: Request) -> Response:
     if not errors:
         try:
             made = await run_in_threadpool(
-                voicebank.create, rt(request).store, who, speaker, agreed, _ip(request)
+                voicebank.create,
+                rt(request).store,
+                who,
+                speaker,
+                agreed,
+                _ip(request),
+                datetime.now(tz(request)).date().isoformat(),  # the commune's date
             )
         except AudioError as exc:
             errors["speaker"] = _reason(request, exc)

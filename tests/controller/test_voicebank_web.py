@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -100,7 +101,7 @@ def test_consent_is_required_before_recording(
     name = _consent(announcer, csrf)
     assert name == "nguyen-thi-hanh"
     made = banks.open_bank(name)
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()  # the commune's date
     assert made.speaker == "Nguyễn Thị Hạnh"
     assert made.consent["given_by"] == "Nguyễn Thị Hạnh"
     assert made.consent["given_at"] == today
