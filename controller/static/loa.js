@@ -152,6 +152,18 @@
     });
   }
 
+  /* The phone menu (a <details> that works without this): Escape closes it and puts the focus
+     back on its button, so the keyboard is not left on a hidden item. */
+  function menuButton() {
+    var toggle = document.querySelector(".menu-toggle");
+    if (!toggle) return;
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || !toggle.open) return;
+      toggle.open = false;
+      toggle.querySelector("summary").focus();
+    });
+  }
+
   function map() {
     var el = document.getElementById("map");
     if (!el || !window.L) return;
@@ -176,6 +188,7 @@
     recorder();
     scheduleForm();
     zoneTree();
+    menuButton();
     map();
   });
 })();
