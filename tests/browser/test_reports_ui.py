@@ -26,9 +26,10 @@ PLAYED_AT = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)
 
 
 def _pdf_text(path: Path) -> str:
-    """The PDF's text, composed (NFC) with runs of spaces made one."""
+    """The PDF's text, composed (NFC), its lines joined and runs of spaces made one (a line
+    may wrap anywhere on A4)."""
     text = "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
-    return re.sub(r"[ \t]+", " ", unicodedata.normalize("NFC", text))
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text))
 
 
 def _a_month_of_plays(commune: Commune) -> None:
@@ -87,6 +88,7 @@ def test_monthly_report_prints_as_the_form_a_commune_sends_up(
 
     pdf = tmp_path / "bao-cao-thang-12-2026.pdf"
     page.pdf(path=str(pdf), format="A4", print_background=True)
+    assert len(PdfReader(pdf).pages) == 1  # three villages' month: one A4 sheet, signed once
     text = _pdf_text(pdf)
     for words in (
         "ỦY BAN NHÂN DÂN",
