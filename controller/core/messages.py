@@ -27,7 +27,6 @@ ERRORS: dict[str, str] = {
     "malformed_json": "Dữ liệu gửi lên không phải JSON hợp lệ.",
     "invalid_request": "Dữ liệu không hợp lệ.",
     "bad_month": "Tháng báo cáo không hợp lệ: hãy chọn tháng theo dạng YYYY-MM, ví dụ 2026-11.",
-    "bad_month": "Tháng báo cáo không hợp lệ: hãy chọn tháng theo dạng YYYY-MM, ví dụ 2026-11.",
     "empty_text": "Nội dung bản tin không được để trống.",
     "text_too_long": "Nội dung bản tin quá dài (tối đa {limit} ký tự).",
     "empty_title": "Tiêu đề bản tin không được để trống.",
