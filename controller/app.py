@@ -29,6 +29,7 @@ from controller.api import zones as api_zones
 from controller.api.nodes import node_files_router
 from controller.api.nodes import router as nodes_router
 from controller.api.request_limits import BodyLimit
+from controller.core.client_address import ClientAddress
 from controller.core.settings import Settings
 from controller.domain import voices
 from controller.services.hubs import StreamService
@@ -118,6 +119,8 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         https_only=settings.base_url.startswith("https://"),
         max_age=12 * 3600,
     )
+    # The client's address for the audit log (inside the proxy middleware, which sets it).
+    app.add_middleware(ClientAddress)
     if settings.trusted_proxies:
         # The client's address (sign-in limits, audit) from X-Forwarded-For, but only when the
         # connection comes from one of these proxies; otherwise the connection's own address.

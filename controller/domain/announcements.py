@@ -27,7 +27,7 @@ from controller.core.db import Store, insert, table, transaction
 from controller.core.errors import ApiError
 from controller.core.metrics import RENDER_SECONDS
 from controller.core.settings import Settings
-from controller.domain import audit, listening
+from controller.domain import audit, listening, users
 from controller.domain.identity import Identity
 from loa.protocol import to_wire_time, utcnow
 
@@ -142,20 +142,16 @@ def with_people(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[d
     by their display names; an announcement written through a shared API token is named by the
     token (``token:…``), as the audit log names it."""
     ids = {r[k] for r in rows for k in ("created_by", "reviewed_by") if r.get(k) is not None}
-    names: dict[int, str] = {}
-    if ids:
-        marks = ",".join("?" * len(ids))
-        names = {
-            u["id"]: u["display_name"] or u["username"]
-            for u in db.query(
-                f"SELECT id, username, display_name FROM users WHERE id IN ({marks})", sorted(ids)
-            )
-        }
+    people = users.people_by_id(db, ids)
+
+    def name(user_id: int | None, otherwise: str) -> str:
+        return people[user_id]["name"] if user_id in people else otherwise
+
     return [
         r
         | {
-            "author_name": names.get(r.get("created_by") or -1, r.get("author") or ""),
-            "reviewer_name": names.get(r.get("reviewed_by") or -1, ""),
+            "author_name": name(r.get("created_by"), r.get("author") or ""),
+            "reviewer_name": name(r.get("reviewed_by"), ""),
         }
         for r in rows
     ]

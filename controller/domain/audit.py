@@ -7,7 +7,9 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.core import client_address
 from controller.core.db import insert
+from controller.domain import users
 from controller.domain.identity import Identity
 from loa.protocol import to_wire_time, utcnow
 
@@ -48,7 +50,8 @@ def append(
     after: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> None:
-    """Append one entry by an actor named as the command line and the API name them."""
+    """Append one entry by an actor named as the command line and the API name them. The
+    address is the request's client's unless given (None outside a request)."""
     insert(
         db,
         "audit_log",
@@ -61,7 +64,7 @@ def append(
             "entity_id": str(entity_id),
             "before": json.dumps(before, ensure_ascii=False, default=str) if before else None,
             "after": json.dumps(after, ensure_ascii=False, default=str) if after else None,
-            "ip": ip,
+            "ip": ip if ip is not None else client_address.current(),
         },
     )
 
@@ -97,3 +100,18 @@ def entries(
 def entities(db: sqlite_utils.Database) -> list[str]:
     """The kinds of entity the log has entries about (each once)."""
     return [r["entity"] for r in db.query("SELECT DISTINCT entity FROM audit_log")]
+
+
+def with_actors(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries with their actor's display name (``actor_name``) and role (``actor_role``)
+    when the actor is an official (``actor_id``); otherwise both None (the system, a node, a
+    shared token: ``actor`` names them)."""
+    people = users.people_by_id(db, (r["actor_id"] for r in rows if r["actor_id"] is not None))
+    return [
+        r
+        | {
+            "actor_name": people.get(r["actor_id"], {}).get("name"),
+            "actor_role": people.get(r["actor_id"], {}).get("role"),
+        }
+        for r in rows
+    ]

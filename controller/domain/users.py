@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlite_utils
@@ -69,6 +70,18 @@ def session_valid(user: dict[str, Any], session_version: object) -> bool:
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM users WHERE id = ? AND disabled = 0", [user_id]))
     return rows[0] if rows else None
+
+
+def people_by_id(db: sqlite_utils.Database, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Each of these users' ``name`` (display name, else user name) and ``role``, by id."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.query(
+        f"SELECT id, username, display_name, role FROM users WHERE id IN ({marks})", ids
+    )
+    return {r["id"]: {"name": r["display_name"] or r["username"], "role": r["role"]} for r in rows}
 
 
 def any_admin(db: sqlite_utils.Database) -> bool:

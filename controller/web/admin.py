@@ -29,6 +29,7 @@ from controller.domain import (
     users,
     zones,
 )
+from controller.web import audit_words
 from controller.web.common import (
     csrf_ok,
     forbidden,
@@ -282,10 +283,15 @@ def audit_page(request: Request) -> Response:
         return forbidden(request, who)
     entity = request.query_params.get("entity", "")
     db = rt(request).store.db
+    _ = translator(request)
     rows = audit.entries(
         db, entity=entity or None, limit=200, actor_ids=admin_area.audit_actor_ids(db, who)
     )
-    entities = audit.entities(rt(request).store.db)
+    rows = [r | {"words": audit_words.sentence(_, r)} for r in audit.with_actors(db, rows)]
+    entities = [
+        (e, _(audit_words.ENTITIES[e]) if e in audit_words.ENTITIES else e)
+        for e in audit.entities(db)
+    ]
     csv_url = "/api/v1/audit?" + urlencode(
         {"format": "csv", **({"entity": entity} if entity else {})}
     )
