@@ -15,6 +15,7 @@ is the status the history records.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -25,7 +26,10 @@ import sqlite_utils
 from controller.core import metrics
 from controller.core.broker_files import mosquitto_hash
 from controller.core.db import table, transaction
+from controller.core.errors import ApiError
 from controller.core.security import new_secret, token_hash
+from controller.domain import audit
+from controller.domain.identity import Identity
 from loa.protocol import State, Telemetry, to_wire_time, utcnow
 
 DEFAULT_HEARTBEAT_S = 30.0
@@ -432,6 +436,8 @@ def node_detail(
     view.update(
         {
             "revoked": bool(row["revoked"]),
+            "lat": row["lat"],
+            "lon": row["lon"],
             "heartbeat_s": row["heartbeat_s"],
             "state_at": row["state_at"],
             "created_at": row["created_at"],
@@ -466,6 +472,27 @@ def nodes_in_service(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 def any_node_located(db: sqlite_utils.Database) -> bool:
     """Whether any node has a latitude set (the node list then offers the map)."""
     return bool(list(db.query("SELECT 1 FROM nodes WHERE lat IS NOT NULL LIMIT 1")))
+
+
+def set_position(
+    db: sqlite_utils.Database, who: Identity, node_id: str, lat: float, lon: float
+) -> None:
+    """Place a cluster on the map: latitude −90…90 and longitude −180…180 (both finite, both
+    given; else ``bad_coordinates``, 422, nothing written), saved with one ``node.position``
+    audit entry (before and after) in the same transaction. An unknown or revoked node is
+    ``node_not_found``. Who may do it (``node.manage``, in their area) is the caller's check."""
+    if not (math.isfinite(lat) and -90 <= lat <= 90):
+        raise ApiError(422, "bad_coordinates", "lat")
+    if not (math.isfinite(lon) and -180 <= lon <= 180):
+        raise ApiError(422, "bad_coordinates", "lon")
+    with transaction(db):
+        rows = list(db.query("SELECT lat, lon FROM nodes WHERE id = ? AND revoked = 0", [node_id]))
+        if not rows:
+            raise ApiError(404, "node_not_found")
+        table(db, "nodes").update(node_id, {"lat": lat, "lon": lon})
+        audit.record(
+            db, who, "node.position", "node", node_id, dict(rows[0]), {"lat": lat, "lon": lon}
+        )
 
 
 def node_positions(db: sqlite_utils.Database) -> dict[str, tuple[float, float]]:

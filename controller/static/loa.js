@@ -132,6 +132,12 @@
     }
     form.addEventListener("change", sync);
     sync();
+    /* The live check paints errors only once the official has touched the form: the first
+       input or change (capture phase, before htmx sends it) marks it. */
+    var touched = form.querySelector('input[name="touched"]');
+    function touch() { if (touched) touched.value = "1"; }
+    form.addEventListener("input", touch, true);
+    form.addEventListener("change", touch, true);
   }
 
   /* Zone tree: ticking an area ticks the areas beneath it (they are reached anyway). */
@@ -164,12 +170,37 @@
     });
   }
 
+  /* The map (nodes_map.html): hidden until a tile loads. Tiles failing, or none loaded within a
+     few seconds (no Internet), hide it again and say so; the list by village stays below. With
+     tiles, a click on the map fills the position form's latitude and longitude. */
+  var MAP_TILE_WAIT_MS = 6000;
   function map() {
     var el = document.getElementById("map");
     if (!el || !window.L) return;
+    var offline = document.getElementById("map-offline");
     var points = JSON.parse(el.dataset.points || "[]");
+    el.hidden = false;
     var m = L.map(el);
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap" }).addTo(m);
+    var loaded = false;
+    var failed = false;
+    function giveUp() {
+      if (loaded || failed) return;
+      failed = true;
+      el.hidden = true;
+      if (offline) offline.hidden = false;
+    }
+    var tiles = L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap" });
+    tiles.on("tileload", function () {
+      if (failed) return;
+      loaded = true;
+      var hint = document.querySelector(".map-hint");
+      if (hint) hint.hidden = false;
+    });
+    tiles.on("tileerror", function () {
+      if (!loaded) giveUp();
+    });
+    tiles.addTo(m);
+    window.setTimeout(giveUp, MAP_TILE_WAIT_MS);
     var bounds = [];
     points.forEach(function (p) {
       var marker = L.circleMarker([p.lat, p.lon], { radius: 9, color: p.online ? "#1e6b2f" : "#b3261e" }).addTo(m);
@@ -179,6 +210,17 @@
       bounds.push([p.lat, p.lon]);
     });
     if (bounds.length) m.fitBounds(bounds, { maxZoom: 15, padding: [20, 20] });
+    else m.setView([16.0, 106.0], 5); // Việt Nam, until a cluster has a position
+    var lat = document.getElementById("position-lat");
+    var lon = document.getElementById("position-lon");
+    if (lat && lon) {
+      m.on("click", function (e) {
+        if (!loaded) return;
+        lat.value = e.latlng.lat.toFixed(6);
+        lon.value = e.latlng.lng.toFixed(6);
+        lat.focus();
+      });
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -43,6 +43,7 @@ ACTIONS: dict[str, str] = {
     "node.tone": N_("%(who)s phát thử trên cụm loa %(id)s"),
     "node.stop": N_("%(who)s dừng phát trên cụm loa %(id)s"),
     "node.volume": N_("%(who)s đổi âm lượng cụm loa %(id)s"),
+    "node.position": N_("%(who)s đặt vị trí cụm loa %(id)s trên bản đồ"),
     "stream_source.create": N_("%(who)s thêm nguồn tiếp sóng số %(id)s"),
     "stream_source.update": N_("%(who)s sửa nguồn tiếp sóng số %(id)s"),
     "stream_source.delete": N_("%(who)s xóa nguồn tiếp sóng số %(id)s"),

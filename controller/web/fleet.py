@@ -5,7 +5,9 @@ the one line to type on the Pi, and each code's status: waiting → joined → o
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -161,21 +163,152 @@ def _links(request: Request, nodes: list[dict[str, Any]]) -> dict[str, LinkText]
     return {n["id"]: link_text(_, n["telemetry"]) for n in nodes}
 
 
-@router.get("/nodes/map")
-def nodes_map(request: Request) -> Response:
-    who = page_user(request)
+def _tile_url(request: Request) -> str:
+    return str(
+        rt(request).settings.extra.get("tile_url")
+        or os.environ.get("LOA_TILE_URL", DEFAULT_TILE_URL)
+    )
+
+
+def _map_page(
+    request: Request,
+    who: Identity,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    saved: bool = False,
+) -> Response:
+    """The map and, always, the offline view beneath it: every zone of the official's area as
+    a tree, each cluster under its village with its state and last seen, and "chưa có vị trí"
+    (with a link to set it) for a cluster without coordinates. The list needs neither
+    JavaScript nor the Internet; loa.js shows the map only once a tile has loaded."""
     db = rt(request).store.db
     coords = fleet.node_positions(db)
+    nodes = _visible_nodes(request, who)
     points = [
         {"id": n["id"], "name": n["name"], "online": n["online"], "lat": lat, "lon": lon}
-        for n in _visible_nodes(request, who)
+        for n in nodes
         if n["id"] in coords
         for lat, lon in [coords[n["id"]]]
     ]
-    tile_url = rt(request).settings.extra.get("tile_url") or os.environ.get(
-        "LOA_TILE_URL", DEFAULT_TILE_URL
+    allowed = authz.area(db, who)
+    tree = [z for z in zones.zone_tree(db) if allowed is None or z["id"] in allowed]
+    by_zone: dict[int, list[dict[str, Any]]] = {}
+    for n in nodes:
+        by_zone.setdefault(n["zone_id"], []).append(n)
+    shown = {z["id"] for z in tree}
+    children: dict[int | None, list[dict[str, Any]]] = {}
+    for z in tree:  # depth-first already: each zone's children stay in order
+        children.setdefault(z["parent_id"] if z["parent_id"] in shown else None, []).append(z)
+    return render(
+        request,
+        "nodes_map.html",
+        who,
+        status,
+        points=points,
+        tile_url=_tile_url(request),
+        children=children,
+        by_zone=by_zone,
+        coords=coords,
+        nodes=nodes,
+        error=error,
+        form=form or {},
+        saved=saved,
     )
-    return render(request, "nodes_map.html", who, points=points, tile_url=tile_url)
+
+
+@router.get("/nodes/map")
+def nodes_map(request: Request) -> Response:
+    who = page_user(request)
+    return _map_page(request, who, saved=request.query_params.get("saved") == "position")
+
+
+_PAIR_SEPARATOR = re.compile(r"\s*;\s*|,\s+|\s+")
+
+
+def _number(text: str) -> float | None:
+    """ "21.0285" or, with a decimal comma, "21,0285"; None when it is not a finite number."""
+    text = text.strip().replace("\u2212", "-")
+    if "." not in text:
+        text = text.replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_position(_: Any, lat_text: str, lon_text: str) -> tuple[float, float]:
+    """A position typed in two fields, or pasted into the first as "21.0285, 105.8542" (a map's
+    copy: comma and space, a semicolon, or spaces between; "21.0285,105.8542" too). Latitude
+    −90…90, longitude −180…180; anything else raises ApiError 422 with the Vietnamese reason
+    and the field at fault."""
+    lat_text, lon_text = lat_text.strip(), lon_text.strip()
+    if lat_text and not lon_text:
+        parts = [p for p in _PAIR_SEPARATOR.split(lat_text) if p]
+        if len(parts) == 1 and lat_text.count(",") == 1 and "." in lat_text:
+            parts = lat_text.split(",")
+        if len(parts) == 2:
+            lat_text, lon_text = parts
+    if not lat_text or not lon_text:
+        raise ApiError(
+            422,
+            "bad_coordinates",
+            "lat" if not lat_text else "lon",
+            message=_("Hãy nhập cả vĩ độ và kinh độ, ví dụ 21.0285, 105.8542."),
+        )
+    lat, lon = _number(lat_text), _number(lon_text)
+    if lat is None or not -90 <= lat <= 90:
+        raise ApiError(
+            422, "bad_coordinates", "lat", message=_("Vĩ độ phải là một số từ −90 đến 90.")
+        )
+    if lon is None or not -180 <= lon <= 180:
+        raise ApiError(
+            422, "bad_coordinates", "lon", message=_("Kinh độ phải là một số từ −180 đến 180.")
+        )
+    return lat, lon
+
+
+@router.post("/nodes/position")
+async def node_position(request: Request) -> Response:
+    """Set a cluster's position (``node.manage``, in the official's area; audited
+    ``node.position``), typed on its page or filled by a click on the map. A bad value
+    answers 422 with the page it came from, what was typed kept, and nothing saved."""
+    who = page_user(request)
+    runtime = rt(request)
+    db = runtime.store.db
+    form = await request.form()
+    fields = {k: str(form.get(k, "")) for k in ("node", "lat", "lon", "back")}
+    node_id = fields["node"]
+    node = fleet.node_zone(db, node_id)
+    if node is None or not authz.node_visible(db, who, node["zone_id"]):
+        return not_found(request, who, error_message("node_not_found"))
+    try:
+        if not csrf_ok(request, form):
+            raise ApiError(403, "csrf")
+        authz.require(who, "node.manage")
+        lat, lon = parse_position(translator(request), fields["lat"], fields["lon"])
+        fleet.set_position(db, who, node_id, lat, lon)
+    except ApiError as exc:
+        message = error_message("csrf") if exc.code == "csrf" else exc.message
+        status = exc.status if exc.status in (403, 404) else 422
+        if fields["back"] == "map":
+            return _map_page(request, who, status, error=message, form=fields)
+        context = _node_context(request, who, node_id) or {}
+        return render(
+            request,
+            "node.html",
+            who,
+            status,
+            done="",
+            error=None,
+            position_error=message,
+            position_form=fields,
+            **context,
+        )
+    if fields["back"] == "map":
+        return RedirectResponse("/nodes/map?saved=position", status_code=303)
+    return RedirectResponse(f"/nodes/{node_id}?saved=position#vi-tri", status_code=303)
 
 
 # --- adding a cluster: join codes (controller/domain/join.py) -------------------------------------
@@ -299,7 +432,8 @@ def node_page(node_id: str, request: Request) -> Response:
     if context is None:
         return not_found(request, who, error_message("node_not_found"))
     done = request.query_params.get("done", "")
-    return render(request, "node.html", who, done=done, error=None, **context)
+    saved = request.query_params.get("saved") == "position"
+    return render(request, "node.html", who, done=done, error=None, position_saved=saved, **context)
 
 
 @router.get("/nodes/{node_id}/live")
