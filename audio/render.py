@@ -198,6 +198,56 @@ def _render_text(
     raise AudioError("engine_unavailable", message_for("engine_unavailable"))
 
 
+def cached_render(
+    text: str,
+    media_dir: Path,
+    settings: VoiceSettings = VoiceSettings(),  # noqa: B008 - frozen, so a safe default
+    *,
+    lexicon: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    order: Sequence[str] | None = None,
+) -> RenderedAudio | None:
+    """The audio already made for this text and voice, without calling any engine; else None.
+
+    Looks up the render cache for each engine :func:`render_text` would try (``order`` for
+    ``auto``), in that order, exactly as it keys its renders: the same text, lexicon, voice,
+    rate and post-processing give the same file. An emergency uses it before it spends its
+    budget on an engine. Bad settings or empty text are None (``render_text`` says why).
+    """
+    if cache_dir is None or not text.strip():
+        return None
+    try:
+        settings.check()
+        normalized = normalize(text, lexicon)
+        names = (
+            list(order or engines.auto_order()) if settings.engine == "auto" else [settings.engine]
+        )
+        for name in names:
+            engine = engines.get(name)
+            if not engine.available():
+                continue
+            voice = _voice_for(engine, settings)
+            rate = settings.rate or engine.default_rate()
+            key = cache.make_key(
+                "render",
+                name,
+                engine.fingerprint(voice),
+                voice,
+                rate,
+                normalized,
+                settings.chime,
+                settings.repeats,
+                settings.repeat_gap_s,
+                _post_processing_id(),
+            )
+            hit = cache.get_render(cache_dir, key, media_dir)
+            if hit is not None:
+                return hit
+    except AudioError:
+        return None
+    return None
+
+
 def _post_processing_id() -> str:
     from audio import chime, chunks, ffmpeg, post
 

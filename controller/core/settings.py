@@ -55,6 +55,10 @@ class Settings:
     #: Transcribe each announcement's speech in the background (the machine listening check,
     #: when viet-asr is installed); ``LOA_LISTENING_CHECK=0`` turns it off.
     listening_check: bool = True
+    #: Seconds an emergency whose text has no audio yet may spend on the online voices, all
+    #: of them together; past it an offline engine (Piper, espeak-ng) speaks
+    #: (``controller.domain.emergency_speech``).
+    emergency_speech_budget_s: float = 4.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +107,7 @@ class Settings:
                 p.strip() for p in env.get("LOA_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             "listening_check": env.get("LOA_LISTENING_CHECK", "1") not in ("0", "false", "no"),
+            "emergency_speech_budget_s": float(env.get("LOA_EMERGENCY_SPEECH_BUDGET_S", "4")),
             "stream_allowed_hosts": tuple(
                 h.strip() for h in env.get("LOA_STREAM_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),

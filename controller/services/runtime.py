@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from controller.core import metrics
 from controller.core.db import Store
 from controller.core.settings import Settings
-from controller.domain import announcements, authz, broadcasts, zones
+from controller.domain import announcements, authz, broadcasts, emergency_speech, zones
 from controller.domain.identity import Identity
 from controller.domain.users import create_token
 from controller.services.alerts import Monitor
@@ -121,12 +121,15 @@ class Runtime:
         self, who: Identity, title: str, text: str, zone_ids: list[int], repeats: int = 2
     ) -> dict[str, Any]:
         """Khẩn cấp: write, approve and play now on every node of the zones, in one step
-        (audited); the broadcast's detail."""
+        (audited); the broadcast's detail, with ``speech``: which engine spoke, whether the
+        audio was already made, and in how many seconds (``domain.emergency_speech``)."""
         authz.require(who, "broadcast.emergency")
         db = self.store.db
         zones.check_targets(db, who, zone_ids)
         _, text = announcements.clean_title_and_text(title, text, self.settings.max_text_chars)
-        rendered = announcements.render_speech(self.store, self.settings, text)
+        # the audio already made for the text, or the fastest engine within the budget
+        speech = emergency_speech.speak(self.store, self.settings, text)
+        rendered = speech.rendered
         with self.store.transaction():
             announcement_id = announcements.create_announcement(
                 db,
@@ -159,7 +162,7 @@ class Runtime:
                 emergency=True,
             )
         self.dispatcher.play_now(broadcast_id)
-        return broadcasts.broadcast_detail(db, broadcast_id) or {}
+        return {**(broadcasts.broadcast_detail(db, broadcast_id) or {}), "speech": speech.facts()}
 
     def kick(self) -> None:
         """Run a tick now (a new broadcast, or the broker connection is back)."""

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from controller.api.models import EmergencyIn
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import authz
+from controller.domain import authz, emergency_speech
 from controller.domain.identity import Identity
 from controller.web import cancel
 from controller.web.common import (
@@ -93,7 +93,8 @@ def emergency_progress(broadcast_id: int, request: Request) -> Response:
     if context is None:
         return not_found(request, who, error_message("broadcast_not_found"))
     notice = cancel.take_notice(request, broadcast_id)
-    return render(request, "emergency_progress.html", who, notice=notice, **context)
+    spoken = emergency_speech.spoken_by(rt(request).store.db, broadcast_id)
+    return render(request, "emergency_progress.html", who, notice=notice, spoken=spoken, **context)
 
 
 @router.get("/emergency/{broadcast_id:int}/stop")
