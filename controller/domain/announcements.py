@@ -555,4 +555,6 @@ def save_with_audio(
             )
     if rendered is not None and source == "text":
         listening.spoken(store, rendered.sha256, rendered.normalized_text)
+    elif rendered is not None:  # uploaded or recorded: no text to compare, transcribed
+        listening.transcribe(store, rendered.sha256)
     return announcement_id

@@ -10,6 +10,10 @@ Rules:
   controller's background queue) after its transaction committed; without a listener, or
   when the check is not installed (``audio.listening.available()``), nothing is queued.
   Saving never waits for a check.
+- Audio with no text to compare with (an uploaded or recorded announcement, a live broadcast's
+  recording) is transcribed the same way, through the same listener (:func:`transcribe`): its
+  row has ``expected`` empty and, when done, ``heard_text`` is the result — the transcript
+  (:func:`transcript_of`), shown as a machine's hearing that may be wrong.
 """
 
 from __future__ import annotations
@@ -66,6 +70,58 @@ def spoken(store: Store, sha256: str, normalized_text: str) -> None:
     listener(sha256, normalized_text)
 
 
+def transcribe(store: Store, sha256: str) -> None:
+    """Audio with no text (uploaded, recorded, a live recording) was stored and committed:
+    queue its transcript (a file already transcribed or waiting is not again)."""
+    listener = _listeners.get(store)
+    if listener is None:
+        return
+    with store.transaction() as db:
+        found = db.execute(
+            "SELECT state FROM listening_checks WHERE sha256 = ?", [sha256]
+        ).fetchone()
+        if found and found[0] in ("queued", "done"):
+            return
+        table(db, "listening_checks").upsert(
+            {
+                "sha256": sha256,
+                "expected": "",
+                "state": "queued",
+                "heard_share": None,
+                "words": None,
+                "heard_text": None,
+                "error": None,
+                "queued_at": to_wire_time(utcnow()),
+                "checked_at": None,
+            },
+            pk="sha256",
+        )
+    listener(sha256, "")
+
+
+def record_transcript(
+    store: Store, sha256: str, heard_text: str, *, recognizer: str, cpu_s: float
+) -> None:
+    """Store the finished transcript of audio with no text (written whether or not the file
+    was queued here, e.g. by a controller restored from a backup)."""
+    with store.transaction() as db:
+        table(db, "listening_checks").upsert(
+            {
+                "sha256": sha256,
+                "expected": "",
+                "state": "done",
+                "heard_share": None,
+                "words": "[]",
+                "heard_text": heard_text,
+                "recognizer": recognizer,
+                "cpu_s": cpu_s,
+                "error": None,
+                "checked_at": to_wire_time(utcnow()),
+            },
+            pk="sha256",
+        )
+
+
 def record_result(store: Store, sha256: str, result: Any) -> None:
     """Store a finished check (an ``audio.listening.ListeningResult``)."""
     words = [[w.word, w.heard, w.as_heard] for w in result.words]
@@ -105,6 +161,15 @@ def check_of(db: sqlite_utils.Database, sha256: str | None) -> dict[str, Any] | 
         {"word": w, "heard": bool(h), "as_heard": a} for w, h, a in json.loads(row["words"] or "[]")
     ]
     return row
+
+
+def transcript_of(db: sqlite_utils.Database, sha256: str | None) -> dict[str, Any] | None:
+    """The transcript row (``state``, ``heard_text``, ``error``) of audio with no text; None
+    when it has none (or its audio was spoken from text: that is a check, :func:`check_of`)."""
+    check = check_of(db, sha256)
+    if check is None or check["expected"]:
+        return None
+    return check
 
 
 def queued(db: sqlite_utils.Database) -> list[tuple[str, str]]:

@@ -9,7 +9,9 @@ The rules:
   announcement is approved, a relay once approved. Nothing waiting for approval, no live
   broadcast (nothing is known of it before it starts), no cancelled broadcast.
 - What played is what the play log says played on a cluster of the zone (or beneath it);
-  broadcasts to zones above it played there too, through those clusters.
+  broadcasts to zones above it played there too, through those clusters. A live broadcast
+  that played is listed once it has its recording, and uploaded, recorded or live audio comes
+  with its machine transcript (``reports.played_in_zones``) for those who cannot hear it.
 """
 
 from __future__ import annotations

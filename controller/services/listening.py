@@ -5,7 +5,9 @@ so pages and emergencies keep the CPU; the queue adds that only one runs at once
 the number of announcements saved. A check never blocks saving: the announcement's speech is
 queued after it is committed (``controller.domain.listening.spoken``) and the result is stored
 when it is done. Without the recognizer (``audio.listening.available()`` false) the queue does
-not listen and nothing is queued.
+not listen and nothing is queued. Audio with no text (uploads, recordings, live recordings:
+``controller.domain.listening.transcribe``) goes through the same queue; its transcript is
+stored instead of a comparison.
 """
 
 from __future__ import annotations
@@ -80,6 +82,16 @@ class ListeningQueue:
         except AudioError as exc:
             listening.record_failure(self.store, sha256, exc.message)
             log.info("listening check of %s: %s", sha256, exc.code)
+            return
+        if not row["expected"]:  # audio with no text: the transcript is the result
+            listening.record_transcript(
+                self.store,
+                sha256,
+                result.heard_text,
+                recognizer=result.recognizer,
+                cpu_s=result.cpu_s,
+            )
+            log.info("transcript of %s: %.1f s CPU", sha256, result.cpu_s)
             return
         listening.record_result(self.store, sha256, result)
         log.info(

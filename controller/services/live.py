@@ -8,7 +8,8 @@
    ``/streams/live/{broadcast_id}.mp3`` with their token;
 4. the official stops (button, ``stop`` message, ``POST …/stop``) or the browser goes away: the
    encoder drains, the stream ends cleanly, nodes stop; the recording goes into the media store
-   (by sha256) and is linked to the broadcast, so the play log can be listened to afterwards.
+   (by sha256) and is linked to the broadcast, so the play log can be listened to afterwards;
+   it is queued for transcription (``controller.domain.listening.transcribe``) for the pages.
 
 A session whose browser sends nothing for ``IDLE_S`` is ended too, and a controller that restarts
 ends every session it had (nodes get 404 on reconnect and close).
@@ -27,7 +28,7 @@ from typing import Any
 
 from controller.core.db import insert, table
 from controller.core.errors import ApiError
-from controller.domain import audit, authz, zones
+from controller.domain import audit, authz, listening, zones
 from controller.domain.identity import Identity
 from controller.services.hubs import StreamService, store_recording
 from controller.services.runtime import Runtime
@@ -269,6 +270,8 @@ class LiveManager:
                 "WHERE broadcast_id = ? AND state = 'queued'",
                 [f"live ended: {reason}", to_wire_time(now), s.broadcast_id],
             )
+        if sha is not None:  # what was said, transcribed in the background queue
+            listening.transcribe(self.runtime.store, sha)
         with self._lock:
             self.sessions.pop(s.broadcast_id, None)
         log.info("live %s ended (%s); recording %s", s.broadcast_id, reason, sha)

@@ -69,6 +69,8 @@ def reports_page(request: Request) -> Response:
         "node_id": q.get("node_id", ""),
         "since": q.get("since", ""),
         "until": q.get("until", ""),
+        # words in the title, the text or the machine transcript of the audio
+        "q": q.get("q", "").strip(),
     }
     if not q:
         # First opened: the last week, shown in the form (a year of play log counted on every
@@ -88,7 +90,13 @@ def reports_page(request: Request) -> Response:
         "since": since,
         "until": until,
     }
-    rows = reports.play_log(db, who, **query, limit=SHOWN_ROWS)  # type: ignore[arg-type]
+    rows = reports.play_log(
+        db,
+        who,
+        **query,  # type: ignore[arg-type]
+        text=filters["q"] or None,
+        limit=SHOWN_ROWS,
+    )
     summary = reports.delivery_summary(
         db,
         who,
@@ -96,6 +104,7 @@ def reports_page(request: Request) -> Response:
         node_id=filters["node_id"] or None,
         since=since,
         until=until,
+        text=filters["q"] or None,
     )
     chosen = {k: v for k, v in query.items() if v is not None}
     # the files for people: Vietnamese words, local times, every row the filters select

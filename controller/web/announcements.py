@@ -175,18 +175,26 @@ def announcement_page(announcement_id: int, request: Request) -> Response:
 
 
 def _listening_facts(request: Request, a: dict[str, Any]) -> dict[str, Any] | None:
-    """The machine listening check of the announcement's speech, for its page: whether the
-    recognizer is installed, the check's state, the share heard as a sentence and each word
-    (misheard ones are marked). None for uploaded or recorded audio, or before speech."""
-    if a["source"] in announcements.RECORDED or not a["media_sha256"]:
+    """What a machine heard of the announcement's audio, for its page and its approvals card
+    (``_listening.html``): whether the recognizer is installed and, for spoken text, the
+    listening check (``kind`` check: its state, the share heard as a sentence, each word with
+    the misheard ones marked); for uploaded or recorded audio, its transcript (``kind``
+    transcript). None before there is audio."""
+    if not a["media_sha256"]:
         return None
+    db = rt(request).store.db
+    facts = {"installed": audio_listening.available(), "announcement_id": a["id"], "heard": ""}
+    if a["source"] in announcements.RECORDED:
+        return facts | {
+            "kind": "transcript",
+            "check": listening.transcript_of(db, a["media_sha256"]),
+        }
     _ = translator(request)
-    check = listening.check_of(rt(request).store.db, a["media_sha256"])
-    heard = ""
+    check = listening.check_of(db, a["media_sha256"])
     if check and check["state"] == "done":
         share = f"{round(100 * check['heard_share'])}%"
-        heard = _("Máy nghe đúng %(share)s số từ.", share=share)
-    return {"installed": audio_listening.available(), "check": check, "heard": heard}
+        facts["heard"] = _("Máy nghe đúng %(share)s số từ.", share=share)
+    return facts | {"kind": "check", "check": check}
 
 
 def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
@@ -435,6 +443,8 @@ def _approvals(
 ):
     db = rt(request).store.db
     rows = announcements.with_people(db, announcements.list_announcements(db, status="pending"))
+    for a in rows:  # the listening check (or transcript), as on the announcement's own page
+        a["listening"] = _listening_facts(request, a)
     # An editor's relay waits here too (approved on its broadcast page: /relays/{id}/approve).
     relays = [r for r in relay_rows(request, who) if r["pending"]]
     return render(

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 import schedules
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import announcements, authz, broadcasts, zones
+from controller.domain import announcements, authz, broadcasts, listening, zones
 from controller.domain.identity import Identity
 from controller.web import cancel
 from controller.web.common import (
@@ -287,7 +287,17 @@ def broadcast_page(broadcast_id: int, request: Request) -> Response:
         return not_found(request, who, error_message("broadcast_not_found"))
     created = request.query_params.get("created") == "1"
     notice = cancel.take_notice(request, broadcast_id)
-    return render(request, "broadcast.html", who, created=created, notice=notice, **context)
+    # what a machine heard in uploaded, recorded or live audio (None for spoken text)
+    transcript = listening.transcript_of(rt(request).store.db, context["b"]["media_sha256"])
+    return render(
+        request,
+        "broadcast.html",
+        who,
+        created=created,
+        notice=notice,
+        transcript=transcript,
+        **context,
+    )
 
 
 @router.get("/broadcasts/{broadcast_id}/live")
