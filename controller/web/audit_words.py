@@ -53,6 +53,7 @@ ACTIONS: dict[str, str] = {
     "user.change": N_("%(who)s thay đổi tài khoản số %(id)s"),
     "user.clear_sign_in_delay": N_("%(who)s bỏ thời gian chờ đăng nhập của tài khoản số %(id)s"),
     "voices.save": N_("%(who)s lưu tài khoản giọng đọc %(id)s"),
+    "voices.install": N_("%(who)s cài giọng đọc ngoại tuyến %(id)s"),
     "voicebank.create": N_("%(who)s tạo giọng xã %(id)s"),
     "voicebank.record": N_("%(who)s ghi âm cho giọng xã %(id)s"),
     "voicebank.export": N_("%(who)s xuất giọng xã %(id)s ra tệp"),

@@ -1,5 +1,7 @@
 """The voices page (Giọng đọc), administrators only: each cloud engine's account — a key is
-shown only as set ("đã đặt"), never its value — and its state from a real check. The rules are
+shown only as set ("đã đặt"), never its value — and its state from a real check; the offline
+Piper voices installed, and the catalogue's Vietnamese voices to install in the background
+(``controller/domain/piper_install.py``). The accounts' rules are
 ``controller/domain/voices.py``'s, shared with ``/api/v1/voices``."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from controller.core.errors import ApiError
-from controller.domain import authz, voices
+from controller.domain import authz, piper_install, voices
 from controller.domain.identity import Identity
 from controller.web.common import (
     N_,
@@ -44,6 +46,13 @@ FIELD_LABELS = {
     "viettel_url": N_("Địa chỉ dịch vụ (để trống: của Viettel AI)"),
 }
 
+#: A Piper voice's installation as the page names it (``piper_install.STATES``).
+INSTALL_LABELS = {
+    "downloading": N_("Đang tải"),
+    "installed": N_("Đã cài"),
+    "failed": N_("Lỗi"),
+}
+
 
 async def _page(
     request: Request,
@@ -66,6 +75,8 @@ async def _page(
         errors=errors or {},
         failed_engine=failed_engine,
         saved=request.query_params.get("saved", ""),
+        offline=piper_install.offline_voices(),
+        install_labels=INSTALL_LABELS,
     )
 
 
@@ -75,6 +86,22 @@ async def voices_page(request: Request) -> Response:
     if not authz.can(who, "voices.manage"):
         return forbidden(request, who)
     return await _page(request, who)
+
+
+@router.post("/voices/piper/install")
+async def piper_install_start(request: Request) -> Response:
+    """*Cài đặt* a Piper voice of the catalogue: audited, installed in the background (the page
+    shows đang tải / đã cài / lỗi on reload, ``domain.piper_install``)."""
+    who = page_user(request)
+    form = await request.form()
+    if not csrf_ok(request, form) or not authz.can(who, "voices.manage"):
+        return forbidden(request, who)
+    voice = str(form.get("voice", "")).strip()
+    if voice:
+        await run_in_threadpool(
+            piper_install.request_install, rt(request).store, who, voice, _ip(request)
+        )
+    return RedirectResponse("/voices#piper", status_code=303)
 
 
 @router.post("/voices/{engine}")
