@@ -22,7 +22,7 @@ from tests.controller.test_web import _signed_in
 
 BUDGET_S = 1.5
 #: espeak-ng speaking one short sentence, delivering it, and the request around it
-MARGIN_S = 4.0
+MARGIN_S = 2.5
 TEXT = "Lũ quét sắp về, bà con di chuyển lên vùng cao ngay."
 
 
