@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.support.system import Commune
 
 pytestmark = pytest.mark.slow
@@ -60,6 +60,9 @@ def test_without_internet_the_map_page_lists_clusters_by_village(
     village = tree.locator("li[data-zone]", has=page.locator(f'li[data-node="{located}"]')).last
     expect(village.locator("strong").first).to_have_text(re.compile(r"^Thôn "))
     page.screenshot(path=str(tmp_path / "map-offline.png"), full_page=True)
+    page.set_viewport_size(PHONE)  # the list fits a phone: nothing runs past the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(tmp_path / "map-offline-phone.png"), full_page=True)
     # the failed tiles are the point of this test; nothing else may have gone wrong
     s.errors[:] = [e for e in s.errors if "ERR_INTERNET_DISCONNECTED" not in e]
 
