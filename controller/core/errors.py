@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.messages import error_message
+from controller.core.messages import ERRORS_EN, error_message, message_locale
 
 
 class ApiError(Exception):
@@ -25,6 +25,9 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.field = field
+        # a sentence made for the case is Vietnamese: on an English page the code's own words
+        if message and message_locale() == "en" and code in ERRORS_EN:
+            message = None
         self.message = message or error_message(code, **params)
         self.details = details
 

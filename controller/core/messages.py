@@ -7,6 +7,10 @@ project glossary (cụm loa, bản tin, lượt phát, …).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from controller.core.messages_en import ERRORS_EN
+
 ERRORS: dict[str, str] = {
     "unauthorized": "Chưa đăng nhập hoặc mã truy cập không hợp lệ.",
     "forbidden": "Bạn không có quyền thực hiện thao tác này.",
@@ -94,8 +98,26 @@ ERRORS: dict[str, str] = {
 }
 
 
+#: The language of the error messages made during this request: Vietnamese (the API, always)
+#: unless a web page sets its official's choice (``use_locale``; web/common.page_user does).
+_LOCALE: ContextVar[str] = ContextVar("message_locale", default="vi")
+
+
+def use_locale(locale: str) -> None:
+    """Word the errors of the request being handled in ``locale`` (``en``: ``ERRORS_EN``)."""
+    _LOCALE.set(locale)
+
+
+def message_locale() -> str:
+    return _LOCALE.get()
+
+
 def error_message(code: str, **params: object) -> str:
-    template = ERRORS.get(code, ERRORS["invalid_request"])
+    """The message for ``code`` in the request's language (Vietnamese unless a page chose)."""
+    if _LOCALE.get() == "en" and code in ERRORS_EN:
+        template = ERRORS_EN[code]
+    else:
+        template = ERRORS.get(code, ERRORS["invalid_request"])
     try:
         return template.format(**params)
     except (KeyError, IndexError):

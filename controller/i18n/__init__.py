@@ -49,6 +49,25 @@ def gettext_for(locale: str) -> Gettext:
     return _
 
 
+def ngettext_for(locale: str) -> Callable[..., str]:
+    """``ngettext("%(n)s cụm loa", "%(n)s cụm loa", n)``: the form for ``n`` (Vietnamese has one
+    form for every number; English "1 speaker cluster", "2 speaker clusters", by the catalog's
+    ``Plural-Forms``), then fill ``n`` and any other named placeholders.
+
+    Extracted with the keyword ``ngettext`` (pybabel's default; docs/ui.md names it)."""
+    t = translations(locale)
+
+    def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
+        text = t.ngettext(singular, plural, n)
+        values = {"n": n, **params}
+        try:
+            return text % values
+        except (KeyError, ValueError, TypeError):
+            return (singular if n == 1 else plural) % values
+
+    return ngettext
+
+
 def pick_locale(cookie: str | None) -> str:
     """The user's choice (a cookie) wins; otherwise Vietnamese, whatever the browser says:
     officials' browsers are often left in English by whoever set the machine up."""

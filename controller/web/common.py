@@ -20,14 +20,24 @@ import loa
 import schedules
 from controller.api.deps import official, runtime_of
 from controller.core.errors import ApiError
+from controller.core.messages import message_locale, use_locale
 from controller.domain import authz, broadcasts, fleet, zones
 from controller.domain.identity import Identity
-from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, pick_locale
+from controller.i18n import LOCALE_NAMES, LOCALES, gettext_for, ngettext_for, pick_locale
 from loa.protocol import to_wire_time, utcnow
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 templates.env.globals["loa_version"] = loa.__version__  # the footer
 templates.env.globals["older_than_controller"] = loa.older_than  # the node list
+
+
+def _ngettext(singular: str, plural: str, n: int, **params: object) -> str:
+    """``ngettext`` in every template, macros imported without context too: the locale is the
+    one ``render`` (or ``page_user``) set for the request (``messages.use_locale``)."""
+    return ngettext_for(message_locale())(singular, plural, n, **params)
+
+
+templates.env.globals["ngettext"] = _ngettext
 LOCALE_COOKIE = "loa_lang"
 
 
@@ -78,13 +88,35 @@ ROLES: dict[str, str] = {
 BROADCAST_STATUSES: dict[str, str] = {"active": N_("Đang hiệu lực"), "cancelled": N_("Đã hủy")}
 #: What a broadcast carries, for the ones that are not an announcement's audio (``file``).
 BROADCAST_KINDS: dict[str, str] = {"relay": N_("Tiếp sóng"), "live": N_("Trực tiếp")}
+#: Why a cluster's status changed, in plain words, by the reason stored in ``node_events``
+#: (``controller/domain/fleet.py``'s ``REASON_*`` and what node_agent sends; a test reads the code
+#: for them, so a new reason cannot be left without words). ``heartbeat`` reads by direction:
+#: going offline it is ``NODE_REASONS`` (``%(seconds)s``: heartbeat interval × missed
+#: heartbeats), coming back ``NODE_REASONS_BACK``. See :func:`node_reason_text`.
 NODE_REASONS: dict[str, str] = {
-    "connected": N_("Đã kết nối"),
-    "will": N_("Mất kết nối đột ngột"),
-    "shutdown": N_("Tắt có chủ động"),
-    "heartbeat": N_("Theo tín hiệu định kỳ"),
-    "offline": N_("Báo mất kết nối"),
+    "connected": N_("Đã kết nối lại với bộ điều khiển"),
+    "will": N_("Mất kết nối đột ngột (mất điện hoặc mất mạng)"),
+    "shutdown": N_("Tắt máy hoặc khởi động lại"),
+    "heartbeat": N_("Mất kết nối (không nhận được nhịp tim %(seconds)s giây)"),
+    "offline": N_("Cụm loa báo ngừng hoạt động"),
+    "store_reset": N_("Khởi động lại với dữ liệu lịch mới (dữ liệu cũ bị hỏng)"),
 }
+NODE_REASONS_BACK: dict[str, str] = {
+    "heartbeat": N_("Nhận lại nhịp tim sau khi mất kết nối"),
+}
+
+
+def node_reason_text(_: Any, reason: str | None, online: bool, silence_s: float) -> str:
+    """A status change's reason in words; one the code does not know reads as "unknown", never
+    as its raw code."""
+    words = (NODE_REASONS_BACK.get(reason or "") if online else None) or NODE_REASONS.get(
+        reason or ""
+    )
+    if words is None:
+        return str(_("Không rõ lý do"))
+    return str(_(words, seconds=f"{silence_s:g}"))
+
+
 #: ModemManager's modem states, said when the modem is not ``connected`` (others as given).
 MODEM_STATES: dict[str, str] = {
     "failed": N_("modem lỗi"),
@@ -185,6 +217,7 @@ def page_user(request: Request) -> Identity:
     who = signed_in(request)
     if who is None:
         raise SignInRequired
+    use_locale(locale_of(request))  # the API's error messages on this page, in its language
     return who
 
 
@@ -301,27 +334,78 @@ def invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_request", field=field, message=message)
 
 
-def recurrence_rule(_: Any, v: dict[str, Any], times: tuple[time, ...]) -> schedules.RuleSpec:
+def form_invalid(errors: dict[str, str]) -> ApiError:
+    """Every field a form got wrong, at once: a 422 whose ``details["fields"]`` maps each field
+    to its message (``form_errors`` reads it back)."""
+    field, message = next(iter(errors.items()))
+    return ApiError(
+        422, "invalid_request", field=field, message=message, details={"fields": dict(errors)}
+    )
+
+
+def form_errors(exc: ApiError, field: str) -> dict[str, str]:
+    """The errors to show next to the fields: every one ``form_invalid`` gathered, or
+    ``exc``'s message next to ``field``."""
+    if isinstance(exc.details, dict) and isinstance(exc.details.get("fields"), dict):
+        return dict(exc.details["fields"])
+    return {field: exc.message}
+
+
+def clock_error(_: Any, exc: ValueError, example: str) -> str:
+    """Why a typed time was refused: an impossible one said as such, else how to write it."""
+    if isinstance(exc, schedules.ClockOutOfRange):
+        return str(_("Giờ không hợp lệ (00:00–23:59)."))
+    return str(_("Giờ viết dạng %(example)s (hoặc 6h, 6h30).", example=example))
+
+
+def clock_list(_: Any, text: str, field: str, errors: dict[str, str]) -> tuple[time, ...]:
+    """Times of day typed as a list ("6h, 17h30"); a bad one adds its error to ``errors``."""
+    found = []
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            found.append(schedules.parse_clock(part))
+        except ValueError as exc:
+            errors.setdefault(field, clock_error(_, exc, "06:00, 17:30"))
+    return tuple(found)
+
+
+def recurrence_rule(
+    _: Any, v: dict[str, Any], times: tuple[time, ...], errors: dict[str, str]
+) -> schedules.RuleSpec | None:
     """A schedule form's recurrence (frequency, weekdays, days of the month, validity) as the
-    API's rule; ApiError names the field at fault."""
+    API's rule. Each field's error is added to ``errors`` (all of them, not the first): a
+    malformed date, a day of the month outside 1–31, an end of the validity window before its
+    start. None when any field (here or already in ``errors``) is wrong. The days of the month
+    are the typed numbers plus the last day when "Ngày cuối tháng" is ticked (a typed -1 still
+    means the last day, as in the API)."""
+    valid_from = valid_until = None
     try:
         valid_from = date.fromisoformat(v["valid_from"])
     except ValueError:
-        raise invalid("valid_from", _("Hãy chọn ngày bắt đầu.")) from None
+        errors["valid_from"] = str(_("Hãy chọn ngày bắt đầu."))
     try:
         valid_until = date.fromisoformat(v["valid_until"]) if v["valid_until"] else None
     except ValueError:
-        raise invalid("valid_until", _("Ngày kết thúc không hợp lệ.")) from None
-    try:
-        month_days = (
-            tuple(int(d.strip()) for d in v["month_days"].split(",") if d.strip())
-            if v["frequency"] == "monthly"
-            else ()
-        )
-    except ValueError:
-        raise invalid(
-            "month_days", _("Ngày trong tháng là số từ 1 đến 31, hoặc -1 cho ngày cuối tháng.")
-        ) from None
+        errors["valid_until"] = str(_("Ngày kết thúc không hợp lệ."))
+    if valid_from and valid_until and valid_until < valid_from:
+        errors["valid_until"] = str(_("Ngày kết thúc phải từ ngày bắt đầu trở đi."))
+    month_days: tuple[int, ...] = ()
+    if v["frequency"] == "monthly":
+        typed = [d.strip() for d in v["month_days"].split(",") if d.strip()]
+        if not all(d.lstrip("-").isdigit() for d in typed):
+            errors["month_days"] = str(_("Ngày trong tháng là số từ 1 đến 31."))
+        elif any(not (1 <= int(d) <= 31 or int(d) == schedules.LAST_DAY) for d in typed):
+            errors["month_days"] = str(_("Ngày trong tháng không hợp lệ: chỉ có ngày 1 đến 31."))
+        else:
+            month_days = tuple(int(d) for d in typed)
+            if v.get("month_last_day") and schedules.LAST_DAY not in month_days:
+                month_days += (schedules.LAST_DAY,)
+            if not month_days:
+                errors["month_days"] = str(_("Hãy chọn ít nhất một ngày trong tháng."))
+    if errors or valid_from is None:
+        return None
     return schedules.RuleSpec(
         frequency=v["frequency"],
         times=times,
@@ -341,11 +425,15 @@ def render(
 ) -> HTMLResponse:
     zone = tz(request)
     _ = translator(request)
+    use_locale(locale_of(request))  # ngettext (a global) and any error made while rendering
     response = templates.TemplateResponse(
         request,
         name,
         {
             "_": _,
+            "schedule_summary": lambda schedule: schedules.summarize(
+                schedule, today=utcnow().astimezone(zone).date(), locale=locale_of(request)
+            ),
             "who": who,
             "locale": locale_of(request),
             "locales": [(code, LOCALE_NAMES[code]) for code in LOCALES],
@@ -367,10 +455,14 @@ def render(
             "broadcast_statuses": BROADCAST_STATUSES,
             "broadcast_kinds": BROADCAST_KINDS,
             "node_reasons": NODE_REASONS,
+            "node_reason": lambda reason, online, heartbeat_s=None: node_reason_text(
+                _, reason, online, (heartbeat_s or 30) * rt(request).settings.missed_heartbeats
+            ),
             "weekdays": WEEKDAYS,
             "now_local": utcnow().astimezone(zone),
             "state_text": lambda state: state_text(_, state, zone),
             "when_text": lambda at: when_text(_, at, zone),
+            "clash_rows": lambda conflicts: clash_rows(_, zone, conflicts),
             **context,
         },
         status_code=status,
@@ -416,6 +508,61 @@ def zone_choices(request: Request, who: Identity) -> list[dict[str, Any]]:
         for z in zones.zone_tree(db)
         if allowed is None or z["id"] in allowed
     ]
+
+
+def clash_rows(_: Any, zone: ZoneInfo, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each clash once (by broadcast, villages and time), for the forms: the other broadcast
+    (linked), its villages ("Toàn xã" not needed: the clusters shared) and when, in local words
+    (:func:`when_text`, "06:00 thứ Hai 07/12")."""
+    rows: list[dict[str, Any]] = []
+    seen = set()
+    for c in conflicts:
+        at = datetime.fromisoformat(c.get("overlap_start") or c["start"])
+        key = (c["broadcast_id"], at)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "broadcast_id": c["broadcast_id"],
+                "title": c["title"],
+                "zones": ", ".join(c.get("zones") or []),
+                "when": when_text(_, at, zone, seconds=False),
+            }
+        )
+    return rows
+
+
+def zones_text(_: Any, tree: list[dict[str, Any]], ids: list[int]) -> str:
+    """Where a broadcast plays, in words: "Toàn xã" when the chosen zones (with the zones
+    beneath them) cover the whole commune — its root chosen, or every zone under it — else the
+    names of the chosen zones that are not beneath another chosen one."""
+    chosen = set(ids)
+    children: dict[int | None, list[int]] = {}
+    for z in tree:
+        children.setdefault(z["parent_id"], []).append(z["id"])
+    reached = set()
+    stack = list(chosen)
+    while stack:
+        zone_id = stack.pop()
+        if zone_id not in reached:
+            reached.add(zone_id)
+            stack.extend(children.get(zone_id, []))
+    below_root = {z["id"] for z in tree if z["parent_id"] is not None}
+    roots = set(children.get(None, []))
+    if (chosen & roots and len(roots) == 1) or (below_root and below_root <= reached):
+        return str(_("Toàn xã"))
+    parent = {z["id"]: z["parent_id"] for z in tree}
+
+    def under_chosen(zone_id: int) -> bool:
+        up = parent.get(zone_id)
+        while up is not None:
+            if up in chosen:
+                return True
+            up = parent.get(up)
+        return False
+
+    return ", ".join(z["name"] for z in tree if z["id"] in chosen and not under_chosen(z["id"]))
 
 
 def zone_ids(form: FormData) -> list[int]:
