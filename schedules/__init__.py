@@ -30,7 +30,9 @@ from schedules.rules import LAST_DAY, Frequency, RuleSpec, build_rrule, parse_rr
 from schedules.summary import summarize, summarize_rule
 from schedules.times import (
     LOCAL_TZ,
+    ClockOutOfRange,
     occurrence_key,
+    parse_clock,
     parse_occurrence_key,
     to_local,
     to_utc,
@@ -44,6 +46,7 @@ __all__ = [
     "PRIORITIES",
     "PRIORITY_LABELS_VI",
     "BroadcastPlan",
+    "ClockOutOfRange",
     "Conflict",
     "DueItem",
     "Frequency",
@@ -63,6 +66,7 @@ __all__ = [
     "occurrences",
     "occurrences_overlapping",
     "one_off",
+    "parse_clock",
     "parse_occurrence_key",
     "parse_rrule",
     "play_order",

@@ -7,7 +7,8 @@ through ``zoneinfo`` anyway so that nothing assumes it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ_NAME = "Asia/Ho_Chi_Minh"
@@ -51,3 +52,29 @@ def occurrence_key(at: datetime) -> str:
 def parse_occurrence_key(key: str) -> datetime:
     """The aware UTC instant an occurrence key names (inverse of :func:`occurrence_key`)."""
     return datetime.strptime(key, OCCURRENCE_KEY_FORMAT).replace(tzinfo=UTC)
+
+
+#: A time of day as officials type it: "06:00", "6:30", "06.30", "6h", "6h30", "17g", "06:00:00".
+_CLOCK = re.compile(r"(\d{1,2})(?:[:.](\d{2})(?::(\d{2}))?|[hg](\d{2})?)")
+
+
+class ClockOutOfRange(ValueError):
+    """A time written correctly that no clock shows, e.g. "25:00" or "6h75"."""
+
+
+def parse_clock(text: str) -> time:
+    """A local time of day from how a commune official writes it: "06:00", "6:30", "06.30",
+    "6h", "6h30", "17g", "17 giờ", "06:00:00" (spaces and case do not matter).
+
+    ``ClockOutOfRange`` for a well-written impossible time (hour over 23, minute or second over
+    59); ``ValueError`` for anything else.
+    """
+    compact = re.sub(r"\s+", "", text.lower()).replace("giờ", "h")
+    match = _CLOCK.fullmatch(compact)
+    if match is None:
+        raise ValueError(f"not a time of day: {text!r}")
+    hour, minute, second, after_h = match.groups()
+    h, m, s = int(hour), int(minute or after_h or 0), int(second or 0)
+    if h > 23 or m > 59 or s > 59:
+        raise ClockOutOfRange(f"no such time of day: {text!r}")
+    return time(h, m, s)

@@ -10,8 +10,8 @@ waits for approval, and goes out only once it is approved.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlite_utils
@@ -137,15 +137,81 @@ def conflicts_for(
     return schedules.find_conflicts(plan, existing, start=now, end=now + CONFLICT_WINDOW, limit=20)
 
 
+#: The nearest free start times are looked for in steps of this much.
+FREE_STEP = timedelta(minutes=15)
+
+
+def free_starts(
+    db: sqlite_utils.Database,
+    plan: schedules.BroadcastPlan,
+    now: datetime,
+    count: int = 3,
+) -> list[datetime]:
+    """After a clash, the nearest ``count`` later start times on the same local day(s), in
+    ``FREE_STEP`` steps, at which ``plan`` clashes with no equal-priority broadcast on its
+    clusters (the check of :func:`conflicts_for`). A one-off moves its time; a recurring plan
+    moves every time of day of its rule by the same amount (its next occurrence is
+    returned). A shift that crosses midnight or makes the rule invalid is not offered."""
+    spec = plan.schedule.spec
+    first = plan.schedule.at
+    if first is None and spec is not None:
+        first = datetime.combine(date(2000, 1, 1), min(spec.times), schedules.LOCAL_TZ)
+    if first is None:
+        return []
+    local = first.astimezone(schedules.LOCAL_TZ)
+    found: list[datetime] = []
+    shift = FREE_STEP
+    while len(found) < count and (local + shift).date() == local.date():
+        schedule = _shifted(plan.schedule, shift, now)
+        if schedule is not None and not conflicts_for(db, replace(plan, schedule=schedule), now):
+            upcoming = schedules.next_occurrence(schedule, now)
+            if upcoming is not None:
+                found.append(upcoming.at)
+        shift += FREE_STEP
+    return found
+
+
+def _shifted(
+    schedule: schedules.Schedule, shift: timedelta, now: datetime
+) -> schedules.Schedule | None:
+    """``schedule`` later by ``shift`` on the same day(s); None if that is not a valid one."""
+    if schedule.at is not None:
+        return replace(schedule, at=schedule.at + shift)
+    spec = schedule.spec
+    assert spec is not None
+    day = date(2000, 1, 1)
+    moved = [datetime.combine(day, t) + shift for t in spec.times]
+    if any(m.date() != day for m in moved):
+        return None
+    try:
+        return schedules.recurring(
+            replace(spec, times=tuple(m.time() for m in moved)),
+            now=now,
+            repeats=schedule.repeats,
+            repeat_gap_s=schedule.repeat_gap_s,
+        )
+    except schedules.ScheduleError:
+        return None
+
+
 def conflict_details(db: sqlite_utils.Database, found: list[schedules.Conflict]) -> list[dict]:
     names = {r["id"]: r["name"] for r in db.query("SELECT id, name FROM nodes")}
+    villages = {
+        r["id"]: r["zone"]
+        for r in db.query(
+            "SELECT n.id, z.name AS zone FROM nodes n JOIN zones z ON z.id = n.zone_id"
+        )
+    }
     return [
         {
             "broadcast_id": c.other_id,
             "title": c.other_title,
             "occurrence": c.occurrence,
             "start": to_wire_time(c.start),
+            "overlap_start": to_wire_time(c.overlap_start),
             "nodes": list(c.nodes),
+            # the villages (zones) of the shared clusters, for the form's sentence
+            "zones": sorted({villages[n] for n in c.nodes if n in villages}),
             "message": schedules.describe_conflict(c, names),
         }
         for c in found
@@ -162,6 +228,8 @@ class Plan:
     priority: str
     conflicts: list[dict[str, Any]]
     summary: str
+    #: after a clash, the nearest start times that clash with nothing (``free_starts``)
+    free_starts: list[datetime] = field(default_factory=list)
 
 
 def plan_broadcast(
@@ -211,6 +279,7 @@ def plan_broadcast(
         priority=priority,
         conflicts=found,
         summary=schedules.summarize(schedule, today=now.astimezone(schedules.LOCAL_TZ).date()),
+        free_starts=free_starts(db, plan, now) if found else [],
     )
 
 

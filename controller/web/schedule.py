@@ -5,7 +5,7 @@ work goes through the same functions as the API."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,8 +21,11 @@ from controller.web import cancel
 from controller.web.common import (
     RULE_FIELDS,
     broadcast_context,
+    clock_list,
     csrf_ok,
     forbidden,
+    form_errors,
+    form_invalid,
     not_found,
     page_user,
     recurrence_rule,
@@ -32,6 +35,7 @@ from controller.web.common import (
     tz,
     zone_choices,
     zone_ids,
+    zones_text,
 )
 from loa.protocol import utcnow
 
@@ -50,7 +54,8 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
     allowed = authz.area(db, who)
     days: dict[date, list[dict[str, Any]]] = {}
     rows = broadcasts.active_with_titles(db)
-    names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
+    tree = zones.zone_tree(db)
+    _ = translator(request)
     for row in rows:
         zone_ids = json.loads(row["zone_ids"])
         if allowed is not None and not set(zone_ids) & allowed:
@@ -69,7 +74,7 @@ def _agenda(request: Request, who: Identity) -> list[tuple[date, list[dict[str, 
                     # relays and live broadcasts have no announcement to approve
                     "approved": row["shown_kind"] != "file"
                     or row["announcement_status"] == "approved",
-                    "zones": ", ".join(names.get(z, str(z)) for z in zone_ids),
+                    "zones": zones_text(_, tree, zone_ids),
                 }
             )
     return [(d, sorted(items, key=lambda i: i["at"])) for d, items in sorted(days.items())]
@@ -114,6 +119,7 @@ def _schedule_values(form: FormData | None, request: Request) -> dict[str, Any]:
             "times": "06:00, 17:00",
             "weekdays": [],
             "month_days": "1",
+            "month_last_day": False,
             "valid_from": now_local.date().isoformat(),
             "valid_until": "",
             "repeats": "1",
@@ -129,6 +135,7 @@ def _schedule_values(form: FormData | None, request: Request) -> dict[str, Any]:
         "times": str(form.get("times", "")),
         "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
         "month_days": str(form.get("month_days", "")),
+        "month_last_day": form.get("month_last_day") == "1",
         "valid_from": str(form.get("valid_from", "")),
         "valid_until": str(form.get("valid_until", "")),
         "repeats": str(form.get("repeats", "1")),
@@ -138,18 +145,16 @@ def _schedule_values(form: FormData | None, request: Request) -> dict[str, Any]:
 
 
 def _broadcast_request(request: Request, v: dict[str, Any]) -> broadcasts.BroadcastRequest:
-    """The form's values as the API's request; ApiError names the field at fault."""
+    """The form's values as the API's request. Every field at fault is named at once
+    (``form_invalid``), not the first only; times may be written "6h, 17h30"."""
     _ = translator(request)
+    errors: dict[str, str] = {}
     if not v["announcement_id"].isdigit():
-        raise ApiError(
-            422, "invalid_request", field="announcement_id", message=_("Hãy chọn bản tin.")
-        )
+        errors["announcement_id"] = str(_("Hãy chọn bản tin."))
     if not v["zone_ids"]:
-        raise ApiError(422, "no_zones", field="zone_ids")
+        errors["zone_ids"] = error_message("no_zones")
     if not v["repeats"].isdigit() or not 1 <= int(v["repeats"]) <= 10:
-        raise ApiError(
-            422, "invalid_request", field="repeats", message=_("Số lần phát lại từ 1 đến 10.")
-        )
+        errors["repeats"] = str(_("Số lần phát lại từ 1 đến 10."))
     zone = tz(request)
     starts_at = None
     rule = None
@@ -157,21 +162,12 @@ def _broadcast_request(request: Request, v: dict[str, Any]) -> broadcasts.Broadc
         try:
             starts_at = datetime.fromisoformat(v["play_at"]).replace(tzinfo=zone)
         except ValueError:
-            raise ApiError(
-                422, "invalid_request", field="play_at", message=_("Hãy chọn ngày giờ phát.")
-            ) from None
+            errors["play_at"] = str(_("Hãy chọn ngày giờ phát."))
     else:
-        try:
-            times = tuple(
-                time.fromisoformat(t.strip())
-                for t in v["times"].replace(";", ",").split(",")
-                if t.strip()
-            )
-        except ValueError:
-            raise ApiError(
-                422, "invalid_request", field="times", message=_("Giờ phát viết dạng 06:00, 17:30.")
-            ) from None
-        rule = recurrence_rule(_, v, times)
+        times = clock_list(_, v["times"], "times", errors)
+        rule = recurrence_rule(_, v, times, errors)
+    if errors:
+        raise form_invalid(errors)
     return broadcasts.BroadcastRequest(
         announcement_id=int(v["announcement_id"]),
         zone_ids=v["zone_ids"],
@@ -197,6 +193,7 @@ def _schedule_form(
     v: dict[str, Any],
     errors: dict[str, str],
     conflicts: list[dict[str, Any]] | None = None,
+    free_starts: list[datetime] | None = None,
     status: int = 200,
 ) -> Response:
     return render(
@@ -207,6 +204,7 @@ def _schedule_form(
         form=v,
         errors=errors,
         conflicts=conflicts or [],
+        free_starts=free_starts or [],
         zones=zone_choices(request, who),
         choices=_schedulable(request),
     )
@@ -222,12 +220,15 @@ def schedule_new(request: Request) -> Response:
 
 @router.post("/schedule/check")
 async def schedule_check(request: Request) -> Response:
-    """What the form would save, shown live: the summary, the nodes, the next occurrences and
-    any clash — before anything is saved."""
+    """What the form would save, shown live: the summary, where (*Toàn xã* for the whole
+    commune), the nodes, the next occurrences and any clash with the nearest free times —
+    before anything is saved. Errors (all of them) are shown only once the official has touched
+    the form (``touched=1``, set by loa.js), never on the untouched form."""
     who = page_user(request)
     runtime = rt(request)
-    v = _schedule_values(await request.form(), request)
-    context: dict[str, Any] = {"error": None, "plan": None, "upcoming": []}
+    form = await request.form()
+    v = _schedule_values(form, request)
+    context: dict[str, Any] = {"errors": [], "plan": None, "upcoming": []}
     try:
         req = _broadcast_request(request, v)
         a = announcements.get_announcement(runtime.store.db, req.announcement_id)
@@ -240,9 +241,13 @@ async def schedule_check(request: Request) -> Response:
             render=bool(a and a.get("media_sha256")),
         )
     except ApiError as exc:
-        context["error"] = exc.message
+        if form.get("touched") == "1":
+            context["errors"] = list(form_errors(exc, "form").values())
     else:
         context["plan"] = plan
+        context["where"] = zones_text(
+            translator(request), zones.zone_tree(runtime.store.db), req.zone_ids
+        )
         zone = tz(request)
         context["upcoming"] = [
             o.at.astimezone(zone)
@@ -255,6 +260,9 @@ async def schedule_check(request: Request) -> Response:
 
 @router.post("/schedule/new")
 async def schedule_save(request: Request) -> Response:
+    """Saves a checked broadcast. Bad input: every field's error next to it (422), the form as
+    typed, nothing saved. A clash (409): the clashes said once, in the check panel, each with
+    its broadcast, villages, local time in words, and the nearest free start times."""
     who = page_user(request)
     runtime = rt(request)
     form = await request.form()
@@ -262,15 +270,20 @@ async def schedule_save(request: Request) -> Response:
     try:
         if not csrf_ok(request, form):
             raise ApiError(403, "csrf")
-        broadcast_id = broadcasts.create_broadcast(
-            runtime.store, runtime.settings, who, _broadcast_request(request, v)
-        )
+        req = _broadcast_request(request, v)
+        broadcast_id = broadcasts.create_broadcast(runtime.store, runtime.settings, who, req)
     except ApiError as exc:
         if exc.code == "csrf":
             return _schedule_form(request, who, v, {"form": error_message("csrf")}, status=403)
-        conflicts = exc.details if exc.code == "schedule_conflict" else None
+        if exc.code == "schedule_conflict":
+            plan = broadcasts.plan_broadcast(
+                runtime.store, runtime.settings, who, req, utcnow(), render=False
+            )
+            return _schedule_form(
+                request, who, v, {}, plan.conflicts, plan.free_starts, status=exc.status
+            )
         return _schedule_form(
-            request, who, v, {_field_of(exc, v): exc.message}, conflicts, status=exc.status
+            request, who, v, form_errors(exc, _field_of(exc, v)), status=exc.status
         )
     runtime.kick()
     return RedirectResponse(f"/broadcasts/{broadcast_id}?created=1", status_code=303)

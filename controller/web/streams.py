@@ -9,7 +9,7 @@ Health checks reach out to the station (up to several seconds), so they run in t
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,10 +26,12 @@ from controller.domain.identity import Identity
 from controller.web.common import (
     PRIORITIES,
     RULE_FIELDS,
+    clock_error,
     csrf_ok,
     duration_text,
     forbidden,
-    invalid,
+    form_errors,
+    form_invalid,
     not_found,
     page_user,
     recurrence_rule,
@@ -340,6 +342,7 @@ def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
             "time_until": "06:30",
             "weekdays": [],
             "month_days": "1",
+            "month_last_day": False,
             "valid_from": now_local.date().isoformat(),
             "valid_until": "",
             "priority": "normal",
@@ -358,6 +361,7 @@ def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
         "time_until": str(form.get("time_until", "")),
         "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
         "month_days": str(form.get("month_days", "")),
+        "month_last_day": form.get("month_last_day") == "1",
         "valid_from": str(form.get("valid_from", "")),
         "valid_until": str(form.get("valid_until", "")),
         "priority": str(form.get("priority", "normal")),
@@ -368,46 +372,54 @@ def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
 
 
 def _relay_request(request: Request, v: dict[str, Any]) -> broadcasts.RelayRequest:
-    """The form's values as the API's request; ApiError names the field at fault. The window
-    is entered as a start and an end in Vietnam's time; an end at or before the start of a
-    daily window means the next morning (a relay across midnight)."""
+    """The form's values as the API's request; every field at fault is named at once
+    (``form_invalid``). The window is entered as a start and an end in Vietnam's time; a
+    one-off's end must be after its start, while an end at or before the start of a daily
+    window means the next morning (a relay across midnight). Times may be written "6h30"."""
     _ = translator(request)
+    errors: dict[str, str] = {}
     if not v["stream_source_id"].isdigit():
-        raise invalid("stream_source_id", _("Hãy chọn nguồn tiếp sóng."))
+        errors["stream_source_id"] = str(_("Hãy chọn nguồn tiếp sóng."))
     if not v["zone_ids"]:
-        raise ApiError(422, "no_zones", field="zone_ids")
+        errors["zone_ids"] = error_message("no_zones")
     zone = tz(request)
-    starts_at = None
+    starts_at = ends_at = None
     rule = None
+    window_s = 0.0
     if v["kind"] == "once":
         try:
             starts_at = datetime.fromisoformat(v["starts_at"]).replace(tzinfo=zone)
         except ValueError:
-            raise invalid("starts_at", _("Hãy chọn ngày giờ bắt đầu tiếp sóng.")) from None
+            errors["starts_at"] = str(_("Hãy chọn ngày giờ bắt đầu tiếp sóng."))
         try:
             ends_at = datetime.fromisoformat(v["ends_at"]).replace(tzinfo=zone)
         except ValueError:
-            raise invalid("ends_at", _("Hãy chọn ngày giờ kết thúc tiếp sóng.")) from None
-        if ends_at <= starts_at:
-            raise invalid("ends_at", _("Giờ kết thúc phải sau giờ bắt đầu."))
-        window_s = (ends_at - starts_at).total_seconds()
+            errors["ends_at"] = str(_("Hãy chọn ngày giờ kết thúc tiếp sóng."))
+        if starts_at and ends_at:
+            if ends_at <= starts_at:
+                errors["ends_at"] = str(_("Giờ kết thúc phải sau giờ bắt đầu."))
+            window_s = (ends_at - starts_at).total_seconds()
     else:
+        start = end = None
         try:
-            start = time.fromisoformat(v["time_from"].strip())
-        except ValueError:
-            raise invalid("time_from", _("Giờ bắt đầu viết dạng 06:00.")) from None
+            start = schedules.parse_clock(v["time_from"])
+        except ValueError as exc:
+            errors["time_from"] = clock_error(_, exc, "06:00")
         try:
-            end = time.fromisoformat(v["time_until"].strip())
-        except ValueError:
-            raise invalid("time_until", _("Giờ kết thúc viết dạng 06:30.")) from None
-        day = date(2000, 1, 1)
-        window = datetime.combine(day, end) - datetime.combine(day, start)
-        if window <= timedelta(0):
-            window += timedelta(days=1)
-        window_s = window.total_seconds()
-        rule = recurrence_rule(_, v, (start,))
+            end = schedules.parse_clock(v["time_until"])
+        except ValueError as exc:
+            errors["time_until"] = clock_error(_, exc, "06:30")
+        if start is not None and end is not None:
+            day = date(2000, 1, 1)
+            window = datetime.combine(day, end) - datetime.combine(day, start)
+            if window <= timedelta(0):
+                window += timedelta(days=1)
+            window_s = window.total_seconds()
+        rule = recurrence_rule(_, v, (start,) if start else (), errors)
     if v["priority"] not in PRIORITIES:
-        raise invalid("priority", _("Hãy chọn mức ưu tiên."))
+        errors["priority"] = str(_("Hãy chọn mức ưu tiên."))
+    if errors:
+        raise form_invalid(errors)
     return broadcasts.RelayRequest(
         stream_source_id=int(v["stream_source_id"]),
         zone_ids=v["zone_ids"],
@@ -502,11 +514,12 @@ async def relay_save(request: Request) -> Response:
         conflicts = exc.details if exc.code == "schedule_conflict" else None
         # a clash: the general sentence above the form, each clash (named) in the list below it
         message = error_message(exc.code) if conflicts else exc.message
+        field = _relay_field(exc, v)
         return _relay_form(
             request,
             who,
             v,
-            {_relay_field(exc, v): message},
+            {field: message} if conflicts else form_errors(exc, field),
             conflicts=conflicts,
             status=exc.status,
         )
