@@ -1026,3 +1026,19 @@ def dispatch_states(db: sqlite_utils.Database, broadcast_id: int) -> list[dict[s
     return list(
         db.query("SELECT node_id, state FROM dispatches WHERE broadcast_id = ?", [broadcast_id])
     )
+
+
+def schedule_summary(
+    db: sqlite_utils.Database, broadcast_id: int, locale: str = "vi", today: date | None = None
+) -> str | None:
+    """A stored broadcast's schedule in words, in ``locale`` (``schedules.summarize``: the web
+    page's English locale reads it in English); None when there is no such broadcast."""
+    rows = list(
+        db.query(
+            "SELECT starts_at, rrule, repeats, repeat_gap_s FROM broadcasts WHERE id = ?",
+            [broadcast_id],
+        )
+    )
+    if not rows:
+        return None
+    return schedules.summarize(schedule_of(rows[0]), today=today, locale=locale)

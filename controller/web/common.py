@@ -580,6 +580,8 @@ def broadcast_context(request: Request, who: Identity, broadcast_id: int) -> dic
     zone_names = {z["id"]: z["name"] for z in zones.zone_tree(db)}
     return {
         "b": detail,
+        # the schedule in the page's language (the detail's own summary is Vietnamese)
+        "summary": broadcasts.schedule_summary(db, broadcast_id, locale_of(request)),
         "node_names": names,
         "zone_names": [zone_names.get(z, str(z)) for z in detail["zone_ids"]],
         "total": len(detail["dispatches"]),

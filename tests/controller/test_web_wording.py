@@ -195,6 +195,12 @@ def test_the_english_schedule_check_has_no_vietnamese_and_counts_right(
         assert 'data-check="error"' in bad.text, changes
         error = _text(bad.text)
         assert error and not vietnamese_letters(error), (changes, error)
+    # saved, its page says the schedule in English too
+    form = {**_check_form(announcement, village), "csrf": csrf}
+    saved = editor.post("/schedule/new", data=form, follow_redirects=False)
+    assert saved.status_code == 303, _text(saved.text)[:300]
+    page = editor.get(saved.headers["location"]).text
+    assert "Every Monday, Wednesday at 06:00 and 17:30, from " in _text(page)
     # the same page in Vietnamese still reads Vietnamese
     editor.get("/lang/vi")
     vi = editor.post(
