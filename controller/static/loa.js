@@ -170,8 +170,9 @@
     });
   }
 
-  /* The map (nodes_map.html): hidden until a tile loads. Tiles failing, or none loaded within a
-     few seconds (no Internet), hide it again and say so; the list by village stays below. With
+  /* The map (nodes_map.html): hidden until a tile loads. A tile failing before any loaded, or
+     none loaded within a few seconds (no Internet), hides it again and says so; the list by
+     village stays below. A tile arriving later (a slow 3G link) brings the map back. With
      tiles, a click on the map fills the position form's latitude and longitude. */
   var MAP_TILE_WAIT_MS = 6000;
   function map() {
@@ -182,23 +183,23 @@
     el.hidden = false;
     var m = L.map(el);
     var loaded = false;
-    var failed = false;
     function giveUp() {
-      if (loaded || failed) return;
-      failed = true;
+      if (loaded) return;
       el.hidden = true;
       if (offline) offline.hidden = false;
     }
     var tiles = L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap" });
     tiles.on("tileload", function () {
-      if (failed) return;
       loaded = true;
+      if (offline) offline.hidden = true;
+      if (el.hidden) {
+        el.hidden = false;
+        m.invalidateSize();
+      }
       var hint = document.querySelector(".map-hint");
       if (hint) hint.hidden = false;
     });
-    tiles.on("tileerror", function () {
-      if (!loaded) giveUp();
-    });
+    tiles.on("tileerror", giveUp);
     tiles.addTo(m);
     window.setTimeout(giveUp, MAP_TILE_WAIT_MS);
     var bounds = [];

@@ -115,3 +115,23 @@ def test_with_tiles_a_click_on_the_map_fills_the_position(
         "SELECT lat, lon FROM nodes WHERE id = ?", [unlocated[0]]
     ).fetchone()
     assert (round(row[0], 6), round(row[1], 6)) == (float(lat), float(lon))
+
+
+def test_a_slow_link_shows_the_message_then_the_map_when_tiles_arrive(
+    session: Any, commune: Commune, tmp_path: Path
+) -> None:
+    _place_one(commune)
+    s = session("quantri")
+    held: list[Any] = []
+    s.context.route(TILES, lambda route: held.append(route))  # they wait, as on slow 3G
+    page = s.page
+    page.goto("/nodes/map", wait_until="domcontentloaded")  # tiles hold "load"
+    expect(page.locator("#map-offline")).to_be_visible(timeout=15_000)
+    expect(page.locator("#map")).to_be_hidden()
+    assert held, "the map asked for tiles"
+    for route in held:
+        route.fulfill(status=200, content_type="image/png", body=TILE_PNG)
+    expect(page.locator("#map")).to_be_visible()
+    expect(page.locator("#map-offline")).to_be_hidden()
+    expect(page.locator("#map .leaflet-tile-loaded").first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "map-late-tiles.png"), full_page=True)
