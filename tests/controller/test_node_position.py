@@ -201,3 +201,16 @@ def test_map_page_lists_every_cluster_under_its_village_with_state(
     assert f'href="/nodes/{online}#vi-tri"' in as_operator
     assert f'href="/nodes/{located}#vi-tri"' not in as_operator
     assert 'id="map-position"' in as_operator and 'id="map-position"' not in page
+
+
+def test_map_page_of_a_village_official_lists_only_their_village(
+    client: TestClient, people: People, commune: SeededCommune
+) -> None:
+    village, _ = _signed_in(client, "village_editor")
+    page = village.get("/nodes/map").text
+    mine, *others = commune.nodes
+    assert f'<li data-zone="{mine.zone_id}">' in page and f'data-node="{mine.node_id}"' in page
+    for other in others:
+        assert f'data-zone="{other.zone_id}"' not in page
+        assert other.node_id not in page
+    assert "Xã Lạc Lâm" not in page, "the commune above their area is not listed"
