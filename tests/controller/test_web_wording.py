@@ -17,6 +17,7 @@ from controller.core.messages import ERRORS
 from controller.core.messages_en import ERRORS_EN
 from controller.domain import fleet
 from controller.domain.seed import SeededCommune
+from controller.i18n import ngettext_for
 from controller.web.common import NODE_REASONS, NODE_REASONS_BACK
 from loa.protocol import State, utcnow
 from schedules import RuleSpec, summarize_rule
@@ -235,3 +236,19 @@ def test_every_api_error_has_english_with_the_same_placeholders():
     for code, vi in ERRORS.items():
         assert set(re.findall(r"\{(\w+)", vi)) == set(re.findall(r"\{(\w+)", ERRORS_EN[code])), code
         assert not vietnamese_letters(ERRORS_EN[code]), code
+
+
+@pytest.mark.parametrize(
+    ("source", "one", "two"),
+    [
+        ("%(n)s cụm loa", "1 speaker cluster", "2 speaker clusters"),
+        ("Đến %(n)s cụm loa", "To 1 speaker cluster", "To 2 speaker clusters"),
+        ("Đã phát %(n)s lần", "Played 1 time", "Played 2 times"),
+        ("%(n)s tiếng", "1 syllable", "2 syllables"),
+    ],
+)
+def test_english_counts_take_their_plural(source: str, one: str, two: str):
+    english, vietnamese = ngettext_for("en"), ngettext_for("vi")
+    assert english(source, source, 1) == one
+    assert english(source, source, 2) == two
+    assert vietnamese(source, source, 2) == source % {"n": 2}
