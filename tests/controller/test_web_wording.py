@@ -196,6 +196,9 @@ def test_the_english_schedule_check_has_no_vietnamese_and_counts_right(
         assert 'data-check="error"' in bad.text, changes
         error = _text(bad.text)
         assert error and not vietnamese_letters(error), (changes, error)
+    # the REST API answers in Vietnamese whatever the page's language (same client, cookie en)
+    api = editor.get("/api/v1/broadcasts/999999", headers={"Authorization": "Bearer nope"})
+    assert api.json()["error"]["message"] == ERRORS["unauthorized"]
     # saved, its page says the schedule in English too
     form = {**_check_form(announcement, village), "csrf": csrf}
     saved = editor.post("/schedule/new", data=form, follow_redirects=False)
