@@ -140,15 +140,6 @@ ALERTS: dict[str, str] = {
     ),
 }
 
-#: Why a node's status changed (lịch sử trạng thái cụm loa).
-NODE_STATUS_REASONS: dict[str, str] = {
-    "connected": "Đã kết nối",
-    "will": "Mất kết nối đột ngột",
-    "shutdown": "Tắt có chủ động",
-    "heartbeat": "Theo tín hiệu định kỳ",
-    "offline": "Báo mất kết nối",
-}
-
 
 def alert_message(kind: str, **params: object) -> str:
     template = ALERTS.get(kind, kind)
