@@ -85,7 +85,7 @@ def test_approver_listens_and_approves(session: Any, shared: Shared) -> None:
     page = session("duyet").page
     page.get_by_role("link", name="Duyệt bản tin").first.click()
     card = page.locator(f"article[data-announcement='{shared.values['announcement_id']}']")
-    expect(card.get_by_role("heading")).to_have_text(TITLE)
+    expect(card.get_by_role("heading", level=2)).to_have_text(TITLE)
     card.locator("audio").evaluate("a => { a.preload = 'auto'; a.load(); }")
     card.locator("audio").evaluate(
         "a => new Promise((ok, fail) => { if (a.readyState >= 1) return ok();"
