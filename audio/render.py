@@ -156,18 +156,7 @@ def _render_text(
         try:
             voice = _voice_for(engine, settings)
             rate = settings.rate or engine.default_rate()
-            key = cache.make_key(
-                "render",
-                name,
-                engine.fingerprint(voice),
-                voice,
-                rate,
-                normalized,
-                settings.chime,
-                settings.repeats,
-                settings.repeat_gap_s,
-                _post_processing_id(),
-            )
+            key = _render_key(name, engine, voice, rate, normalized, settings)
             hit = cache.get_render(cache_dir, key, media_dir)
             if hit is not None:
                 return hit
@@ -196,6 +185,25 @@ def _render_text(
     if len(names) == 1 and failures:
         raise failures[0]
     raise AudioError("engine_unavailable", message_for("engine_unavailable"))
+
+
+def _render_key(
+    name: str, engine: Engine, voice: str, rate: float, normalized: str, settings: VoiceSettings
+) -> str:
+    """The render cache's key: everything that changes the file (engine and its model, voice,
+    rate, the normalized text, chime, repeats, post-processing)."""
+    return cache.make_key(
+        "render",
+        name,
+        engine.fingerprint(voice),
+        voice,
+        rate,
+        normalized,
+        settings.chime,
+        settings.repeats,
+        settings.repeat_gap_s,
+        _post_processing_id(),
+    )
 
 
 def cached_render(
@@ -228,18 +236,7 @@ def cached_render(
                 continue
             voice = _voice_for(engine, settings)
             rate = settings.rate or engine.default_rate()
-            key = cache.make_key(
-                "render",
-                name,
-                engine.fingerprint(voice),
-                voice,
-                rate,
-                normalized,
-                settings.chime,
-                settings.repeats,
-                settings.repeat_gap_s,
-                _post_processing_id(),
-            )
+            key = _render_key(name, engine, voice, rate, normalized, settings)
             hit = cache.get_render(cache_dir, key, media_dir)
             if hit is not None:
                 return hit

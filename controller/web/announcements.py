@@ -4,9 +4,6 @@ goes through the same functions as the API."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,6 +29,7 @@ from controller.web.common import (
     page_user,
     render,
     rt,
+    save_upload,
     translator,
     tz,
 )
@@ -216,28 +214,12 @@ def _speech_facts(_: Any, a: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
-async def _save_upload(upload: UploadFile, limit: int) -> Path | None:
-    """The uploaded file in a temporary file; None when it is larger than ``limit``."""
-    fd, name = tempfile.mkstemp(prefix="loa-upload-")
-    size = 0
-    with os.fdopen(fd, "wb") as out:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                break
-            out.write(chunk)
-    if size > limit:
-        os.unlink(name)
-        return None
-    return Path(name)
-
-
 async def _render_upload(request: Request, upload: UploadFile) -> Any:
     """Check and deliver an uploaded or recorded file; raise ApiError(field="audio")."""
     # lazy: audio.upload loads numpy and the decoders (0.1 s)
     from audio.upload import MAX_UPLOAD_BYTES, render_upload
 
-    path = await _save_upload(upload, MAX_UPLOAD_BYTES)
+    path = await save_upload(upload, MAX_UPLOAD_BYTES)
     if path is None:
         limit = f"{MAX_UPLOAD_BYTES / 1024 / 1024:g}"
         raise ApiError(

@@ -5,7 +5,9 @@ shown by the schedule and the emergency pages)."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 import loa
 import schedules
@@ -625,3 +627,20 @@ def _relay_facts(request: Request, b: dict[str, Any]) -> dict[str, Any] | None:
         "format": "%H:%M:%S %d/%m/%Y" if precise else "%H:%M %d/%m/%Y",
         "length": duration_text(translator(request), window.total_seconds()),
     }
+
+
+async def save_upload(upload: UploadFile, limit: int) -> Path | None:
+    """The uploaded file in a temporary file, read a megabyte at a time; None (and nothing
+    left behind) when it is larger than ``limit``. The caller removes the file."""
+    fd, name = tempfile.mkstemp(prefix="loa-upload-")
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                break
+            out.write(chunk)
+    if size > limit:
+        os.unlink(name)
+        return None
+    return Path(name)

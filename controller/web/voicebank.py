@@ -19,7 +19,6 @@ Uploads (takes, bank files) pass the upload size limit (``api/request_limits.UPL
 
 from __future__ import annotations
 
-import os
 import tempfile
 import urllib.parse
 from datetime import datetime
@@ -49,6 +48,7 @@ from controller.web.common import (
     page_user,
     render,
     rt,
+    save_upload,
     translator,
     tz,
 )
@@ -72,22 +72,6 @@ def _bank(name: str) -> banks.Bank | None:
         return banks.open_bank(name)
     except AudioError:
         return None
-
-
-async def _save_upload(upload: UploadFile) -> Path | None:
-    """The uploaded file in a temporary file; None when over the upload limit."""
-    fd, path = tempfile.mkstemp(prefix="loa-voicebank-")
-    size = 0
-    with os.fdopen(fd, "wb") as out:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                break
-            out.write(chunk)
-    if size > MAX_UPLOAD_BYTES:
-        os.unlink(path)
-        return None
-    return Path(path)
 
 
 def _too_large(request: Request) -> str:
@@ -267,7 +251,7 @@ async def studio_take(name: str, request: Request) -> Response:
     upload = form.get("audio")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _studio(request, who, b, syllables, 422, _("Hãy ghi âm hoặc chọn tệp."))
-    path = await _save_upload(upload)
+    path = await save_upload(upload, MAX_UPLOAD_BYTES)
     if path is None:
         return await _studio(request, who, b, syllables, 422, _too_large(request))
     try:
@@ -388,7 +372,7 @@ async def import_bank(request: Request) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _page(request, who, 422, {"file": _("Hãy chọn tệp giọng xã (.loavoice).")})
-    path = await _save_upload(upload)
+    path = await save_upload(upload, MAX_UPLOAD_BYTES)
     if path is None:
         return await _page(request, who, 422, {"file": _too_large(request)})
     try:
