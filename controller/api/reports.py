@@ -74,7 +74,12 @@ def delivery(
     until: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     return reports.delivery_summary(
-        runtime(request).store.db, who, zone_id=zone_id, since=since, until=until
+        runtime(request).store.db,
+        who,
+        zone_id=zone_id,
+        since=since,
+        until=until,
+        zone=_zone(request),
     )
 
 

@@ -142,8 +142,8 @@ def _zones_shown(db: sqlite_utils.Database, who: Identity, zone_id: int | None) 
     return sub if allowed is None else sub & allowed
 
 
-#: Asia/Ho_Chi_Minh has no daylight saving: local days are UTC days shifted by a fixed offset.
-LOCAL_UTC_OFFSET = timedelta(hours=7)
+#: The deployment's zone when the caller names none (Settings.timezone's default).
+DEFAULT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def delivery_summary(
@@ -156,9 +156,10 @@ def delivery_summary(
     until: str | None = None,
     text: str | None = None,
     limit: int = 500,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Delivery rate per broadcast occurrence ("đã phát 47/50 cụm loa") and per local day,
-    counted by the database (``text`` as :func:`play_log`'s)."""
+    """Delivery rate per broadcast occurrence ("đã phát 47/50 cụm loa") and per day in the
+    deployment's time zone ``zone``, counted by the database (``text`` as :func:`play_log`'s)."""
     where, params = _filters(
         db, who, zone_id=zone_id, node_id=node_id, since=since, until=until, text=text
     )
@@ -180,7 +181,7 @@ def delivery_summary(
     occurrences: dict[tuple[int, str], dict[str, Any]] = {}
     days: dict[str, dict[str, Any]] = {}
     for row in counts:
-        local_day = (datetime.fromisoformat(row["play_at"]) + LOCAL_UTC_OFFSET).date().isoformat()
+        local_day = datetime.fromisoformat(row["play_at"]).astimezone(zone).date().isoformat()
         day = days.setdefault(local_day, {"day": local_day, "played": 0, "total": 0})
         occurrence = occurrences.setdefault(
             (row["broadcast_id"], row["occurrence"]),

@@ -105,6 +105,7 @@ def reports_page(request: Request) -> Response:
         since=since,
         until=until,
         text=filters["q"] or None,
+        zone=tz(request),
     )
     chosen = {k: v for k, v in query.items() if v is not None}
     # the files for people: Vietnamese words, local times, every row the filters select

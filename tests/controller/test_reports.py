@@ -81,6 +81,16 @@ def test_delivery_counts_each_occurrence_and_each_local_day(commune) -> None:
     ]
 
 
+def test_delivery_days_follow_the_deployments_time_zone(commune) -> None:
+    """A deployment set to another zone counts its own days (the offset was fixed at +7)."""
+    store, seeded, _ids = commune
+    n = len(seeded.nodes)
+    summary = reports.delivery_summary(store.db, EVERYONE, zone=ZoneInfo("UTC"))
+    assert [(d["day"], d["played"], d["total"]) for d in summary["days"]] == [
+        ("2026-11-27", n - 1 + 2, n + 2)
+    ]
+
+
 def test_delivery_and_play_log_stay_inside_the_officials_area(commune) -> None:
     store, seeded, ids = commune
     village = seeded.nodes[0].zone_id
