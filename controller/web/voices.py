@@ -1,7 +1,7 @@
 """The voices page (Giọng đọc), administrators only: each cloud engine's account — a key is
 shown only as set ("đã đặt"), never its value — and its state from a real check; the offline
 Piper voices installed, and the catalogue's Vietnamese voices to install in the background
-(``controller/domain/piper_install.py``). The accounts' rules are
+(``controller/services/piper_install.py``). The accounts' rules are
 ``controller/domain/voices.py``'s, shared with ``/api/v1/voices``."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from controller.core.errors import ApiError
-from controller.domain import authz, piper_install, voices
+from controller.domain import authz, voices
 from controller.domain.identity import Identity
+from controller.services import piper_install
 from controller.web.common import (
     N_,
     csrf_ok,
@@ -91,7 +92,7 @@ async def voices_page(request: Request) -> Response:
 @router.post("/voices/piper/install")
 async def piper_install_start(request: Request) -> Response:
     """*Cài đặt* a Piper voice of the catalogue: audited, installed in the background (the page
-    shows đang tải / đã cài / lỗi on reload, ``domain.piper_install``)."""
+    shows đang tải / đã cài / lỗi on reload, ``services.piper_install``)."""
     who = page_user(request)
     form = await request.form()
     if not csrf_ok(request, form) or not authz.can(who, "voices.manage"):

@@ -19,7 +19,7 @@ from markupsafe import escape
 
 from audio.messages import message_for
 from audio.voices import installed_voices
-from controller.domain import piper_install
+from controller.services import piper_install
 from tests.audio.fakes import FakeCatalog, fake_catalog
 from tests.audio.helpers import build_tiny_piper_voice
 from tests.controller.conftest import People
