@@ -57,7 +57,7 @@ class Settings:
     listening_check: bool = True
     #: Seconds an emergency whose text has no audio yet may spend on the online voices, all
     #: of them together; past it an offline engine (Piper, espeak-ng) speaks
-    #: (``controller.domain.emergency_speech``).
+    #: (``controller.services.emergency_speech``).
     emergency_speech_budget_s: float = 4.0
     extra: dict[str, str] = field(default_factory=dict)
 

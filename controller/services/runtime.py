@@ -21,9 +21,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from controller.core import metrics
 from controller.core.db import Store
 from controller.core.settings import Settings
-from controller.domain import announcements, authz, broadcasts, emergency_speech, zones
+from controller.domain import announcements, authz, broadcasts, zones
 from controller.domain.identity import Identity
 from controller.domain.users import create_token
+from controller.services import emergency_speech
 from controller.services.alerts import Monitor
 from controller.services.dispatch import Dispatcher
 from controller.services.mqtt_link import MqttLink
@@ -122,7 +123,7 @@ class Runtime:
     ) -> dict[str, Any]:
         """Khẩn cấp: write, approve and play now on every node of the zones, in one step
         (audited); the broadcast's detail, with ``speech``: which engine spoke, whether the
-        audio was already made, and in how many seconds (``domain.emergency_speech``)."""
+        audio was already made, and in how many seconds (``services.emergency_speech``)."""
         authz.require(who, "broadcast.emergency")
         db = self.store.db
         zones.check_targets(db, who, zone_ids)

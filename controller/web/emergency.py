@@ -11,8 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 from controller.api.models import EmergencyIn
 from controller.core.errors import ApiError
 from controller.core.messages import error_message
-from controller.domain import authz, emergency_speech
+from controller.domain import authz
 from controller.domain.identity import Identity
+from controller.services import emergency_speech
 from controller.web import cancel
 from controller.web.common import (
     broadcast_context,
