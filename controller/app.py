@@ -152,5 +152,6 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api_voices.router)  # the cloud voices' accounts
     app.include_router(web_voices.router)  # Giọng đọc
     app.include_router(web_voicebank.router)  # Giọng xã
+    errors.document(app)  # every API route's error answers, the bearer scheme (issue 19)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

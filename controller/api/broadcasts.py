@@ -52,7 +52,8 @@ def list_broadcasts(request: Request, who: Official) -> list[dict[str, Any]]:
     return broadcasts.recent_broadcasts(runtime(request).store.db, who)
 
 
-@router.get("/broadcasts/{broadcast_id}", tags=["broadcasts"])
+# ``:int``: /broadcasts/check is not a broadcast id (GET on it is a 405, not a 422).
+@router.get("/broadcasts/{broadcast_id:int}", tags=["broadcasts"])
 def get_broadcast(broadcast_id: int, request: Request, who: Official) -> dict[str, Any]:
     detail = broadcasts.broadcast_detail(runtime(request).store.db, broadcast_id, who)
     if detail is None:

@@ -3,13 +3,132 @@ validation error and HTTP error becomes ``{"error": {"code", "message", "field"}
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from controller.core.errors import ApiError, error_body
 from controller.core.messages import error_message
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    """The one error answer: a stable ``code`` (docs/api.md), a sentence, the field at fault."""
+
+    error: ErrorDetail
+
+
+#: What each error status means, as the OpenAPI document says it.
+ERROR_STATUSES: dict[int, str] = {
+    400: "malformed_json: the body is not JSON",
+    401: "unauthorized: no valid token or session",
+    403: "forbidden / csrf / outside_zone: not allowed to do this",
+    404: "not found: an id in the path or body names no row",
+    409: "conflict: the state forbids it (already done, clash, taken)",
+    413: "body_too_large",
+    422: "invalid_request (or a rule of the data): the request breaks a rule",
+}
+
+
+def _uses(dependant: Dependant, names: set[str]) -> bool:
+    return any(
+        getattr(d.call, "__name__", "") in names or _uses(d, names) for d in dependant.dependencies
+    )
+
+
+def route_error_statuses(route: APIRoute) -> list[int]:
+    """The error statuses a route can answer, from its shape: 401/403 when it asks who is
+    asking; 400/413 with a JSON body; 404 with an id in its path or body; 409 when it
+    changes something; 422 for any parameter or body (and for rules of the data)."""
+    statuses = {422}
+    if _uses(route.dependant, {"require_official", "require_media_reader"}):
+        statuses |= {401, 403}
+    has_body = route.body_field is not None
+    if has_body:
+        statuses |= {400, 404, 413}
+    if route.dependant.path_params:
+        statuses.add(404)
+    if (route.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
+        statuses.add(409)
+    return sorted(statuses)
+
+
+def document(app: FastAPI) -> None:
+    """The OpenAPI document declares on every API operation the error statuses it can answer
+    (``route_error_statuses``, all with ``ErrorOut``), and the bearer token as its security
+    scheme. Call after the routers are included."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = doc.setdefault("components", {})
+            schemas = components.setdefault("schemas", {})
+            model = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(model.pop("$defs", {}))
+            schemas["ErrorOut"] = model
+            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+            for context in iter_route_contexts(app.routes):
+                route = context.original_route
+                if not isinstance(route, APIRoute) or not route.include_in_schema:
+                    continue
+                statuses = route_error_statuses(route)
+                for method in route.methods or ():
+                    operation = doc["paths"][context.path_format][method.lower()]
+                    responses = operation.setdefault("responses", {})
+                    for status in statuses:
+                        described = {"description": ERROR_STATUSES[status], "content": ref}
+                        responses[str(status)] = described
+                    if 401 in statuses:
+                        operation["security"] = [{"bearer": []}]
+            _bound_integers(doc)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: SQLite integers are 64-bit: a larger number is answered 422 (``_overflow`` below).
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _bound_integers(node: Any) -> None:
+    """Every integer in the document says the 64-bit range the database can hold."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node.setdefault("minimum", INT64[0])
+            node.setdefault("maximum", INT64[1])
+        for value in node.values():
+            _bound_integers(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_integers(value)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (a path's methods may be split over
+    several routes; Starlette's 405 names only the first one's)."""
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for context in iter_route_contexts(request.app.routes):
+        route_methods = getattr(context.original_route, "methods", None)
+        if route_methods and context.path and compile_path(context.path)[0].match(path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -51,8 +170,11 @@ def install(app: FastAPI) -> None:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
             exc.status_code, "invalid_request"
         )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
             error_body(code, error_message(code)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )

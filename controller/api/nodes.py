@@ -180,7 +180,11 @@ def redeem_join_code(body: RedeemIn, request: Request) -> JSONResponse:
 node_files_router = APIRouter(prefix="/node", tags=["provisioning"])
 
 
-@node_files_router.get("/install.sh", response_class=PlainTextResponse)
+@node_files_router.get(
+    "/install.sh",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/x-shellscript": {"schema": {"type": "string"}}}}},
+)
 def install_script(request: Request) -> PlainTextResponse:
     rt: Runtime = request.app.state.runtime
     return PlainTextResponse(

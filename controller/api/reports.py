@@ -25,8 +25,18 @@ from controller.domain import admin_area, audit, authz, public, report_files, re
 
 router = APIRouter(prefix="/api/v1")
 
+_CSV = "text/csv"
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-@router.get("/reports/plays", tags=["reports"], response_model=None)
+
+def _files(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer's content types besides JSON: the downloads ``format=`` asks for."""
+    content: dict[str, Any] = {"application/json": {}}
+    content.update({t: {"schema": {"type": "string", "format": "binary"}} for t in media_types})
+    return {200: {"description": "JSON, or the file asked for", "content": content}}
+
+
+@router.get("/reports/plays", tags=["reports"], response_model=None, responses=_files(_CSV, _XLSX))
 def play_log(
     request: Request,
     who: Official,
@@ -83,7 +93,7 @@ def delivery(
     )
 
 
-@router.get("/reports/monthly", tags=["reports"], response_model=None)
+@router.get("/reports/monthly", tags=["reports"], response_model=None, responses=_files(_XLSX))
 def monthly(
     request: Request,
     who: Official,
@@ -109,7 +119,7 @@ def monthly(
     return JSONResponse(summary)
 
 
-@router.get("/audit", tags=["admin"], response_model=None)
+@router.get("/audit", tags=["admin"], response_model=None, responses=_files(_CSV))
 def audit_log(
     request: Request,
     who: Official,

@@ -1,0 +1,78 @@
+"""The OpenAPI document tells the truth about the answers (issue 19): every API operation
+declares the error statuses it can answer with the one error model, the bearer token is the
+security scheme, a 405 names every method of the path in ``Allow``, and the downloads declare
+their content types."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from controller.app import create_app
+from controller.core.settings import Settings
+from controller.domain.users import create_token
+
+TOKEN = "contract-token-" + "c" * 24
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _app() -> Any:
+    data = Path(tempfile.mkdtemp(prefix="loa-contract-"))
+    app = create_app(Settings(data_dir=data / "controller", api_token=TOKEN), start_services=False)
+    create_token(app.state.runtime.store.db, "contract", token=TOKEN)
+    return app
+
+
+def test_a_write_declares_every_error_it_can_answer_with_the_error_model() -> None:
+    doc = _app().openapi()
+    operation = doc["paths"]["/api/v1/broadcasts"]["post"]
+    assert set(operation["responses"]) >= {"201", "400", "401", "403", "404", "409", "413", "422"}
+    for status in ("400", "401", "403", "404", "409", "413", "422"):
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorOut"}
+    assert operation["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    error = doc["components"]["schemas"]["ErrorDetail"]
+    assert {"code", "message"} <= set(error["required"])
+
+
+def test_every_api_operation_declares_401_and_422() -> None:
+    doc = _app().openapi()
+    for path, operations in doc["paths"].items():
+        if not path.startswith("/api/v1/") or path == "/api/v1/join":
+            continue
+        for method, operation in operations.items():
+            assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)
+
+
+def test_integers_say_the_64_bit_range_the_database_holds() -> None:
+    doc = _app().openapi()
+    params = doc["paths"]["/api/v1/broadcasts/{broadcast_id}"]["get"]["parameters"]
+    assert params[0]["schema"]["maximum"] == 2**63 - 1
+
+
+def test_405_allow_names_every_method_of_the_path() -> None:
+    client = TestClient(_app())
+    answer = client.delete("/api/v1/announcements", headers=AUTH)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    answer = client.patch("/api/v1/stream-sources/1", headers=AUTH)
+    assert answer.headers["allow"] == "DELETE, GET, PUT"
+    # /broadcasts/check is not a broadcast id: GET there is a 405, not a 422 about the id
+    answer = client.get("/api/v1/broadcasts/check", headers=AUTH)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+
+
+def test_downloads_declare_their_content_types() -> None:
+    paths = _app().openapi()["paths"]
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert {"text/csv", xlsx} <= set(
+        paths["/api/v1/reports/plays"]["get"]["responses"]["200"]["content"]
+    )
+    assert xlsx in paths["/api/v1/reports/monthly"]["get"]["responses"]["200"]["content"]
+    assert "text/csv" in paths["/api/v1/audit"]["get"]["responses"]["200"]["content"]
+    assert "text/x-shellscript" in paths["/node/install.sh"]["get"]["responses"]["200"]["content"]
