@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 
 from controller.api.deps import Official
 from controller.api.deps import runtime_of as runtime
-from controller.api.models import AnnouncementIn, ReviewIn
+from controller.api.models import AnnouncementIn, RejectIn
 from controller.core.errors import ApiError
 from controller.domain import announcements, authz
 from controller.domain.identity import Identity
@@ -125,7 +125,7 @@ def approve_announcement(announcement_id: int, request: Request, who: Official) 
 
 @router.post("/announcements/{announcement_id}/reject", tags=["announcements"])
 def reject_announcement(
-    announcement_id: int, body: ReviewIn, request: Request, who: Official
+    announcement_id: int, body: RejectIn, request: Request, who: Official
 ) -> dict[str, Any]:
     authz.require(who, "announcement.review")
     return announcements.reject(runtime(request).store.db, who, announcement_id, body.comment)

@@ -24,6 +24,7 @@ from controller.api.deps import (
     require_media_reader,
     runtime_of,
 )
+from controller.api.models import WORDS, documented
 from controller.core.errors import ApiError
 from controller.domain import authz, broadcasts, relays
 from controller.domain import sources as streams
@@ -57,8 +58,10 @@ def _live(request: Request | WebSocket) -> LiveManager:
 
 
 class SourceIn(_Request):
-    name: str = Field(max_length=200)
-    url: str = Field(max_length=2000)
+    name: str = Field(max_length=200, json_schema_extra=documented(pattern=WORDS))
+    url: str = Field(
+        max_length=2000, json_schema_extra=documented(pattern=r"^\s*https?://[^/?#\s]+")
+    )
     #: Save even when the health check fails (the station may be off the air right now).
     accept_unhealthy: bool = False
 
@@ -138,7 +141,7 @@ class RelayRuleIn(_Request):
 
 class RelayIn(_Request):
     stream_source_id: int
-    zone_ids: list[int] = Field(max_length=1000)
+    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
     window_s: float = Field(description="how long the relay plays, seconds")
     starts_at: datetime | None = Field(default=None, description="one-off, with a UTC offset")
     rrule: str | None = Field(default=None, max_length=2000)
@@ -199,7 +202,7 @@ def approve_relay(broadcast_id: int, request: Request, who: Official) -> dict[st
 
 
 class LiveIn(_Request):
-    zone_ids: list[int] = Field(max_length=1000)
+    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
     title: str = Field(default="", max_length=200)
     priority: Priority = "urgent"
 

@@ -393,6 +393,10 @@ def _check_url_shape(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(422, "stream_bad_url", field="url")
+    try:  # a host no HTTP client can ask for ("http://º": not IDNA) is a bad URL, not a 500
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ApiError(422, "stream_bad_url", field="url") from None
 
 
 def get_source(db: sqlite_utils.Database, source_id: int) -> dict[str, Any] | None:

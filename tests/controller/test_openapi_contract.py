@@ -76,3 +76,25 @@ def test_downloads_declare_their_content_types() -> None:
     assert xlsx in paths["/api/v1/reports/monthly"]["get"]["responses"]["200"]["content"]
     assert "text/csv" in paths["/api/v1/audit"]["get"]["responses"]["200"]["content"]
     assert "text/x-shellscript" in paths["/node/install.sh"]["get"]["responses"]["200"]["content"]
+
+
+def test_a_stream_url_no_client_can_ask_for_is_a_bad_url_not_a_server_error() -> None:
+    # found by schemathesis: "http://º" is not an IDNA host name; httpx raised, the API said 500
+    client = TestClient(_app(), raise_server_exceptions=False)
+    answer = client.post(
+        "/api/v1/stream-sources", json={"name": "VOV1", "url": "http://\u00ba"}, headers=AUTH
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "stream_bad_url"
+    assert client.get("/api/v1/stream-sources", headers=AUTH).json() == []
+
+
+def test_request_schemas_say_the_rules_the_handlers_keep() -> None:
+    schemas = _app().openapi()["components"]["schemas"]
+    assert schemas["BroadcastIn"]["properties"]["zone_ids"]["minItems"] == 1
+    assert schemas["RejectIn"]["required"] == ["comment"]
+    assert schemas["CancelIn"]["properties"]["reason"]["maxLength"] == 500
+    assert "admin" in schemas["TokenIn"]["properties"]["role"]["enum"]
+    assert schemas["NodeIn"]["properties"]["id"]["pattern"].startswith("^[a-z0-9]")
+    title = schemas["AnnouncementIn"]["properties"]["title"]
+    assert title["maxLength"] == 200 and title["pattern"]
