@@ -40,7 +40,16 @@ ERROR_STATUSES: dict[int, str] = {
     404: "not found: an id in the path or body names no row",
     409: "conflict: the state forbids it (already done, clash, taken)",
     413: "body_too_large",
+    410: "join_code_used / join_code_expired / join_code_revoked",
     422: "invalid_request (or a rule of the data): the request breaks a rule",
+    503: "wheel_unavailable: the controller has no loa wheel of its version",
+}
+
+#: Statuses a route answers beyond its shape's (route name: statuses).
+EXTRA_STATUSES: dict[str, set[int]] = {
+    "redeem_join_code": {404, 410},
+    "node_wheel": {404, 503},
+    "get_media": {404},
 }
 
 
@@ -64,6 +73,7 @@ def route_error_statuses(route: APIRoute) -> list[int]:
         statuses.add(404)
     if (route.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
         statuses.add(409)
+    statuses |= EXTRA_STATUSES.get(route.name, set())
     return sorted(statuses)
 
 

@@ -158,7 +158,7 @@ class CancelIn(_Request):
 
 class UserIn(_Request):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[a-zA-Z0-9._-]+$")
-    password: str = Field(max_length=200)
+    password: str = Field(max_length=200, json_schema_extra=documented(minLength=10))
     role: str = Field(json_schema_extra=documented(enum=list(ROLES)))
     display_name: str = Field(default="", max_length=200)
     zone_id: int | None = None
@@ -168,7 +168,9 @@ class UserChange(_Request):
     role: str | None = Field(default=None, json_schema_extra=documented(enum=[*ROLES, None]))
     zone_id: int | None = None
     display_name: str | None = Field(default=None, max_length=200)
-    password: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(
+        default=None, max_length=200, json_schema_extra=documented(minLength=10)
+    )
     disabled: bool | None = None
 
 

@@ -98,7 +98,7 @@ def monthly(
     request: Request,
     who: Official,
     month: Annotated[
-        str | None, Query(json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"})
+        str | None, Query(json_schema_extra={"pattern": r"^([0-9]{4}-(0[1-9]|1[0-2]))?$"})
     ] = None,
     zone_id: int | None = None,
     format: Literal["json", "xlsx"] = "json",

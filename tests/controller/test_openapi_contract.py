@@ -98,3 +98,16 @@ def test_request_schemas_say_the_rules_the_handlers_keep() -> None:
     assert schemas["NodeIn"]["properties"]["id"]["pattern"].startswith("^[a-z0-9]")
     title = schemas["AnnouncementIn"]["properties"]["title"]
     assert title["maxLength"] == 200 and title["pattern"]
+
+
+def test_every_status_of_docs_api_table_is_one_the_document_can_declare() -> None:
+    from controller.api.errors import ERROR_STATUSES
+
+    table = (Path(__file__).parents[2] / "docs" / "api.md").read_text().split("## Errors")[1]
+    statuses = {
+        int(line.split("|")[1])
+        for line in table.splitlines()
+        if line[:5] == "| 4" or line[:5] == "| 5"
+    }
+    statuses.discard(429)  # the web sign-in's, not the API's
+    assert statuses <= set(ERROR_STATUSES), statuses - set(ERROR_STATUSES)
