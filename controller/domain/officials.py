@@ -61,7 +61,13 @@ def change_official(
     rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
     if not rows or not admin_area.user_visible(db, who, rows[0]):
         raise ApiError(404, "user_not_found")
-    changes = body.model_dump(exclude_unset=True)
+    # null keeps a field (only zone_id may be null: the whole commune); a null password or
+    # "disabled" was a 500 (found by schemathesis, issue 19)
+    changes = {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True).items()
+        if v is not None or k == "zone_id"
+    }
     if "zone_id" in changes:
         admin_area.require_zone(db, who, changes["zone_id"])
     if "disabled" in changes:
