@@ -43,49 +43,32 @@ def watch(store: Store, listener: Listener | None) -> None:
 
 def spoken(store: Store, sha256: str, normalized_text: str) -> None:
     """Speech was made and committed: queue its check (a file already checked is not again)."""
-    listener = _listeners.get(store)
-    if listener is None or not normalized_text:
-        return
-    db = store.db
-    with store.transaction():
-        found = db.execute(
-            "SELECT state, expected FROM listening_checks WHERE sha256 = ?", [sha256]
-        ).fetchone()
-        if found and found[0] in ("queued", "done") and found[1] == normalized_text:
-            return
-        table(db, "listening_checks").upsert(
-            {
-                "sha256": sha256,
-                "expected": normalized_text,
-                "state": "queued",
-                "heard_share": None,
-                "words": None,
-                "heard_text": None,
-                "error": None,
-                "queued_at": to_wire_time(utcnow()),
-                "checked_at": None,
-            },
-            pk="sha256",
-        )
-    listener(sha256, normalized_text)
+    if normalized_text:
+        _queue(store, sha256, normalized_text)
 
 
 def transcribe(store: Store, sha256: str) -> None:
     """Audio with no text (uploaded, recorded, a live recording) was stored and committed:
     queue its transcript (a file already transcribed or waiting is not again)."""
+    _queue(store, sha256, "")
+
+
+def _queue(store: Store, sha256: str, expected: str) -> None:
+    """Queue the file for the listener with the text it should say ("" for a transcript),
+    unless it is already queued or done for that text (for a transcript: for any text)."""
     listener = _listeners.get(store)
     if listener is None:
         return
     with store.transaction() as db:
         found = db.execute(
-            "SELECT state FROM listening_checks WHERE sha256 = ?", [sha256]
+            "SELECT state, expected FROM listening_checks WHERE sha256 = ?", [sha256]
         ).fetchone()
-        if found and found[0] in ("queued", "done"):
+        if found and found[0] in ("queued", "done") and (found[1] == expected or not expected):
             return
         table(db, "listening_checks").upsert(
             {
                 "sha256": sha256,
-                "expected": "",
+                "expected": expected,
                 "state": "queued",
                 "heard_share": None,
                 "words": None,
@@ -96,7 +79,7 @@ def transcribe(store: Store, sha256: str) -> None:
             },
             pk="sha256",
         )
-    listener(sha256, "")
+    listener(sha256, expected)
 
 
 def record_transcript(
