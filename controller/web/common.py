@@ -571,6 +571,35 @@ def zone_ids(form: FormData) -> list[int]:
     return [int(str(z)) for z in form.getlist("zone_ids") if str(z).isdigit()]
 
 
+def recurrence_values(form: FormData | None, today: date) -> dict[str, Any]:
+    """The fields the schedule and relay forms share (villages, once or recurring, the
+    recurrence, its validity, accepting a clash): blank for a new form (valid from ``today``),
+    else as typed. Each form adds its own fields."""
+    if form is None:
+        return {
+            "zone_ids": [],
+            "kind": "once",
+            "frequency": "daily",
+            "weekdays": [],
+            "month_days": "1",
+            "month_last_day": False,
+            "valid_from": today.isoformat(),
+            "valid_until": "",
+            "accept_conflicts": False,
+        }
+    return {
+        "zone_ids": zone_ids(form),
+        "kind": "recurring" if form.get("kind") == "recurring" else "once",
+        "frequency": str(form.get("frequency", "daily")),
+        "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
+        "month_days": str(form.get("month_days", "")),
+        "month_last_day": form.get("month_last_day") == "1",
+        "valid_from": str(form.get("valid_from", "")),
+        "valid_until": str(form.get("valid_until", "")),
+        "accept_conflicts": form.get("accept_conflicts") == "1",
+    }
+
+
 def broadcast_context(request: Request, who: Identity, broadcast_id: int) -> dict | None:
     """One broadcast's page (its play log, its relay window, whether it can be acted on), or
     None when it is not found or outside the official's area."""

@@ -29,12 +29,12 @@ from controller.web.common import (
     not_found,
     page_user,
     recurrence_rule,
+    recurrence_values,
     render,
     rt,
     translator,
     tz,
     zone_choices,
-    zone_ids,
     zones_text,
 )
 from loa.protocol import utcnow
@@ -109,38 +109,21 @@ def _schedulable(request: Request) -> list[dict[str, Any]]:
 
 def _schedule_values(form: FormData | None, request: Request) -> dict[str, Any]:
     now_local = utcnow().astimezone(tz(request))
+    shared = recurrence_values(form, now_local.date())
     if form is None:
-        return {
+        return shared | {
             "announcement_id": request.query_params.get("announcement_id", ""),
-            "zone_ids": [],
-            "kind": "once",
             "play_at": (now_local + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-            "frequency": "daily",
             "times": "06:00, 17:00",
-            "weekdays": [],
-            "month_days": "1",
-            "month_last_day": False,
-            "valid_from": now_local.date().isoformat(),
-            "valid_until": "",
             "repeats": "1",
             "priority": "",
-            "accept_conflicts": False,
         }
-    return {
+    return shared | {
         "announcement_id": str(form.get("announcement_id", "")),
-        "zone_ids": zone_ids(form),
-        "kind": "recurring" if form.get("kind") == "recurring" else "once",
         "play_at": str(form.get("play_at", "")),
-        "frequency": str(form.get("frequency", "daily")),
         "times": str(form.get("times", "")),
-        "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
-        "month_days": str(form.get("month_days", "")),
-        "month_last_day": form.get("month_last_day") == "1",
-        "valid_from": str(form.get("valid_from", "")),
-        "valid_until": str(form.get("valid_until", "")),
         "repeats": str(form.get("repeats", "1")),
         "priority": str(form.get("priority", "")),
-        "accept_conflicts": form.get("accept_conflicts") == "1",
     }
 
 

@@ -36,12 +36,12 @@ from controller.web.common import (
     not_found,
     page_user,
     recurrence_rule,
+    recurrence_values,
     render,
     rt,
     translator,
     tz,
     zone_choices,
-    zone_ids,
 )
 from loa.protocol import utcnow
 
@@ -329,45 +329,28 @@ def relays_page(request: Request) -> Response:
 
 def _relay_values(form: FormData | None, request: Request) -> dict[str, Any]:
     now_local = utcnow().astimezone(tz(request))
+    shared = recurrence_values(form, now_local.date())
     if form is None:
         start = (now_local + timedelta(minutes=10)).replace(second=0, microsecond=0)
         source = request.query_params.get("source", "")
-        return {
+        return shared | {
             "stream_source_id": source if source.isdigit() else "",
-            "zone_ids": [],
-            "kind": "once",
             "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
             "ends_at": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
-            "frequency": "daily",
             "time_from": "06:00",
             "time_until": "06:30",
-            "weekdays": [],
-            "month_days": "1",
-            "month_last_day": False,
-            "valid_from": now_local.date().isoformat(),
-            "valid_until": "",
             "priority": "normal",
             "title": "",
-            "accept_conflicts": False,
             "accept_unhealthy": False,
         }
-    return {
+    return shared | {
         "stream_source_id": str(form.get("stream_source_id", "")),
-        "zone_ids": zone_ids(form),
-        "kind": "recurring" if form.get("kind") == "recurring" else "once",
         "starts_at": str(form.get("starts_at", "")),
         "ends_at": str(form.get("ends_at", "")),
-        "frequency": str(form.get("frequency", "daily")),
         "time_from": str(form.get("time_from", "")),
         "time_until": str(form.get("time_until", "")),
-        "weekdays": [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()],
-        "month_days": str(form.get("month_days", "")),
-        "month_last_day": form.get("month_last_day") == "1",
-        "valid_from": str(form.get("valid_from", "")),
-        "valid_until": str(form.get("valid_until", "")),
         "priority": str(form.get("priority", "normal")),
         "title": str(form.get("title", "")),
-        "accept_conflicts": form.get("accept_conflicts") == "1",
         "accept_unhealthy": form.get("accept_unhealthy") == "1",
     }
 
