@@ -381,7 +381,136 @@ def _v11(db: sqlite_utils.Database) -> None:
     table(db, "login_attempts").add_column("device", int, not_null_default=0)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+def _v12_cap(db: sqlite_utils.Database) -> None:
+    """CAP 1.2 alerts in (``controller/domain/cap_sources.py``, issue 16): the sources (a feed
+    polled or a push token, with their trust settings and state), every alert received with
+    what it made, the refusals with their reason, and the policy table (rows in ``position``
+    order, the first that matches wins; the defaults a commune would accept). ``zones.admin_code``
+    is the zone's mã đơn vị hành chính, matched against an alert's geocodes;
+    ``broadcasts.node_ids`` (JSON, NULL: every node of the zones) narrows a broadcast to the
+    clusters inside an alert's area."""
+    table(db, "zones").add_column("admin_code", str)
+    table(db, "broadcasts").add_column("node_ids", str)
+    table(db, "cap_sources").create(
+        {
+            "id": int,
+            "name": str,
+            "kind": str,  # feed | push
+            "url": str,
+            "interval_s": int,
+            "signed_only": int,
+            "cert_pem": str,
+            "user_id": int,  # the official it acts as (NULL: the system, as the source)
+            "token_id": int,  # push: its integration token
+            "enabled": int,
+            "etag": str,
+            "last_modified": str,
+            "last_checked_at": str,
+            "last_ok_at": str,
+            "last_error": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        defaults={"signed_only": 0, "enabled": 1, "interval_s": 60},
+    )
+    table(db, "cap_alerts").create(
+        {
+            "id": int,
+            "source_id": int,
+            "sender": str,
+            "identifier": str,
+            "sent": str,
+            "status": str,
+            "msg_type": str,
+            "refs": str,  # JSON [[sender, identifier, sent], …]
+            "language": str,
+            "event": str,
+            "severity": str,
+            "urgency": str,
+            "certainty": str,
+            "headline": str,
+            "expires": str,
+            "signed": int,
+            "outcome": str,
+            "detail": str,
+            "policy_id": int,
+            "repeat_min": int,
+            "node_ids": str,  # JSON
+            "zone_ids": str,  # JSON
+            "announcement_id": int,
+            "broadcast_id": int,
+            "next_repeat_at": str,
+            "ended_at": str,
+            "end_reason": str,
+            "received_at": str,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "cap_sources", "id")],
+    )
+    table(db, "cap_alerts").create_index(["sender", "identifier"], unique=True)
+    table(db, "cap_alerts").create_index(["next_repeat_at"])
+    table(db, "cap_refusals").create(
+        {
+            "id": int,
+            "source_id": int,
+            "at": str,
+            "code": str,
+            "reason": str,
+            "url": str,
+            "bytes": int,
+        },
+        pk="id",
+    )
+    table(db, "cap_refusals").create_index(["source_id", "at"])
+    table(db, "cap_policy").create(
+        {
+            "id": int,
+            "position": int,
+            "severity": str,  # comma-separated CAP values, "" = any
+            "urgency": str,
+            "certainty": str,
+            "event": str,  # "" = any; else the info's event, case-insensitive
+            "action": str,  # emergency | announcement | log
+            "repeat_min": int,  # emergency: again every N minutes until expires (0: once)
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    table(db, "cap_policy").insert_all(
+        [
+            {
+                "position": 1,
+                "severity": "Extreme,Severe",
+                "urgency": "Immediate",
+                "certainty": "Observed,Likely",
+                "event": "",
+                "action": "emergency",
+                "repeat_min": 30,
+            },
+            {
+                "position": 2,
+                "severity": "Extreme,Severe,Moderate",
+                "urgency": "Immediate,Expected,Future",
+                "certainty": "Observed,Likely,Possible",
+                "event": "",
+                "action": "announcement",
+                "repeat_min": 0,
+            },
+            {
+                "position": 3,
+                "severity": "",
+                "urgency": "",
+                "certainty": "",
+                "event": "",
+                "action": "log",
+                "repeat_min": 0,
+            },
+        ]
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12_cap]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -47,6 +47,8 @@ class BroadcastRequest:
     repeats: int = 1
     repeat_gap_s: float = 3.0
     accept_conflicts: bool = False
+    #: Only these nodes of the zones (a CAP alert's area: the clusters inside it); None: all.
+    node_ids: list[str] | None = None
 
 
 def _schedule_error(exc: schedules.ScheduleError, field: str) -> ApiError:
@@ -245,6 +247,10 @@ def plan_broadcast(
     db = store.db
     authz.require(who, "broadcast.schedule")
     node_ids = zones.check_targets(db, who, req.zone_ids)
+    if req.node_ids is not None:
+        node_ids = [n for n in node_ids if n in set(req.node_ids)]
+        if not node_ids:
+            raise ApiError(422, "no_nodes", field="zone_ids")
     announcement = announcements.get_announcement(db, req.announcement_id)
     if announcement is None:
         raise ApiError(404, "announcement_not_found", field="announcement_id")
@@ -315,6 +321,8 @@ def create_broadcast(
         "created_by": who.user_id,
         "created_at": to_wire_time(now),
     }
+    if req.node_ids is not None:
+        row["node_ids"] = json.dumps(plan.node_ids)
     action = "broadcast.emergency" if emergency else "broadcast.create"
     return _save(store, settings, who, row, schedule, action, plan.conflicts, now)
 
@@ -374,6 +382,9 @@ def _materialize_one(
         # between occurrences): no write, so a tick over many broadcasts costs little.
         return 0
     node_ids = zones.nodes_under(db, json.loads(row["zone_ids"]))
+    if row.get("node_ids"):  # narrowed to the clusters inside a CAP alert's area
+        only = set(json.loads(row["node_ids"]))
+        node_ids = [n for n in node_ids if n in only]
     stamp = to_wire_time(now)
     rows = [
         {

@@ -119,11 +119,18 @@ class Runtime:
         return Cancelled(broadcast_id, held=len(holders), told=told)
 
     def emergency(
-        self, who: Identity, title: str, text: str, zone_ids: list[int], repeats: int = 2
+        self,
+        who: Identity,
+        title: str,
+        text: str,
+        zone_ids: list[int],
+        repeats: int = 2,
+        node_ids: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Khẩn cấp: write, approve and play now on every node of the zones, in one step
-        (audited); the broadcast's detail, with ``speech``: which engine spoke, whether the
-        audio was already made, and in how many seconds (``services.emergency_speech``)."""
+        """Khẩn cấp: write, approve and play now on every node of the zones (only ``node_ids``
+        of them when given: a CAP alert's area), in one step (audited); the broadcast's
+        detail, with ``speech``: which engine spoke, whether the audio was already made, and
+        in how many seconds (``services.emergency_speech``)."""
         authz.require(who, "broadcast.emergency")
         db = self.store.db
         zones.check_targets(db, who, zone_ids)
@@ -159,6 +166,7 @@ class Runtime:
                     priority="emergency",
                     repeats=repeats,
                     accept_conflicts=True,
+                    node_ids=node_ids,
                 ),
                 emergency=True,
             )
