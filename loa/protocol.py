@@ -23,7 +23,15 @@ from pydantic import (
     ValidationError,
 )
 
-PROTOCOL_VERSION = 1
+#: The protocol a node speaks, told in its ``state`` and ``telemetry`` (``protocol``; absent: 1).
+#: 2 adds zone-addressed commands (``ZoneCommand`` on ``loa/v1/zone/{id}/cmd``). The envelopes
+#: of version 1 (``Command``, ``Report``, ``State``, ``Telemetry``) are unchanged and keep
+#: ``v: 1``, so a node of either version understands every per-node command.
+PROTOCOL_VERSION = 2
+#: ``v`` of the version-1 envelopes.
+ENVELOPE_V1 = 1
+#: ``v`` of a zone command: a node of protocol 1 refuses it as malformed, never obeys it.
+ZONE_COMMAND_V = 2
 TOPIC_ROOT = "loa/v1"
 #: Largest payload either side accepts; anything bigger is refused unread.
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -34,6 +42,21 @@ TopicKind = Literal["cmd", "state", "telemetry", "report"]
 def node_topic(node_id: str, kind: TopicKind) -> str:
     """``loa/v1/node/{id}/{kind}``."""
     return f"{TOPIC_ROOT}/node/{node_id}/{kind}"
+
+
+def zone_topic(zone_id: int) -> str:
+    """``loa/v1/zone/{id}/cmd``: the commands for every node of the zone and of the zones below
+    it. A node subscribes to the topic of its own zone and of every zone above it."""
+    return f"{TOPIC_ROOT}/zone/{int(zone_id)}/cmd"
+
+
+def zone_id_from_topic(topic: str) -> int | None:
+    """The zone id of ``loa/v1/zone/{id}/cmd``; None for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != f"{TOPIC_ROOT}/zone" or parts[4] != "cmd":
+        return None
+    text = parts[3]
+    return int(text) if text.isdigit() and not text.startswith("0") else None
 
 
 def node_id_from_topic(topic: str) -> tuple[str, str] | None:
@@ -68,6 +91,7 @@ PRIORITY_RANK: dict[str, int] = {"normal": 0, "urgent": 1, "emergency": 2}
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+ZoneId = Annotated[int, Field(ge=1)]
 
 
 class _Model(BaseModel):
@@ -176,6 +200,11 @@ class NodeConfig(_Model):
     heartbeat_s: float | None = Field(default=None, ge=1, le=3600)
     quiet_hours: QuietHours | None = None
     max_minutes_per_hour: float | None = Field(default=None, ge=0, le=60)
+    #: Protocol 2: the zones whose commands this node obeys, its own zone first and then every
+    #: zone above it. The node subscribes to exactly their topics (and unsubscribes from the
+    #: zones no longer listed). Sent only to nodes of protocol 2 or later: a protocol-1 node
+    #: refuses the field.
+    zones: list[ZoneId] | None = Field(default=None, max_length=16)
 
 
 class NodePing(_Model):
@@ -234,10 +263,64 @@ def new_command(
     if not isinstance(body, COMMAND_BODIES[type_]):
         raise TypeError(f"{type_} takes {COMMAND_BODIES[type_].__name__}")
     return {
-        "v": PROTOCOL_VERSION,
+        "v": ENVELOPE_V1,
         "id": str(uuid.uuid4()),
         "type": type_,
         "node": node,
+        "issued_at": to_wire_time(now),
+        "expires_at": to_wire_time(now + ttl),
+        "body": body.model_dump(mode="json"),
+    }
+
+
+#: The commands a zone command may carry: an emergency and its cancel. Schedules stay per node.
+ZoneCommandType = Literal["play.now", "play.stop", "schedule.cancel"]
+ZONE_COMMAND_TYPES: tuple[str, ...] = ("play.now", "play.stop", "schedule.cancel")
+
+
+class ZoneCommand(_Model):
+    """Protocol 2: the signed envelope on ``loa/v1/zone/{zone}/cmd``, one command for every node
+    of the zone and of the zones below it.
+
+    Signed like ``Command`` (Ed25519 over the canonical JSON of every other field). A node
+    obeys it when the signature is valid, ``zone`` is one of the zones its ``node.config``
+    listed (or it arrived on the node's own ``cmd`` topic: the controller's re-send to a node
+    that did not ack), it has not expired and its ``id`` was never received before; it acks on
+    its own ``report`` topic with ``cmd_id`` = this ``id``, as for its own commands.
+    """
+
+    v: Literal[2] = 2
+    id: str = Field(min_length=1, max_length=64)
+    type: ZoneCommandType
+    zone: ZoneId
+    issued_at: WireTime
+    expires_at: WireTime
+    body: dict[str, Any]
+    sig: str = ""
+
+    def parsed_body(self) -> _Model:
+        return COMMAND_BODIES[self.type].model_validate(self.body)
+
+
+def new_zone_command(
+    type_: ZoneCommandType,
+    zone: int,
+    body: CommandBody,
+    *,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An unsigned zone command envelope as a JSON-ready dict."""
+    now = now or utcnow()
+    if type_ not in ZONE_COMMAND_TYPES:
+        raise ValueError(f"{type_} is not sent to a zone")
+    if not isinstance(body, COMMAND_BODIES[type_]):
+        raise TypeError(f"{type_} takes {COMMAND_BODIES[type_].__name__}")
+    return {
+        "v": ZONE_COMMAND_V,
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "zone": int(zone),
         "issued_at": to_wire_time(now),
         "expires_at": to_wire_time(now + ttl),
         "body": body.model_dump(mode="json"),
@@ -316,7 +399,7 @@ def new_report(type_: ReportType, node: str, body: _Model, now: datetime | None 
     if not isinstance(body, REPORT_BODIES[type_]):
         raise TypeError(f"{type_} takes {REPORT_BODIES[type_].__name__}")
     return {
-        "v": PROTOCOL_VERSION,
+        "v": ENVELOPE_V1,
         "id": str(uuid.uuid4()),
         "type": type_,
         "node": node,
@@ -347,6 +430,8 @@ class State(_Model):
     playing: Playing | None = None
     volume: int | None = None
     reason: str | None = None
+    #: The protocol the node speaks (``PROTOCOL_VERSION``); absent from protocol-1 nodes.
+    protocol: int = Field(default=1, ge=1)
 
 
 class CellularLink(_Model):
@@ -395,6 +480,8 @@ class Telemetry(_Model):
     #: and the name the damaged file was kept under.
     store_reset_at: WireTime | None = None
     store_reset_kept: str | None = Field(default=None, max_length=200)
+    #: The protocol the node speaks (``PROTOCOL_VERSION``); absent from protocol-1 nodes.
+    protocol: int = Field(default=1, ge=1)
 
 
 # --- parsing helpers ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "protocol"
 def _named() -> dict[str, type[BaseModel]]:
     out: dict[str, type[BaseModel]] = {
         "command": protocol.Command,
+        "zone_command": protocol.ZoneCommand,
         "report": protocol.Report,
         "state": protocol.State,
         "telemetry": protocol.Telemetry,
