@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from audio.upload import MAX_UPLOAD_BYTES
 from controller.api import announcements as api_announcements
 from controller.api import broadcasts as api_broadcasts
+from controller.api import cap as api_cap
 from controller.api import deps, errors, metrics
 from controller.api import fleet as api_fleet
 from controller.api import media as api_media
@@ -32,6 +33,7 @@ from controller.api.request_limits import BodyLimit
 from controller.core.client_address import ClientAddress
 from controller.core.settings import Settings
 from controller.domain import voices
+from controller.services.cap_feeds import CapFeeds
 from controller.services.hubs import StreamService
 from controller.services.listening import ListeningQueue
 from controller.services.live import LiveManager
@@ -70,11 +72,13 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     live = LiveManager(runtime, streams)
     runtime.on_cancelled.append(live.cancelled)  # a cancelled live broadcast ends its session
     listening_queue = ListeningQueue(runtime.store, settings.media_dir)
+    cap_feeds = CapFeeds(runtime)  # CAP feeds polled, CAP emergencies repeated (issue 16)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_services:
             runtime.start()
+            cap_feeds.start()
             if settings.listening_check and not listening_queue.start():
                 log.info("machine listening check not installed (viet-asr): not checking speech")
         try:
@@ -90,6 +94,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         finally:
             listening_queue.stop()
             if start_services:
+                cap_feeds.stop()
                 runtime.stop()
 
     app = FastAPI(
@@ -104,6 +109,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.state.streams = streams
     app.state.live = live
     app.state.listening = listening_queue
+    app.state.cap_feeds = cap_feeds
     # Inside the session middleware, so it knows who is signed in (uploads: the larger limit).
     app.add_middleware(
         BodyLimit,
@@ -152,6 +158,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(api_voices.router)  # the cloud voices' accounts
     app.include_router(web_voices.router)  # Giọng đọc
     app.include_router(web_voicebank.router)  # Giọng xã
+    app.include_router(api_cap.router)  # CAP alerts in: push, sources, policy (issue 16)
     errors.document(app)  # every API route's error answers, the bearer scheme (issue 19)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

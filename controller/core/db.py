@@ -391,6 +391,7 @@ def _v12_cap(db: sqlite_utils.Database) -> None:
     clusters inside an alert's area."""
     table(db, "zones").add_column("admin_code", str)
     table(db, "broadcasts").add_column("node_ids", str)
+    table(db, "announcements").add_column("cap_alert_id", int)  # the alert it was written from
     table(db, "cap_sources").create(
         {
             "id": int,

@@ -95,6 +95,23 @@ ERRORS: dict[str, str] = {
     "unknown_engine": "Không có bộ đọc trực tuyến này.",
     "bad_voice_setting": "Giá trị không hợp lệ: khóa không được có dấu cách, địa chỉ phải bắt "
     "đầu bằng http:// hoặc https://.",
+    # CAP alerts in (controller/domain/cap_sources.py)
+    "cap_source_not_found": "Không tìm thấy nguồn cảnh báo CAP.",
+    "cap_source_disabled": "Nguồn cảnh báo này đang tắt; hãy bật lại trước khi gửi.",
+    "cap_source_bad_name": "Tên nguồn cảnh báo không được để trống, tối đa 100 ký tự.",
+    "cap_source_bad_url": "Địa chỉ nguồn cảnh báo phải bắt đầu bằng http:// hoặc https://.",
+    "cap_source_bad_interval": "Chu kỳ kiểm tra phải từ {low} đến {high} giây.",
+    "cap_source_bad_cert": "Chứng thư số không đọc được (cần dạng PEM).",
+    "cap_source_cert_required": "Nguồn chỉ nhận bản tin có chữ ký số cần có chứng thư số.",
+    "cap_source_user_role": "Người được nguồn thay mặt phải là người duyệt hoặc quản trị viên.",
+    "cap_source_has_alerts": "Nguồn đã nhận bản tin nên được giữ để tra cứu; hãy tắt nguồn.",
+    "cap_content_type": "Bản tin CAP phải gửi dạng application/cap+xml hoặc application/xml.",
+    "cap_policy_empty": "Bảng chính sách cần ít nhất một dòng.",
+    "cap_policy_bad_value": "Giá trị «{value}» không có trong CAP 1.2.",
+    "cap_policy_bad_action": "Hành động phải là phát khẩn cấp, chờ duyệt hoặc chỉ ghi nhận.",
+    "cap_policy_bad_repeat": "Chu kỳ phát lại phải từ 0 đến {limit} phút.",
+    "bad_admin_code": "Mã đơn vị hành chính chỉ gồm chữ số, chữ cái, dấu chấm hoặc gạch.",
+    "admin_code_taken": "Mã đơn vị hành chính «{value}» đã gán cho địa bàn khác.",
 }
 
 

@@ -47,6 +47,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stream.source.write": frozenset({"admin", "approver"}),
     "relay.review": frozenset({"admin", "approver"}),
     "audit.read": frozenset({"admin"}),
+    #: CAP alerts in (controller/domain/cap_sources.py): sources, their trust, the policy and
+    #: the zones' administrative codes are the admin's; a push source's own integration token
+    #: (role ``cap``) may push alerts and nothing else.
+    "cap.manage": frozenset({"admin"}),
+    "cap.push": frozenset({"admin", "cap"}),
     "user.manage": frozenset({"admin"}),
     "read": frozenset(ROLES),
 }

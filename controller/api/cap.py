@@ -1,0 +1,180 @@
+"""CAP 1.2 alerts in under /api/v1 (docs/alerts.md, "Sources and policy"): the push endpoint,
+the sources (feeds and push) with their trust settings, the received alerts and the policy
+table. Loa's own outgoing feed (``/cap/feed.atom``) is controller/api/cap_feed.py's."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from controller.api.deps import Official, bearer
+from controller.api.deps import runtime_of as runtime
+from controller.core.errors import ApiError
+from controller.domain import authz, cap, cap_sources
+from controller.services import cap_feeds
+
+router = APIRouter(prefix="/api/v1")
+
+#: Content types a pushed CAP document may have.
+CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CapSourceIn(_Request):
+    name: str = Field(max_length=10_000, json_schema_extra={"maxLength": 100})
+    #: feed: polled at ``url``; push: alerts come to POST /api/v1/cap with the token made for it
+    kind: Literal["feed", "push"] = "feed"
+    url: str = ""
+    interval_s: int = Field(default=60, json_schema_extra={"minimum": 30, "maximum": 86400})
+    #: Refuse alerts without a valid signature by ``cert_pem``.
+    signed_only: bool = False
+    #: The source's certificate (PEM). On PUT, null keeps the stored one; "" removes it.
+    cert_pem: str | None = None
+    #: The official the source acts as (an approver or admin); null: the source itself.
+    user_id: int | None = None
+    enabled: bool = True
+
+
+class PolicyRuleIn(_Request):
+    #: CAP values, any of them matches; empty: any.
+    severity: list[str] = []
+    urgency: list[str] = []
+    certainty: list[str] = []
+    #: The info's event (case-insensitive); empty: any.
+    event: str = ""
+    action: Literal["emergency", "announcement", "log"]
+    #: emergency: sound it again every so many minutes until the alert expires (0: once).
+    repeat_min: int = Field(default=0, json_schema_extra={"minimum": 0, "maximum": 1440})
+
+
+class PolicyIn(_Request):
+    #: In order: the first rule that matches an alert decides it.
+    rules: list[PolicyRuleIn]
+
+
+def _public(source: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in source.items() if k not in ("cert_pem", "token_id")}
+
+
+def _rule_out(rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **rule,
+        **{k: [v for v in (rule.get(k) or "").split(",") if v] for k in _LISTS},
+    }
+
+
+_LISTS = ("severity", "urgency", "certainty")
+
+
+@router.post("/cap", tags=["cap"])
+async def push_cap(request: Request, who: Official, source_id: int | None = None) -> JSONResponse:
+    """Push one CAP 1.2 document (body ``application/cap+xml`` or ``application/xml``) with a
+    push source's integration token (an admin may name ``source_id``). 200 with what it made
+    (``outcome``: emergency, announcement, logged, test, expired, outside_area, cancelled,
+    repeat …); a refused document is 422 (413 when too large) with its ``cap_*`` code and
+    reason, kept on the source's page."""
+    authz.require(who, "cap.push")
+    rt = runtime(request)
+    db = rt.store.db
+    token = bearer(request)
+    source = cap_sources.source_for_token(db, token) if token else None
+    if source is None:
+        if source_id is None or not authz.can(who, "cap.manage"):
+            raise ApiError(404, "cap_source_not_found", field="source_id")
+        source = cap_sources.must_get_source(db, source_id)
+    if not source["enabled"]:
+        raise ApiError(409, "cap_source_disabled")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in CAP_TYPES:
+        raise ApiError(415, "cap_content_type", field="content-type")
+    data = await request.body()
+    if len(data) > cap.MAX_BYTES:
+        refused = cap.CapRefused(
+            "cap_too_large", f"Bản tin CAP quá lớn (tối đa {cap.MAX_BYTES // 1024} KB)."
+        )
+        await run_in_threadpool(cap_feeds.refuse, rt, source, refused, size=len(data))
+        raise ApiError(413, refused.code, message=refused.reason)
+    applied = await run_in_threadpool(cap_feeds.apply_alert, rt, source, data)
+    if applied.outcome == "refused":
+        status = 413 if applied.code == "cap_too_large" else 422
+        raise ApiError(status, applied.code or "cap_malformed", message=applied.detail)
+    return JSONResponse(applied.as_dict())
+
+
+@router.get("/cap/sources", tags=["cap"])
+def list_sources(request: Request, who: Official) -> list[dict[str, Any]]:
+    authz.require(who, "cap.manage")
+    return [_public(s) for s in cap_sources.list_sources(runtime(request).store.db)]
+
+
+@router.post("/cap/sources", status_code=201, tags=["cap"])
+def create_source(body: CapSourceIn, request: Request, who: Official) -> dict[str, Any]:
+    """A new source; a push source's integration token is in ``token``, shown only now."""
+    db = runtime(request).store.db
+    source_id, token = cap_sources.create_source(db, who, body.model_dump())
+    made = _public(cap_sources.must_get_source(db, source_id))
+    return made | ({"token": token} if token else {})
+
+
+@router.get("/cap/sources/{source_id}", tags=["cap"])
+def get_source(source_id: int, request: Request, who: Official) -> dict[str, Any]:
+    """A source, its state and its latest refusals."""
+    authz.require(who, "cap.manage")
+    db = runtime(request).store.db
+    source = cap_sources.must_get_source(db, source_id)
+    return _public(source) | {"refusals": cap_sources.refusals(db, source_id)}
+
+
+@router.put("/cap/sources/{source_id}", tags=["cap"])
+def update_source(
+    source_id: int, body: CapSourceIn, request: Request, who: Official
+) -> dict[str, Any]:
+    db = runtime(request).store.db
+    return _public(cap_sources.update_source(db, who, source_id, body.model_dump()))
+
+
+@router.delete("/cap/sources/{source_id}", status_code=204, tags=["cap"])
+def delete_source(source_id: int, request: Request, who: Official) -> Response:
+    cap_sources.delete_source(runtime(request).store.db, who, source_id)
+    return Response(status_code=204)
+
+
+@router.get("/cap/alerts", tags=["cap"])
+def list_alerts(request: Request, who: Official, limit: int = 100) -> list[dict[str, Any]]:
+    """Received alerts, newest first: their source, what each made, who approved it."""
+    authz.require(who, "read")
+    return cap_sources.list_alerts(runtime(request).store.db, max(1, min(limit, 1000)))
+
+
+@router.get("/cap/policy", tags=["cap"])
+def get_policy(request: Request, who: Official) -> list[dict[str, Any]]:
+    authz.require(who, "read")
+    return [_rule_out(r) for r in cap_sources.list_policy(runtime(request).store.db)]
+
+
+@router.put("/cap/policy", tags=["cap"])
+def put_policy(body: PolicyIn, request: Request, who: Official) -> list[dict[str, Any]]:
+    """Replace the policy table (in order; the first matching rule wins)."""
+    db = runtime(request).store.db
+    saved = cap_sources.save_policy(db, who, [r.model_dump() for r in body.rules])
+    return [_rule_out(r) for r in saved]
+
+
+class AdminCodeIn(_Request):
+    #: The zone's mã đơn vị hành chính, matched against CAP geocodes; "" clears it.
+    admin_code: str = ""
+
+
+@router.put("/cap/zones/{zone_id}", tags=["cap"])
+def set_admin_code(
+    zone_id: int, body: AdminCodeIn, request: Request, who: Official
+) -> dict[str, Any]:
+    """Set a zone's administrative code (an alert's geocode reaches the zone and below)."""
+    return cap_sources.set_admin_code(runtime(request).store.db, who, zone_id, body.admin_code)
