@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from audio.upload import MAX_UPLOAD_BYTES
 from controller.api import announcements as api_announcements
 from controller.api import broadcasts as api_broadcasts
+from controller.api import broker_auth as api_broker_auth
 from controller.api import cap as api_cap
 from controller.api import deps, errors, metrics
 from controller.api import fleet as api_fleet
@@ -152,6 +153,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(node_files_router)  # /node/install.sh and the loa wheel
     app.include_router(api_fleet.router)
     app.include_router(metrics.router)
+    app.include_router(api_broker_auth.router)  # /broker/… for an MQTT cluster
     app.include_router(api_streams.router)  # relays, live speech (docs/streams.md)
     app.include_router(api_streams.stream_router)  # /streams/… for nodes and Icecast
     app.include_router(web_live.router)

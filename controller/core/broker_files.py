@@ -4,9 +4,11 @@ Every node's MQTT user name is its id, and its password is the node's one secret
 token). The password file holds Mosquitto 2.0's own hash format, ``$7$`` (PBKDF2-HMAC-SHA512,
 ``$7$<iterations>$<base64 salt>$<base64 hash>``), byte-compatible with ``mosquitto_passwd``;
 the hash is computed once when the node is made and kept in ``nodes.mqtt_password_hash``, since
-the secret itself is never stored. The ACL lets each node read only its own ``cmd`` topic and
-write only its own ``state``, ``telemetry`` and ``report`` topics; the controller's user reads and
-writes everything under ``loa/v1``.
+the secret itself is never stored. The ACL is rendered from the one rule table
+(``controller/core/broker_rules.py``, which the HTTP authorization for MQTT clusters evaluates
+too): each node reads only its own ``cmd`` topic and its zones' commands, and writes only its own
+``state``, ``telemetry`` and ``report`` topics; the controller's user reads and writes everything
+under ``loa/v1``.
 
 The files are rewritten whole (write to a temporary file, then rename) under a lock, so a broker
 never reads half a file and two writers never interleave. Mosquitto reads them again on SIGHUP.
@@ -24,14 +26,15 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
-from loa.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from controller.core import broker_rules
+from loa.protocol import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger("controller.broker_files")  # its flat name
 
@@ -60,10 +63,6 @@ def broker_limits_conf() -> str:
     """The size limits of Loa's Mosquitto config (``/etc/mosquitto/conf.d/loa.conf``, see
     docs/operations.md, which shows these lines)."""
     return f"message_size_limit {MESSAGE_SIZE_LIMIT}\nmax_packet_size {MAX_PACKET_SIZE}\n"
-
-
-NODE_READ = ("cmd",)
-NODE_WRITE = ("state", "telemetry", "report")
 
 
 # --- Mosquitto's $7$ hash ------------------------------------------------------------------------
@@ -150,22 +149,10 @@ class BrokerFiles:
         return self.directory / ".lock"
 
 
-def acl_text(controller_username: str) -> str:
-    root = TOPIC_ROOT
-    lines = [
-        "# Written by Loa (controller/core/broker_files.py) on every node change: do not edit.",
-        "# Every node's user name is its id; %u is that name.",
-    ]
-    lines += [f"pattern read {root}/node/%u/{kind}" for kind in NODE_READ]
-    lines += [f"pattern write {root}/node/%u/{kind}" for kind in NODE_WRITE]
-    lines += [
-        "",
-        "# The controller: everything under the protocol's root.",
-        f"user {controller_username}",
-        f"topic readwrite {root}/#",
-        "",
-    ]
-    return "\n".join(lines)
+def acl_text(controller_username: str, zones: Mapping[str, Iterable[int]] | None = None) -> str:
+    """The ACL file, rendered from the one rule table (``broker_rules.RULES``); ``zones``: each
+    node's zone chain, for the zone-addressed commands it may read."""
+    return "\n".join(broker_rules.acl_lines(controller_username, zones))
 
 
 def password_lines(
@@ -222,7 +209,8 @@ def write_broker_files(
         # read the nodes inside the lock: a slower writer can never put back an older list
         lines = password_lines(db, controller_username, mosquitto_hash(controller_password))
         _write_atomic(files.password_file, "\n".join(lines) + "\n", FILE_MODE)
-        _write_atomic(files.acl_file, acl_text(controller_username), FILE_MODE)
+        zones = broker_rules.node_zone_chains(db)
+        _write_atomic(files.acl_file, acl_text(controller_username, zones), FILE_MODE)
     log.info("wrote %s (%d users) and %s", files.password_file, len(lines), files.acl_file)
     return files
 

@@ -59,6 +59,16 @@ class Settings:
     #: of them together; past it an offline engine (Piper, espeak-ng) speaks
     #: (``controller.services.emergency_speech``).
     emergency_speech_budget_s: float = 4.0
+    #: The shared secret an MQTT cluster's HTTP authentication sends to ``/broker/…``
+    #: (``Authorization: Bearer <secret>``, or Basic with user ``loa-broker``). Empty (the
+    #: default): those endpoints refuse everyone (docs/operations.md, "A province on an EMQX
+    #: cluster").
+    broker_auth_secret: str = ""
+    #: Seconds a node's verified MQTT password is remembered by ``/broker/…``.
+    broker_auth_cache_s: float = 300.0
+    #: Failed MQTT passwords per user name and client address in a minute before ``/broker/…``
+    #: refuses that bucket unchecked for the rest of the minute (per address: five times this).
+    broker_auth_max_failures: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -108,6 +118,9 @@ class Settings:
             ),
             "listening_check": env.get("LOA_LISTENING_CHECK", "1") not in ("0", "false", "no"),
             "emergency_speech_budget_s": float(env.get("LOA_EMERGENCY_SPEECH_BUDGET_S", "4")),
+            "broker_auth_secret": env.get("LOA_BROKER_AUTH_SECRET", ""),
+            "broker_auth_cache_s": float(env.get("LOA_BROKER_AUTH_CACHE_S", "300")),
+            "broker_auth_max_failures": int(env.get("LOA_BROKER_AUTH_MAX_FAILURES", "10")),
             "stream_allowed_hosts": tuple(
                 h.strip() for h in env.get("LOA_STREAM_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),
