@@ -20,6 +20,7 @@ from controller.api import announcements as api_announcements
 from controller.api import broadcasts as api_broadcasts
 from controller.api import broker_auth as api_broker_auth
 from controller.api import cap as api_cap
+from controller.api import cap_feed as api_cap_feed
 from controller.api import deps, errors, metrics
 from controller.api import fleet as api_fleet
 from controller.api import media as api_media
@@ -161,6 +162,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(web_voices.router)  # Giọng đọc
     app.include_router(web_voicebank.router)  # Giọng xã
     app.include_router(api_cap.router)  # CAP alerts in: push, sources, policy (issue 16)
+    app.include_router(api_cap_feed.router)  # Loa's own CAP feed, public (issue 16)
     errors.document(app)  # every API route's error answers, the bearer scheme (issue 19)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

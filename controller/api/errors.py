@@ -43,7 +43,7 @@ ERROR_STATUSES: dict[int, str] = {
     415: "cap_content_type: a pushed CAP alert's content type is not CAP or XML",
     410: "join_code_used / join_code_expired / join_code_revoked",
     422: "invalid_request (or a rule of the data): the request breaks a rule",
-    503: "wheel_unavailable: the controller has no loa wheel of its version",
+    503: "wheel_unavailable / cap_signing_unavailable: a file the answer needs is missing",
 }
 
 #: Statuses a route answers beyond its shape's (route name: statuses).
@@ -51,6 +51,7 @@ EXTRA_STATUSES: dict[str, set[int]] = {
     "redeem_join_code": {404, 410},
     "node_wheel": {404, 503},
     "get_media": {404},
+    "get_cap_alert": {404, 503},
     "push_cap": {404, 413, 415},
 }
 

@@ -73,6 +73,8 @@ ERRORS: dict[str, str] = {
     "bad_coordinates": "Tọa độ không hợp lệ: cần cả vĩ độ (−90…90) và kinh độ (−180…180).",
     "node_revoked": "Cụm loa này đã bị thu hồi quyền truy cập.",
     "media_not_found": "Không tìm thấy tệp âm thanh.",
+    "cap_alert_not_found": "Không tìm thấy bản tin cảnh báo CAP này.",
+    "cap_signing_unavailable": "Không đọc được khóa hoặc chứng thư ký bản tin cảnh báo CAP.",
     "render_failed": "Không tạo được giọng đọc: {detail}",
     "not_found": "Không tìm thấy trang.",
     "login_failed": "Tên đăng nhập hoặc mật khẩu không đúng.",

@@ -82,6 +82,8 @@ ERRORS_EN: dict[str, str] = {
     ),
     "node_revoked": "This speaker cluster's access was revoked.",
     "media_not_found": "Audio file not found.",
+    "cap_alert_not_found": "No such CAP alert.",
+    "cap_signing_unavailable": "The CAP signing key or certificate cannot be read.",
     "render_failed": "Could not make the spoken audio: {detail}",
     "not_found": "Page not found.",
     "login_failed": "The user name or password is wrong.",

@@ -69,6 +69,16 @@ class Settings:
     #: Failed MQTT passwords per user name and client address in a minute before ``/broker/…``
     #: refuses that bucket unchecked for the rest of the minute (per address: five times this).
     broker_auth_max_failures: int = 10
+    #: CAP 1.2 out (``/cap/feed.atom``, docs/alerts.md): the ``<sender>`` of Loa's own alerts
+    #: (empty: ``loa@<the commune's name, ascii>``), the announcement categories whose approved
+    #: bulletins are published besides every emergency (empty: emergencies only), how long
+    #: after it starts an alert is valid for subscribers (``<expires>``), and the PEM key and
+    #: certificate files that sign each document (both empty: unsigned).
+    cap_sender: str = ""
+    cap_publish_categories: tuple[str, ...] = ()
+    cap_expires_minutes: float = 60.0
+    cap_signing_key_file: str = ""
+    cap_signing_cert_file: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -124,6 +134,13 @@ class Settings:
             "stream_allowed_hosts": tuple(
                 h.strip() for h in env.get("LOA_STREAM_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),
+            "cap_sender": env.get("LOA_CAP_SENDER", ""),
+            "cap_publish_categories": tuple(
+                c.strip() for c in env.get("LOA_CAP_PUBLISH_CATEGORIES", "").split(",") if c.strip()
+            ),
+            "cap_expires_minutes": float(env.get("LOA_CAP_EXPIRES_MINUTES", "60")),
+            "cap_signing_key_file": env.get("LOA_CAP_SIGNING_KEY_FILE", ""),
+            "cap_signing_cert_file": env.get("LOA_CAP_SIGNING_CERT_FILE", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
