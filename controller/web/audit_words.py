@@ -30,6 +30,14 @@ ACTIONS: dict[str, str] = {
     "broadcast.relay_approve": N_("%(who)s duyệt tiếp sóng (lượt phát số %(id)s)"),
     "broadcast.live": N_("%(who)s phát trực tiếp (lượt phát số %(id)s)"),
     "broadcast.cancel": N_("%(who)s hủy lượt phát số %(id)s"),
+    "cap.receive": N_("%(who)s nhận bản tin cảnh báo CAP (số %(id)s trong danh sách đã nhận)"),
+    "cap.refuse": N_("Hệ thống từ chối một bản tin cảnh báo CAP của nguồn số %(id)s"),
+    "cap.end": N_("%(who)s dừng những gì bản tin cảnh báo CAP số %(id)s đã tạo"),
+    "cap.repeat": N_("%(who)s phát lại cảnh báo khẩn cấp theo bản tin CAP số %(id)s"),
+    "cap_source.create": N_("%(who)s thêm nguồn cảnh báo CAP số %(id)s"),
+    "cap_source.update": N_("%(who)s sửa nguồn cảnh báo CAP số %(id)s"),
+    "cap_source.delete": N_("%(who)s xóa nguồn cảnh báo CAP số %(id)s"),
+    "cap_policy.save": N_("%(who)s lưu bảng chính sách cảnh báo CAP"),
     "controller.rotate_key": N_("%(who)s đổi khóa ký lệnh của bộ điều khiển"),
     "join_code.create": N_("%(who)s tạo mã tham gia số %(id)s"),
     "join_code.redeem": N_("%(who)s dùng mã tham gia số %(id)s để thêm cụm loa"),
@@ -59,12 +67,16 @@ ACTIONS: dict[str, str] = {
     "voicebank.export": N_("%(who)s xuất giọng xã %(id)s ra tệp"),
     "voicebank.import": N_("%(who)s nhập giọng xã %(id)s từ tệp"),
     "voicebank.delete": N_("%(who)s xóa giọng xã %(id)s"),
+    "zone.admin_code": N_("%(who)s đặt mã đơn vị hành chính cho địa bàn số %(id)s"),
 }
 
 #: entity → its name in the filter.
 ENTITIES: dict[str, str] = {
     "announcement": N_("Bản tin"),
     "broadcast": N_("Lượt phát"),
+    "cap_alert": N_("Bản tin cảnh báo CAP"),
+    "cap_policy": N_("Chính sách cảnh báo CAP"),
+    "cap_source": N_("Nguồn cảnh báo CAP"),
     "controller": N_("Bộ điều khiển"),
     "join_code": N_("Mã tham gia"),
     "lexicon": N_("Từ điển phát âm"),
@@ -74,6 +86,7 @@ ENTITIES: dict[str, str] = {
     "user": N_("Người dùng"),
     "voices": N_("Giọng đọc"),
     "voicebank": N_("Giọng xã"),
+    "zone": N_("Địa bàn"),
 }
 
 

@@ -21,9 +21,10 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from controller.domain import cap_sources, users, zones
 from controller.domain import sources as streams
-from controller.domain import users, zones
 from controller.domain.authz import PERMISSIONS
+from controller.domain.identity import Identity
 from controller.domain.seed import SeededCommune
 from tests.controller.conftest import People
 from tests.support.net import free_port
@@ -44,6 +45,7 @@ class Route:
     method: str
     #: may use the keys of ``_context``: {ann}, {pending}, {draft}, {broadcast}, {zone},
     #: {source}, {relay}, {live}, {node}, {new_node}, {join_code}, {user}, {token}, {missing},
+    #: {cap_source},
     #: {cloud_engine}
     path: str
     #: a key of ``ALLOWED``: the roles that may call it
@@ -243,6 +245,30 @@ ROUTES = [
     # hence 404 — a refusal would be 401 or 403 (see test_streams_take_a_node_or_an_official).
     Route("GET", "/streams/relay/{missing}.mp3", "read", ok=404),
     Route("GET", "/streams/live/{live}.mp3", "read", ok=404),
+    # --- CAP alerts in (controller/api/cap.py): an official's token is no push source's, so an
+    # admin gets past the check and is told to name the source (404); a push source's own
+    # token is tested in tests/controller/test_cap_sources.py
+    Route("POST", "/api/v1/cap", "cap.push", ok=404),
+    Route("GET", "/api/v1/cap/sources", "cap.manage"),
+    Route(
+        "POST",
+        "/api/v1/cap/sources",
+        "cap.manage",
+        lambda c: {"name": f"Đài tỉnh {next(_serial)}", "url": DEAD_URL},
+        201,
+    ),
+    Route("GET", "/api/v1/cap/sources/{cap_source}", "cap.manage"),
+    Route(
+        "PUT",
+        "/api/v1/cap/sources/{cap_source}",
+        "cap.manage",
+        lambda c: {"name": "Đài huyện", "url": DEAD_URL},
+    ),
+    Route("DELETE", "/api/v1/cap/sources/{cap_source}", "cap.manage", ok=204),
+    Route("GET", "/api/v1/cap/alerts", "read"),
+    Route("GET", "/api/v1/cap/policy", "read"),
+    Route("PUT", "/api/v1/cap/policy", "cap.manage", lambda c: {"rules": [{"action": "log"}]}),
+    Route("PUT", "/api/v1/cap/zones/{zone}", "cap.manage", lambda c: {"admin_code": ""}),
 ]
 
 #: Served under /api/v1 or /streams, but not an official's to call (no role row), and why.
@@ -338,6 +364,14 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
         assert made.status_code == 201, made.text
         return int(made.json()["id"])
 
+    def cap_source() -> int:
+        source_id, _token = cap_sources.create_source(
+            db,
+            Identity("token", "test", "admin"),
+            {"name": f"Nguồn {next(_serial)}", "url": DEAD_URL},
+        )
+        return source_id
+
     def token() -> int:
         users.create_token(db, "tích hợp", role="viewer")
         return int(db.execute("SELECT MAX(id) FROM api_tokens").fetchone()[0])
@@ -356,6 +390,7 @@ def _context(client: TestClient, people: People, zone: int) -> Ctx:
             "join_code": join_code,
             "user": lambda: people.ids["viewer"],
             "token": token,
+            "cap_source": cap_source,
             "missing": lambda: MISSING,
             "cloud_engine": lambda: "fpt",
         }
