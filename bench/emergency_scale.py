@@ -306,20 +306,31 @@ class Bench:
             self.failures.append(f"{tag}: {self.count - connected} sessions refused")
         # the controller sees each online and tells it its schedule (and, protocol 2, its zones)
         deadline = time.monotonic() + 300
-        want = self.count * (2 if protocol > 1 else 1)
-        got = 0
-        while time.monotonic() < deadline:
+        zones_deadline = float("inf")
+        got = zoned = refused = 0
+        while time.monotonic() < min(deadline, zones_deadline):
             online = self.q("SELECT count(*) FROM nodes WHERE online = 1")[0][0]
-            got = swarm.total("commands")
-            zones_held = swarm.total("zone_subscriptions") if protocol > 1 else 0
-            if online == self.count and got >= want and (protocol == 1 or zones_held):
-                break
+            statuses = swarm.ask("status")
+            got = sum(s["commands"] for s in statuses)
+            zoned = sum(s["zoned"] for s in statuses)
+            refused = sum(s["refused_subscriptions"] for s in statuses)
+            if online == self.count and got >= self.count:
+                if protocol == 1 or zoned == self.count:
+                    break
+                # a controller without zone commands never sends zones: do not wait forever
+                zones_deadline = min(zones_deadline, time.monotonic() + 30)
             time.sleep(1)
         print(
             f"  {connected}/{self.count} sessions (protocol {protocol}) connected in "
-            f"{t_conn:.1f} s; online and told (sync{', zones' if protocol > 1 else ''}) "
-            f"after {time.monotonic() - t0:.1f} s ({got} commands)"
+            f"{t_conn:.1f} s; online and told after {time.monotonic() - t0:.1f} s "
+            f"({got} commands"
+            + (f"; {zoned} sessions told their zones and subscribed)" if protocol > 1 else ")")
+            + f"; {refused} subscriptions refused by the broker"
         )
+        if refused:
+            self.failures.append(f"{tag}: {refused} subscriptions refused by the broker")
+        if protocol > 1 and zoned != self.count:
+            self.failures.append(f"{tag}: {self.count - zoned} sessions never told their zones")
         swarm.ask(f"heartbeat {self.args.heartbeat_s}")
         time.sleep(3)
 

@@ -176,6 +176,7 @@ class Swarm:
             "open": sum(s.open_now for s in self.sessions.values()),
             "disconnects": self.disconnects,
             "zone_subscriptions": self.zone_subscriptions,
+            "zoned": sum(len(s.topics) > 1 for s in self.sessions.values()),
             "refused_subscriptions": self.refused_subscriptions,
             "commands": len(self.records),
             "heartbeats_sent": self.heartbeats_sent,
