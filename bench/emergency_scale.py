@@ -456,6 +456,7 @@ class Bench:
         village = self.province.zone_of[self.province.nodes[0]["id"]]
         for i in range(1, tries + 1):
             node_id = f"reload-probe-{i}"
+            broker0 = cpu_s(self.mq.process.pid)  # type: ignore[union-attr]
             t0 = time.monotonic()
             bundle = provisioning.create_node(store, cfg, key, node_id, village)
             t_files = time.monotonic() - t0
@@ -468,11 +469,13 @@ class Bench:
                     break
                 time.sleep(0.01)
             t_conn = time.monotonic() - t0
+            broker_cpu = cpu_s(self.mq.process.pid) - broker0  # type: ignore[union-attr]
             size = broker_files.BrokerFiles(cfg.broker_dir).password_file.stat().st_size
             print(
                 f"  reload {i}: create_node (DB, files of {self.count + i} users "
                 f"[{size // 1024} KiB], SIGHUP) {t_files * 1000:.0f} ms; the new node "
                 f"connects {t_conn * 1000:.0f} ms after the start ({attempts} refused tries); "
+                f"mosquitto CPU {broker_cpu:.2f} s; "
                 f"mosquitto RSS {rss_mb(self.mq.process.pid):.0f} MB"  # type: ignore[union-attr]
             )
             time.sleep(2)
