@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from defusedxml import DefusedXmlException
 from lxml import etree
-from shapely import make_valid
+from shapely import make_valid, prepare
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from signxml import (
@@ -104,6 +104,7 @@ class Area:
             shape: BaseGeometry = Polygon([(lon, lat) for lat, lon in ring])
             if not shape.is_valid:
                 shape = make_valid(shape)
+            prepare(shape)  # many clusters are asked against one area: index it once
             shapes.append(shape)
         return tuple(shapes)
 
@@ -500,10 +501,16 @@ def verify(data: bytes, cert_pem: str, *, max_bytes: int = MAX_BYTES) -> None:
         raise _invalid(" (phần được ký không phải bản tin CAP)")
 
 
+@lru_cache(maxsize=4)
+def _private_key(key_pem: str) -> Any:
+    # loading an RSA key checks it (~40 ms): a deployment signs every document with one key
+    return load_pem_private_key(key_pem.encode(), password=None)
+
+
 def sign(data: bytes, key_pem: str, cert_pem: str) -> bytes:
     """An enveloped XML Signature (RSA-SHA256 or ECDSA-SHA256, by the key) over the document."""
     root = _safe_tree(data, MAX_BYTES * 4)
-    key = load_pem_private_key(key_pem.encode(), password=None)
+    key = _private_key(key_pem)
     if isinstance(key, rsa.RSAPrivateKey):
         method = SignatureMethod.RSA_SHA256
     elif isinstance(key, ec.EllipticCurvePrivateKey):
