@@ -415,6 +415,11 @@ class Playing(_Model):
     started_at: WireTime
 
 
+#: The ``reason`` of an online ``state`` a node publishes because what it plays changed (not a
+#: new connection): the controller sends it no ``schedule.sync`` for it (protocol 2).
+STATE_REASON_PLAYING = "playing"
+
+
 class State(_Model):
     """Retained on ``loa/v1/node/{id}/state``; the last will publishes ``online: false``.
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loa.protocol import (
+    PROTOCOL_VERSION,
+    STATE_REASON_PLAYING,
     Ack,
     Playing,
     ReportType,
@@ -103,7 +105,12 @@ class Agent:
             warmup_for_now=lambda: self._settings.warmup_s if self.amplifier.present else 0.0,
             on_store_damaged=self._store_damaged,
             make_room=lambda: self.cache.evict_unneeded(self.store.scheduled_media()),
+            zones=lambda: self.connection.zones,
         )
+        # the zones the controller last told it to obey (node.config), listened to from the start
+        stored_zones = self.store.settings().get("zones")
+        if isinstance(stored_zones, list):
+            self.connection.set_zones([int(z) for z in stored_zones])
         self._next_heartbeat = 0.0
         self._stopped = threading.Event()
         #: Set when the database turned out damaged while running: ``run_forever`` stops and
@@ -157,6 +164,7 @@ class Agent:
             "version": __version__,
             "playing": self.engine.playing(),
             "volume": self._settings.volume,
+            "protocol": PROTOCOL_VERSION,
         }
         if self._announce_reset:
             self._announce_reset = False
@@ -169,14 +177,17 @@ class Agent:
 
     def _on_playing(self, _playing: Playing | None) -> None:
         if self.connection.connected.is_set():
-            self.connection.publish_state()
+            # ``playing``: not a new connection, so the controller sends no schedule.sync
+            self.connection.publish_state(reason=STATE_REASON_PLAYING)
 
-    def _on_command(self, payload: bytes) -> None:
-        handle(payload, self.commands)
+    def _on_command(self, payload: bytes, topic: str = "") -> None:
+        handle(payload, self.commands, own_topic=topic in ("", self.connection.cmd_topic))
 
     def apply_config(self, values: dict[str, Any]) -> None:
         """Apply settings from node.config (already saved in the store)."""
         self._settings = self._settings.updated(values)
+        if values.get("zones") is not None:
+            self.connection.set_zones(list(values["zones"]))
         self.amplifier.hold_s = self._settings.hold_s
         if "heartbeat_s" in values:
             self._next_heartbeat = 0.0
@@ -228,6 +239,7 @@ class Agent:
             scheduled=self.store.scheduled_count(),
             store_reset_at=datetime.fromtimestamp(reset.at, UTC) if reset else None,
             store_reset_kept=reset.kept[:200] if reset else None,
+            protocol=PROTOCOL_VERSION,
         )
 
 

@@ -1,5 +1,10 @@
 """Incoming commands: verify (signature, node, expiry, replay), apply, ack.
 
+Protocol 2's zone commands (``ZoneCommand``, on ``loa/v1/zone/{id}/cmd``) are verified the same
+way, the zone in place of the node: it must be one of the zones ``node.config`` listed, unless
+the command came on the node's own topic (the controller's re-send to this node). One replay
+cache for both: a command id is obeyed once, whichever topic brought it.
+
 Every command whose id can be read is acked: ``ok`` or a stable code. Nothing unverified changes
 any state. A command that cannot be stored is refused with its reason: ``disk_full`` (the disk
 or the database is full, even after evicting every cached file no schedule needs) or
@@ -14,7 +19,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,9 +35,11 @@ from loa.protocol import (
     ScheduleCancel,
     SchedulePut,
     ScheduleSync,
+    ZoneCommand,
     parse_json,
+    parse_model,
 )
-from loa.signing import PublicKey, verify_command
+from loa.signing import PublicKey, signature_ok, verify_command
 from node_agent.engine import Engine
 from node_agent.store import Store, is_damage
 
@@ -64,6 +71,34 @@ class CommandContext:
     #: Called when the disk is full: frees what it can (cached media no longer needed) and
     #: returns the bytes freed; the command is tried once more when that is not 0.
     make_room: Callable[[], int] = lambda: 0
+    #: Protocol 2: the zones whose commands this node obeys (its node.config's ``zones``).
+    zones: Callable[[], Sequence[int]] = lambda: ()
+
+
+def verify_zone_command(
+    envelope: dict[str, Any],
+    public_key: PublicKey,
+    zones: Sequence[int],
+    now: datetime,
+    seen: Any = None,
+    own_topic: bool = False,
+) -> ZoneCommand:
+    """Check a zone command as ``verify_command`` checks the node's own: signature first, then
+    the zone (one of ``zones``, unless it came on the node's own topic), expiry, replay, body."""
+    if not signature_ok(envelope, public_key):
+        raise ProtocolError("bad_signature", "signature missing or not valid")
+    cmd = parse_model(ZoneCommand, envelope)
+    if not own_topic and cmd.zone not in zones:
+        raise ProtocolError("wrong_zone", f"command is for zone {cmd.zone}, not one of ours")
+    if cmd.expires_at <= now:
+        raise ProtocolError("expired", f"expired at {cmd.expires_at.isoformat()}")
+    if seen is not None and cmd.id in seen:
+        raise ProtocolError("replayed", f"command {cmd.id} was already received")
+    try:
+        cmd.parsed_body()
+    except ValueError as exc:
+        raise ProtocolError("malformed", f"body of {cmd.type}: {exc}") from exc
+    return cmd
 
 
 def _code(exc: BaseException) -> str:
@@ -76,11 +111,20 @@ def _code(exc: BaseException) -> str:
     return "rejected"
 
 
-def handle(payload: bytes, ctx: CommandContext) -> None:
+def handle(payload: bytes, ctx: CommandContext, own_topic: bool = True) -> None:
+    """Verify, apply and ack one command; ``own_topic``: it came on the node's own ``cmd``
+    topic (else on a zone's)."""
     data: dict[str, Any] | None = None
+    cmd: Command | ZoneCommand
     try:
         data = parse_json(payload)
-        cmd = verify_command(data, ctx.public_key, ctx.node_id, datetime.now(UTC), ctx.store)
+        now = datetime.now(UTC)
+        if "zone" in data or not own_topic:
+            cmd = verify_zone_command(
+                data, ctx.public_key, ctx.zones(), now, ctx.store, own_topic=own_topic
+            )
+        else:
+            cmd = verify_command(data, ctx.public_key, ctx.node_id, now, ctx.store)
     except ProtocolError as exc:
         cid = readable_id(payload, data)
         log.warning("refused command %s: %s (%s)", cid or "(no id)", exc.code, exc)
@@ -121,14 +165,14 @@ def handle(payload: bytes, ctx: CommandContext) -> None:
     ctx.ack(Ack(cmd_id=cmd.id, ok=True))
 
 
-def _apply_and_mark(cmd: Command, ctx: CommandContext) -> Callable[[], None]:
+def _apply_and_mark(cmd: Command | ZoneCommand, ctx: CommandContext) -> Callable[[], None]:
     # the replay cache and the command's effect are written in one transaction
     with ctx.store.transaction():
         ctx.store.mark_seen(cmd.id, cmd.expires_at.timestamp())
         return apply(cmd, ctx)
 
 
-def apply(cmd: Command, ctx: CommandContext) -> Callable[[], None]:
+def apply(cmd: Command | ZoneCommand, ctx: CommandContext) -> Callable[[], None]:
     """Write the command's effect to the store; return what to do once it is committed."""
     body = cmd.parsed_body()
     now = time.time()

@@ -18,7 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from loa.protocol import MAX_PAYLOAD_BYTES, State, dumps, node_topic, utcnow
+from loa.protocol import MAX_PAYLOAD_BYTES, State, dumps, node_topic, utcnow, zone_topic
 from node_agent.config import MqttConfig
 from node_agent.reactor import Reactor
 from node_agent.store import Store
@@ -75,7 +75,7 @@ class Connection:
         node_id: str,
         username: str,
         store: Store,
-        on_command: Callable[[bytes], None],
+        on_command: Callable[[bytes, str], None],
         state: Callable[[], dict[str, Any]],
         on_tick: Callable[[], None] | None = None,
         reactor: Reactor | None = None,
@@ -88,6 +88,9 @@ class Connection:
         self.on_tick = on_tick
         self.cmd_topic = node_topic(node_id, "cmd")
         self.state_topic = node_topic(node_id, "state")
+        #: Protocol 2: the topics of the zones whose commands this node obeys (``set_zones``).
+        self.zones: tuple[int, ...] = ()
+        self.zone_topics: tuple[str, ...] = ()
         self.connected = threading.Event()
         self.connects = 0
         self.next_connect = float("inf")
@@ -186,7 +189,7 @@ class Connection:
             return
         self._backoff.reset()
         self.connects += 1
-        client.subscribe(self.cmd_topic, qos=1)
+        client.subscribe([(t, 1) for t in (self.cmd_topic, *self.zone_topics)])
         self.publish_state()
         self.connected.set()
         log.info("connected to %s as %s", self.cfg.url, self.node_id)
@@ -197,17 +200,36 @@ class Connection:
             log.warning("%s disconnected: %s", self.node_id, rc)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic != self.cmd_topic:
+        if msg.topic != self.cmd_topic and msg.topic not in self.zone_topics:
             return
         try:
-            self.on_command(bytes(msg.payload))
+            self.on_command(bytes(msg.payload), msg.topic)
         except Exception:
             log.exception("command handling failed")
 
+    def set_zones(self, zones: list[int]) -> None:
+        """Listen to exactly these zones' command topics (protocol 2): subscribe to the new ones
+        and unsubscribe from the ones no longer listed, now if connected, and on every
+        (re)connect. The subscriptions are part of the persistent session, so a zone command
+        sent while the node is offline waits in the broker like its own commands."""
+        self.zones = tuple(dict.fromkeys(int(z) for z in zones))
+        topics = tuple(zone_topic(z) for z in self.zones)
+        gone = [t for t in self.zone_topics if t not in topics]
+        new = [t for t in topics if t not in self.zone_topics]
+        self.zone_topics = topics
+        if not self.connected.is_set():
+            return
+        if gone:
+            self.client.unsubscribe(gone)
+        if new:
+            self.client.subscribe([(t, 1) for t in new])
+
     # --- publishing ----------------------------------------------------------------------
 
-    def publish_state(self) -> None:
+    def publish_state(self, reason: str | None = None) -> None:
         body = {**self.state(), "online": True, "at": utcnow()}
+        if reason and not body.get("reason"):
+            body["reason"] = reason
         self.client.publish(self.state_topic, dumps(State(**body)), qos=1, retain=True)
 
     def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:

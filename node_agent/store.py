@@ -257,10 +257,14 @@ class Store:
         for item in items:
             play_at = now if immediate else item.play_at.timestamp()
             row = db.execute(
-                "SELECT play_at, status FROM items WHERE key=?", (item.key,)
+                "SELECT play_at, status, immediate FROM items WHERE key=?", (item.key,)
             ).fetchone()
             keep = row is not None and row[1] != "pending" and abs(row[0] - play_at) < 1e-3
-            if keep and not immediate:
+            # A play.now item plays once: a re-sent or second copy of it (a controller's
+            # re-send, a per-node copy of a zone command) and a schedule.sync that lists it
+            # change neither its time nor its status, whether it waits, plays or is done.
+            once = row is not None and (bool(row[2]) or (immediate and row[1] != "pending"))
+            if once or (keep and not immediate):
                 db.execute(
                     "UPDATE items SET item=?, priority=?, updated=? WHERE key=?",
                     (item.model_dump_json(), PRIORITY_RANK[item.priority], now, item.key),

@@ -511,7 +511,41 @@ def _v12_cap(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12_cap]
+def _dispatch_commands_and_node_protocol(db: sqlite_utils.Database) -> None:
+    """Issue 17: every command that carried a dispatch (``dispatch_commands``: an ack of any of
+    them, per node, is the dispatch's ack, so a ``schedule.sync`` sent meanwhile no longer loses
+    it); the signed payload of a dispatch's ``play.now`` (``sent_commands``), re-sent as is to a
+    node that has not acked (``dispatches.resent_at``, ``resends``); and the protocol each node
+    speaks (``nodes.protocol``, from its state and heartbeat: 2 gets zone-addressed commands) and
+    the zones it was last told to obey (``nodes.listen_zones``)."""
+    table(db, "dispatch_commands").create(
+        {"cmd_id": str, "dispatch_id": int, "node_id": str, "at": str},
+        pk=("cmd_id", "dispatch_id"),
+    )
+    table(db, "dispatch_commands").create_index(["dispatch_id"])
+    table(db, "dispatch_commands").create_index(["at"])
+    table(db, "sent_commands").create({"id": str, "payload": bytes, "expires_at": str}, pk="id")
+    table(db, "dispatches").add_column("resent_at", str)
+    table(db, "dispatches").add_column("resends", int, not_null_default=0)
+    table(db, "nodes").add_column("protocol", int, not_null_default=1)
+    table(db, "nodes").add_column("listen_zones", str)  # JSON: the zones it was last told
+
+
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+    _v9,
+    _v10,
+    _v11,
+    _v12_cap,
+    _dispatch_commands_and_node_protocol,
+]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -24,6 +24,8 @@ class Settings:
     delivery_horizon: timedelta = timedelta(hours=24)
     #: How often the database is scanned for dispatches to deliver or expire.
     tick_s: float = 2.0
+    #: A ``play.now`` not acked after this many seconds is sent again to the node (0: never).
+    resend_s: float = 3.0
     #: A node with no heartbeat for this many of its intervals is offline.
     missed_heartbeats: int = 3
     #: Longest announcement text, in characters.
@@ -127,6 +129,7 @@ class Settings:
                 p.strip() for p in env.get("LOA_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             "listening_check": env.get("LOA_LISTENING_CHECK", "1") not in ("0", "false", "no"),
+            "resend_s": float(env.get("LOA_RESEND_S", "3")),
             "emergency_speech_budget_s": float(env.get("LOA_EMERGENCY_SPEECH_BUDGET_S", "4")),
             "broker_auth_secret": env.get("LOA_BROKER_AUTH_SECRET", ""),
             "broker_auth_cache_s": float(env.get("LOA_BROKER_AUTH_CACHE_S", "300")),

@@ -9,6 +9,7 @@ and the table is the play log. The database is the single source of truth: ``del
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.core import metrics
+from controller.core import broker_rules, metrics
 from controller.core.db import Store
 from controller.core.settings import Settings
 from controller.domain import fleet
@@ -32,6 +33,7 @@ from loa.protocol import (
     FileContent,
     ItemRef,
     MediaFailed,
+    NodeConfig,
     PlayFinished,
     PlayNow,
     PlayStarted,
@@ -94,6 +96,9 @@ SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
          WHEN 'relay' THEN b.approved_at IS NOT NULL
          ELSE 1 END
 """
+
+
+_ONLINE = "SELECT online FROM nodes WHERE id = ?"
 
 
 def _parse_time(text: str) -> datetime:
@@ -160,16 +165,44 @@ class Dispatcher:
         now: datetime,
     ) -> bool:
         envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
-        if not self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope)):
+        payload = protocol.dumps(envelope)
+        if not self.publish(protocol.node_topic(node_id, "cmd"), payload):
             return False
-        ids = [r["id"] for r in rows]
-        if ids:
-            db.execute(
-                f"UPDATE dispatches SET state = 'sent', cmd_id = ?, sent_at = ?, updated_at = ? "
-                f"WHERE id IN ({','.join('?' * len(ids))})",
-                [envelope["id"], to_wire_time(now), to_wire_time(now), *ids],
-            )
+        self._mark_sent(db, envelope, payload if type_ == "play.now" else None, rows, now)
         return True
+
+    def _mark_sent(
+        self,
+        db: sqlite_utils.Database,
+        envelope: dict[str, Any],
+        payload: bytes | None,
+        rows: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """The rows are ``sent`` by this command (its id is their ``cmd_id``); every command
+        that ever carried a row is kept in ``dispatch_commands``, so an ack of any of them is
+        the row's ack (a ``schedule.sync`` sent before the ``play.now``'s ack arrived would
+        otherwise take its ``cmd_id`` and the ack would match nothing). ``payload``: kept to
+        be re-sent as is to a node that does not ack (``resend``)."""
+        ids = [r["id"] for r in rows]
+        if not ids:
+            return
+        stamp = to_wire_time(now)
+        db.execute(
+            f"UPDATE dispatches SET state = 'sent', cmd_id = ?, sent_at = ?, updated_at = ?, "
+            f"resent_at = NULL WHERE id IN ({','.join('?' * len(ids))})",
+            [envelope["id"], stamp, stamp, *ids],
+        )
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO dispatch_commands (cmd_id, dispatch_id, node_id, at) "
+            "VALUES (?, ?, ?, ?)",
+            [(envelope["id"], r["id"], r["node_id"], stamp) for r in rows],
+        )
+        if payload is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO sent_commands (id, payload, expires_at) VALUES (?, ?, ?)",
+                [envelope["id"], payload, envelope["expires_at"]],
+            )
 
     def deliver(self, now: datetime | None = None) -> int:
         """Send every queued dispatch that falls inside the delivery horizon; return how many."""
@@ -218,10 +251,15 @@ class Dispatcher:
         log.info("schedule.sync to %s with %d items: %s", node_id, len(rows), ok)
         return ok
 
-    def play_now(self, broadcast_id: int, now: datetime | None = None) -> int:
+    def play_now(
+        self, broadcast_id: int, now: datetime | None = None, *, group: bool = False
+    ) -> int:
         """Send ``play.now`` for the broadcast's queued dispatches, to every node at once.
 
-        Emergencies do not wait for the scheduler tick; each node gets its own signed command.
+        Emergencies do not wait for the scheduler tick. With ``group`` (an emergency), the nodes
+        of protocol 2 get one zone command per target zone (``loa/v1/zone/{id}/cmd``, the broker
+        fans it out); every other node (protocol 1, or a broadcast narrowed to some nodes of its
+        zones) gets its own signed command, as before. Returns how many dispatches were sent.
         """
         now = now or utcnow()
         sent = 0
@@ -232,7 +270,24 @@ class Dispatcher:
                     [broadcast_id],
                 )
             )
-            for row in rows:
+            per_node = rows
+            if group and rows:
+                grouped, per_node = self._group_rows(db, broadcast_id, rows)
+                for zone_id, zone_rows in grouped.items():
+                    item = self._item(zone_rows[0])
+                    ttl = timedelta(seconds=item.max_late_s)
+                    stamp = utcnow()
+                    envelope = sign(
+                        protocol.new_zone_command(
+                            "play.now", zone_id, PlayNow(item=item), ttl=ttl, now=stamp
+                        ),
+                        self.key,
+                    )
+                    payload = protocol.dumps(envelope)
+                    if self.publish(protocol.zone_topic(zone_id), payload):
+                        self._mark_sent(db, envelope, payload, zone_rows, stamp)
+                        sent += len(zone_rows)
+            for row in per_node:
                 item = self._item(row)
                 ttl = timedelta(seconds=item.max_late_s)
                 body = PlayNow(item=item)
@@ -241,6 +296,100 @@ class Dispatcher:
                     sent += 1
         log.info("play.now for broadcast %s sent to %d nodes", broadcast_id, sent)
         return sent
+
+    def _group_rows(
+        self, db: sqlite_utils.Database, broadcast_id: int, rows: list[dict[str, Any]]
+    ) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
+        """Split dispatch rows into {target zone: rows} for one zone command each, and the rest
+        (per node): a row goes to a zone when its node speaks protocol 2, the broadcast covers
+        its zones whole (not narrowed to some nodes), the node's zone chain holds a target, and
+        its item is the same as the zone's other rows' (one command, one item)."""
+        found = list(
+            db.query("SELECT zone_ids, node_ids FROM broadcasts WHERE id = ?", [broadcast_id])
+        )
+        if not found or found[0]["node_ids"]:
+            return {}, rows
+        try:
+            targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
+        except (TypeError, ValueError):
+            return {}, rows
+        node_ids = sorted({r["node_id"] for r in rows})
+        protocols = {
+            r["id"]: r["protocol"]
+            for r in db.query(
+                f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(node_ids))})",
+                node_ids,
+            )
+        }
+        chains = broker_rules.node_zone_chains(db)
+        grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        items: dict[int, str] = {}
+        rest = []
+        for row in rows:
+            chain = chains.get(row["node_id"], ())
+            # the highest target above the node: overlapping targets make one command, not two
+            zone = next((z for z in reversed(chain) if z in targets), None)
+            if zone is None or (protocols.get(row["node_id"]) or 1) < 2:
+                rest.append(row)
+                continue
+            item = self._item(row).model_dump_json()
+            if items.setdefault(zone, item) != item:
+                rest.append(row)
+                continue
+            grouped[zone].append(row)
+        return dict(grouped), rest
+
+    def cancel_group(self, broadcast_id: int, holders: list[str]) -> set[str]:
+        """Cancel an emergency with zone commands (``schedule.cancel`` and ``play.stop`` on
+        each target zone's topic) for the holders of protocol 2 under its zones; return the
+        holders told so (the others get per-node commands from ``cancel``)."""
+        now = utcnow()
+        db = self.store.db
+        found = list(
+            db.query(
+                "SELECT zone_ids, node_ids, emergency FROM broadcasts WHERE id = ?", [broadcast_id]
+            )
+        )
+        if not found or not found[0]["emergency"] or found[0]["node_ids"] or not holders:
+            return set()
+        try:
+            targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
+        except (TypeError, ValueError):
+            return set()
+        protocols = {
+            r["id"]: r["protocol"]
+            for r in db.query(
+                f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(holders))})",
+                holders,
+            )
+        }
+        chains = broker_rules.node_zone_chains(db)
+        by_zone: dict[int, list[str]] = defaultdict(list)
+        for node_id in holders:
+            chain = chains.get(node_id, ())
+            zone = next((z for z in reversed(chain) if z in targets), None)
+            if zone is not None and (protocols.get(node_id) or 1) >= 2:
+                by_zone[zone].append(node_id)
+        told: set[str] = set()
+        for zone_id, nodes in by_zone.items():
+            commands: list[tuple[protocol.ZoneCommandType, protocol.CommandBody]] = [
+                ("schedule.cancel", ScheduleCancel(items=[ItemRef(broadcast=broadcast_id)])),
+                ("play.stop", PlayStop(broadcast=broadcast_id)),
+            ]
+            ok = True
+            for type_, body in commands:
+                envelope = sign(
+                    protocol.new_zone_command(
+                        type_, zone_id, body, ttl=timedelta(hours=1), now=now
+                    ),
+                    self.key,
+                )
+                ok = self.publish(protocol.zone_topic(zone_id), protocol.dumps(envelope)) and ok
+            if ok:
+                told.update(nodes)
+        if told:
+            log.info("cancel of broadcast %s sent to %d zones", broadcast_id, len(by_zone))
+        return told
 
     def cancel(self, holders: dict[str, list[int]], now: datetime | None = None) -> int:
         """Tell nodes to drop cancelled broadcasts, and to stop them if they are playing."""
@@ -265,6 +414,77 @@ class Dispatcher:
         """Sign and publish one command; False when the broker is not reachable now."""
         envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
         return self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
+
+    def resend(self, now: datetime | None = None) -> int:
+        """Publish again, as is, the ``play.now`` (per node or zone) of every dispatch still
+        ``sent`` after ``settings.resend_s`` to an online node, on the node's own topic; return
+        how many. Idempotent on the node: the same command id is obeyed once (a node that had
+        it answers ``replayed``; its first ack is on its way)."""
+        if self.settings.resend_s <= 0:
+            return 0
+        now = now or utcnow()
+        before = to_wire_time(now - timedelta(seconds=self.settings.resend_s))
+        stamp = to_wire_time(now)
+        done = 0
+        with self._lock, self.store.transaction() as db:
+            rows = list(
+                db.query(
+                    "SELECT d.id, d.node_id, c.payload FROM dispatches d "
+                    "JOIN sent_commands c ON c.id = d.cmd_id "
+                    "JOIN nodes n ON n.id = d.node_id AND n.online = 1 "
+                    "WHERE d.state = 'sent' AND COALESCE(d.resent_at, d.sent_at) < ? "
+                    "AND c.expires_at > ?",
+                    [before, stamp],
+                )
+            )
+            for row in rows:
+                if not self.publish(protocol.node_topic(row["node_id"], "cmd"), row["payload"]):
+                    break
+                db.execute(
+                    "UPDATE dispatches SET resent_at = ?, resends = resends + 1 WHERE id = ?",
+                    [stamp, row["id"]],
+                )
+                done += 1
+        if done:
+            log.info(
+                "re-sent play.now to %d nodes (no ack within %.0f s)", done, self.settings.resend_s
+            )
+        return done
+
+    def send_zones(self, node_ids: list[str] | None = None) -> int:
+        """Tell nodes of protocol 2 which zones' commands to obey (``node.config`` with
+        ``zones``: their zone and every zone above it): the nodes named (a reconnect: always),
+        or else every online one whose zone chain changed since it was last told. Returns how
+        many were told."""
+        told = 0
+        db = self.store.db
+        chains = broker_rules.node_zone_chains(db)
+        if node_ids is not None:
+            wanted = set(node_ids)
+            rows = [
+                r
+                for r in db.query("SELECT id, protocol, listen_zones FROM nodes WHERE revoked = 0")
+                if r["id"] in wanted
+            ]
+        else:
+            rows = list(
+                db.query(
+                    "SELECT id, protocol, listen_zones FROM nodes "
+                    "WHERE revoked = 0 AND online = 1 AND protocol >= 2"
+                )
+            )
+        for row in rows:
+            if (row["protocol"] or 1) < 2:
+                continue
+            chain = list(chains.get(row["id"], ()))
+            text = json.dumps(chain)
+            if node_ids is None and row["listen_zones"] == text:
+                continue
+            if self.command(row["id"], "node.config", NodeConfig(zones=chain)):
+                with self.store.transaction():
+                    db.execute("UPDATE nodes SET listen_zones = ? WHERE id = ?", [text, row["id"]])
+                told += 1
+        return told
 
     def expire(self, now: datetime | None = None) -> int:
         """Mark missed what can no longer play as planned; return how many.
@@ -323,6 +543,11 @@ class Dispatcher:
             cursor = db.execute(
                 "DELETE FROM seen_reports WHERE at < ?", [to_wire_time(now - SEEN_REPORTS_KEEP)]
             )
+            db.execute(
+                "DELETE FROM dispatch_commands WHERE at < ?",
+                [to_wire_time(now - SEEN_REPORTS_KEEP)],
+            )
+            db.execute("DELETE FROM sent_commands WHERE expires_at < ?", [to_wire_time(now)])
         return cursor.rowcount or 0
 
     # --- node → controller ------------------------------------------------------------------
@@ -349,6 +574,8 @@ class Dispatcher:
                     reconnected.append(node_id)
         for node_id in dict.fromkeys(reconnected):
             self.sync_node(node_id, now=utcnow())
+        if reconnected:
+            self.send_zones(list(dict.fromkeys(reconnected)))
 
     def _apply(
         self, db: sqlite_utils.Database, topic: str, payload: bytes, now: datetime
@@ -369,12 +596,29 @@ class Dispatcher:
             )
         if kind == "state":
             state = protocol.parse_model(State, data)
+            self._note_protocol(db, node_id, state.protocol)
+            if state.online and state.reason == protocol.STATE_REASON_PLAYING:
+                # what plays changed: a sync only if this is a reconnect as we saw it (every
+                # node of an emergency sends two of these; a sync each was 2,000 commands)
+                was_online = [r["online"] for r in db.query(_ONLINE, [node_id])] == [1]
+                state = state.model_copy(update={"reason": None})
+                return node_id if fleet.apply_state(db, state, now) and not was_online else None
             return node_id if fleet.apply_state(db, state, now) else None
         if kind == "telemetry":
-            fleet.apply_telemetry(db, protocol.parse_model(Telemetry, data), now)
+            telemetry = protocol.parse_model(Telemetry, data)
+            self._note_protocol(db, node_id, telemetry.protocol)
+            fleet.apply_telemetry(db, telemetry, now)
         elif kind == "report":
             self._apply_report(db, protocol.parse_model(Report, data), now)
         return None
+
+    @staticmethod
+    def _note_protocol(db: sqlite_utils.Database, node_id: str, version: int) -> None:
+        """Keep the protocol the node speaks (2: zone commands); a downgrade counts too."""
+        db.execute(
+            "UPDATE nodes SET protocol = ? WHERE id = ? AND protocol IS NOT ?",
+            [version, node_id, version],
+        )
 
     def _apply_report(self, db: sqlite_utils.Database, report: Report, now: datetime) -> None:
         if list(db.query("SELECT 1 FROM seen_reports WHERE id = ?", [report.id])):
@@ -390,16 +634,28 @@ class Dispatcher:
         stamp = to_wire_time(now)
         if isinstance(body, Ack):
             if body.ok:
+                # Any command that carried the dispatch, acked by this node (a zone command's
+                # id is shared by every node of the zone).
                 db.execute(
-                    "UPDATE dispatches SET state = 'acked', acked_at = ?, updated_at = ? "
-                    "WHERE cmd_id = ? AND state = 'sent'",
-                    [to_wire_time(min(report.at, now)), stamp, body.cmd_id],
+                    "UPDATE dispatches SET "
+                    "state = CASE WHEN state = 'sent' THEN 'acked' ELSE state END, "
+                    "acked_at = COALESCE(acked_at, ?), updated_at = ? "
+                    "WHERE node_id = ? AND state NOT IN ('queued', 'failed', 'cancelled') "
+                    "AND (cmd_id = ? OR id IN "
+                    "(SELECT dispatch_id FROM dispatch_commands WHERE cmd_id = ?))",
+                    [
+                        to_wire_time(min(report.at, now)),
+                        stamp,
+                        report.node,
+                        body.cmd_id,
+                        body.cmd_id,
+                    ],
                 )
-            elif body.code != "replayed":  # a redelivered copy of a command already obeyed
+            elif body.code != "replayed":  # a redelivered or re-sent copy of one it had
                 db.execute(
                     "UPDATE dispatches SET state = 'failed', error = ?, updated_at = ? "
-                    "WHERE cmd_id = ? AND state = 'sent'",
-                    [f"{body.code}: {body.error}", stamp, body.cmd_id],
+                    "WHERE cmd_id = ? AND node_id = ? AND state = 'sent'",
+                    [f"{body.code}: {body.error}", stamp, body.cmd_id, report.node],
                 )
             return
         where = "WHERE broadcast_id = ? AND occurrence = ? AND node_id = ?"

@@ -98,6 +98,8 @@ class Runtime:
             broadcasts.materialize(self.store, self.settings)
             self.dispatcher.expire()
             self.dispatcher.deliver()
+            self.dispatcher.resend()  # a play.now some node has not acked
+            self.dispatcher.send_zones()  # nodes whose zone chain changed
         except Exception:
             log.exception("scheduler tick failed")
         finally:
@@ -113,7 +115,13 @@ class Runtime:
         broker could not reach now drops it when it reconnects (its ``schedule.sync`` holds
         active broadcasts only)."""
         holders = broadcasts.cancel_broadcast(self.store, who, broadcast_id, reason=reason)
-        told = sum(self.dispatcher.cancel({node: ids}) > 0 for node, ids in holders.items())
+        # an emergency: one zone command per target zone for the nodes of protocol 2
+        grouped = self.dispatcher.cancel_group(broadcast_id, list(holders))
+        told = len(grouped) + sum(
+            self.dispatcher.cancel({node: ids}) > 0
+            for node, ids in holders.items()
+            if node not in grouped
+        )
         for listener in self.on_cancelled:
             listener(broadcast_id)
         return Cancelled(broadcast_id, held=len(holders), told=told)
@@ -170,7 +178,7 @@ class Runtime:
                 ),
                 emergency=True,
             )
-        self.dispatcher.play_now(broadcast_id)
+        self.dispatcher.play_now(broadcast_id, group=True)
         return {**(broadcasts.broadcast_detail(db, broadcast_id) or {}), "speech": speech.facts()}
 
     def kick(self) -> None:

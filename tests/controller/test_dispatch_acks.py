@@ -1,0 +1,88 @@
+"""Every node, every time (issue 17): an ack is never lost to a command sent meanwhile, acks
+count per node, and a dispatch that was not acked is sent again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from loa import protocol
+from tests.controller.test_dispatch import NOW, SHA, Harness, h  # noqa: F401  (fixture)
+
+
+def _state(node: str) -> tuple[str, bytes]:
+    body = protocol.State(node=node, online=True, at=datetime.now(UTC), version="t")
+    return protocol.node_topic(node, "state"), protocol.dumps(body)
+
+
+def _row(h: Harness, bid: int, node: str) -> dict:
+    return next(
+        h.store.db.query(
+            "SELECT * FROM dispatches WHERE broadcast_id = ? AND node_id = ?", [bid, node]
+        )
+    )
+
+
+def test_an_ack_arriving_after_a_sync_took_the_dispatch_still_counts(h: Harness):
+    """The emergency bench's lost acks: a node's online state (published on every play start
+    and stop, so during an emergency by every node) makes the controller send it a
+    ``schedule.sync``, which took over the ``cmd_id`` of the dispatches still ``sent``; the
+    ``play.now``'s ack, arriving after, matched nothing, and once ``play.started`` moved the
+    dispatch on, the sync's ack matched nothing either: ``acked_at`` stayed empty for ever."""
+    bid = h.broadcast(NOW)
+    h.dispatcher.deliver(now=NOW - timedelta(minutes=1))
+    node = h.commune.nodes[0].node_id
+    put = next(c for c in h.received(3) if c["node"] == node)
+    h.dispatcher.handle_batch([_state(node)])  # a state the node sent just before the put
+    sync = h.received(1)[0]
+    assert sync["type"] == "schedule.sync"
+    started = protocol.PlayStarted(
+        broadcast=bid, occurrence="o", sha256=SHA, play_at=NOW, started_at=NOW
+    )
+    h.dispatcher.handle_batch(
+        [
+            h.report(node, "ack", protocol.Ack(cmd_id=put["id"], ok=True)),
+            h.report(node, "play.started", started),
+            h.report(node, "ack", protocol.Ack(cmd_id=sync["id"], ok=True)),
+        ]
+    )
+    row = _row(h, bid, node)
+    assert row["state"] == "playing"
+    assert row["acked_at"] is not None
+
+
+def test_one_nodes_ack_of_a_shared_command_acks_only_its_own_dispatch(h: Harness):
+    bid = h.broadcast(NOW)
+    nodes = [n.node_id for n in h.commune.nodes]
+    with h.store.transaction() as db:  # as a zone command leaves them: one cmd_id for all
+        db.execute("UPDATE nodes SET protocol = 2")
+        db.execute(
+            "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
+            [f"[{h.commune.commune_id}]", bid],
+        )
+    assert h.dispatcher.play_now(bid, group=True) == len(nodes)
+    ids = {r["cmd_id"] for r in h.store.db.query("SELECT cmd_id FROM dispatches")}
+    assert len(ids) == 1
+    h.dispatcher.handle_batch([h.report(nodes[0], "ack", protocol.Ack(cmd_id=ids.pop(), ok=True))])
+    states = h.states(bid)
+    assert states[nodes[0]] == "acked"
+    assert all(states[n] == "sent" for n in nodes[1:])
+
+
+def test_a_play_now_not_acked_is_sent_again_as_is_to_online_nodes_only(h: Harness):
+    bid = h.broadcast(NOW)
+    nodes = [n.node_id for n in h.commune.nodes]
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET online = CASE WHEN id = ? THEN 0 ELSE 1 END", [nodes[2]])
+    sent_at = datetime.now(UTC)
+    h.dispatcher.play_now(bid, now=sent_at)
+    first = {c["node"]: c for c in h.received(len(nodes))}
+    h.dispatcher.handle_batch(
+        [h.report(nodes[0], "ack", protocol.Ack(cmd_id=first[nodes[0]]["id"], ok=True))]
+    )
+    assert h.dispatcher.resend(now=datetime.now(UTC)) == 0  # not yet: within resend_s
+    later = datetime.now(UTC) + timedelta(seconds=h.settings.resend_s + 1)
+    assert h.dispatcher.resend(now=later) == 1  # nodes[1]: online, not acked
+    again = h.received(1)[0]
+    assert again == first[nodes[1]]  # the same signed command: the node obeys it once
+    assert _row(h, bid, nodes[1])["resends"] == 1
+    assert h.dispatcher.resend(now=later) == 0  # not again before resend_s has passed
