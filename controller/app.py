@@ -42,6 +42,7 @@ from controller.services.live import LiveManager
 from controller.services.runtime import Runtime
 from controller.web import admin as web_admin
 from controller.web import announcements as web_announcements
+from controller.web import cap as web_cap
 from controller.web import common as web_common
 from controller.web import emergency as web_emergency
 from controller.web import fleet as web_fleet
@@ -162,6 +163,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(web_voices.router)  # Giọng đọc
     app.include_router(web_voicebank.router)  # Giọng xã
     app.include_router(api_cap.router)  # CAP alerts in: push, sources, policy (issue 16)
+    app.include_router(web_cap.router)  # Cảnh báo CAP: /cap, /cap/policy
     app.include_router(api_cap_feed.router)  # Loa's own CAP feed, public (issue 16)
     errors.document(app)  # every API route's error answers, the bearer scheme (issue 19)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -123,7 +123,7 @@ def _clean_source(db: sqlite_utils.Database, fields: dict[str, Any]) -> dict[str
         raise ApiError(422, "cap_source_bad_url", field="url")
     if kind == "push":
         url = ""
-    interval = int(fields.get("interval_s") or 60)
+    interval = 60 if fields.get("interval_s") is None else int(fields["interval_s"])
     if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
         raise ApiError(
             422, "cap_source_bad_interval", field="interval_s", low=MIN_INTERVAL_S, high=86400

@@ -163,6 +163,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/relays", N_("Tiếp sóng"), None),
     ("/stream-sources", N_("Nguồn tiếp sóng"), None),
     ("/emergency", N_("Phát khẩn cấp"), "broadcast.emergency"),
+    ("/cap", N_("Cảnh báo CAP"), None),
     ("/live", N_("Phát trực tiếp"), "broadcast.live"),
     ("/nodes", N_("Cụm loa"), None),
     ("/reports", N_("Báo cáo"), None),

@@ -17,10 +17,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from controller.core.messages import error_message
-from controller.domain import authz, fleet, reports, sign_in, users
+from controller.domain import authz, cap_sources, fleet, reports, sign_in, users
 from controller.domain.identity import Identity
 from controller.i18n import LOCALES
 from controller.services import alerts
+from controller.web.cap import OUTCOME_LABELS
 from controller.web.common import (
     LOCALE_COOKIE,
     csrf_ok,
@@ -154,6 +155,9 @@ def _today(request: Request, who: Identity) -> dict[str, Any]:
         "playing": [n for n in nodes if n["online"] and n["playing"]],
         "today": rows,
         "alerts": visible,
+        # CAP alerts received (issue 16): which, from where, what each made, who approved
+        "cap_alerts": cap_sources.list_alerts(db, 5),
+        "cap_outcomes": OUTCOME_LABELS,
     }
 
 

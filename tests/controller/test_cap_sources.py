@@ -24,7 +24,8 @@ from controller.domain.cap import Area, Info, Reference
 from controller.domain.seed import SeededCommune
 from controller.services import cap_feeds
 from controller.services.cap_feeds import CapFeeds
-from tests.controller.conftest import TOKEN
+from tests.controller.conftest import TOKEN, People
+from tests.controller.test_web import _signed_in
 
 SENDER = "canhbao@kttvttb.vn"
 #: A polygon over the coast of Hội An (lat,lon): Lạc Xuân and Lạc Bình inside, Đồng Thạnh not.
@@ -589,3 +590,69 @@ def test_a_single_cap_url_is_a_feed_too(placed: TestClient, feed_server: FeedSer
     results = CapFeeds(runtime).poll(source)
     assert [r.outcome for r in results] == ["emergency"]
     assert TOKEN  # the app's admin token pushed nothing here
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+
+def test_cap_pages_show_alerts_sources_and_edit_the_policy(
+    placed: TestClient, people: People, commune: SeededCommune
+) -> None:
+    source_id, headers = push_source(placed)
+    push(placed, headers, document("BAO-W1"))
+    push(placed, headers, b"<alert>")  # refused: shown on the source's card
+    push(placed, headers, document("LU-W2", info(severity="Moderate", urgency="Expected")))
+    admin, csrf = _signed_in(placed, "admin")
+    page = admin.get("/cap").text
+    assert 'href="/cap"' in page  # in the menu
+    assert 'data-outcome="emergency"' in page and 'data-outcome="announcement"' in page
+    assert f'id="source-{source_id}"' in page and 'data-code="cap_malformed"' in page
+    # a new feed source from the form, refused then saved
+    bad = admin.post("/cap/sources", data={"csrf": csrf, "name": "Tỉnh", "url": "ftp://x"})
+    assert bad.status_code == 422 and "http://" in bad.text
+    made = admin.post(
+        "/cap/sources",
+        data={"csrf": csrf, "name": "Loa tỉnh", "kind": "feed", "url": "http://127.0.0.1:9/f"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    push_made = admin.post("/cap/sources", data={"csrf": csrf, "name": "Đài 2", "kind": "push"})
+    assert 'id="new-token"' in push_made.text  # the token, shown once
+    # a zone's code
+    saved = admin.post(
+        "/cap/zones",
+        data={"csrf": csrf, f"code-{commune.commune_id}": "503"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert cap_sources.zone_codes(_db(placed))[commune.commune_id] == "503"
+    # the policy page: defaults shown, one row changed and one added
+    policy = admin.get("/cap/policy").text
+    assert policy.count('name="action-') == 4  # three defaults and the blank row
+    form: dict[str, Any] = {"csrf": csrf}
+    for i, rule in enumerate(cap_sources.list_policy(_db(placed)), start=1):
+        form |= {f"position-{i}": str(i + 1), f"action-{i}": rule["action"]}
+        form |= {f"severity-{i}": [v for v in rule["severity"].split(",") if v]}
+        form |= {f"repeat-{i}": str(rule["repeat_min"])}
+    form |= {"position-4": "1", "action-4": "log", "event-4": "Diễn tập", "repeat-4": "0"}
+    form |= {"delete-3": "1"}
+    changed = admin.post("/cap/policy", data=form, follow_redirects=False)
+    assert changed.status_code == 303, changed.text[:500]
+    rules = cap_sources.list_policy(_db(placed))
+    assert [(r["event"], r["action"]) for r in rules] == [
+        ("Diễn tập", "log"),
+        ("", "emergency"),
+        ("", "announcement"),
+    ]
+    wrong = admin.post("/cap/policy", data={**form, "repeat-1": "5000"})
+    assert wrong.status_code == 422
+    # an editor sees the alerts and the policy, not the sources, and cannot change them
+    editor, editor_csrf = _signed_in(placed, "editor")
+    seen = editor.get("/cap").text
+    assert 'data-outcome="emergency"' in seen and 'id="sources"' not in seen
+    assert 'name="delete-1"' not in editor.get("/cap/policy").text
+    denied = editor.post("/cap/policy", data={**form, "csrf": editor_csrf})
+    assert denied.status_code == 403
+    # the dashboard shows the latest alerts
+    home = admin.get("/").text
+    assert 'id="cap-alerts"' in home and "Bão số 6 đổ bộ" in home
