@@ -146,6 +146,7 @@ def _check_password(request: Request, fields: dict[str, Any]) -> Verdict:
         _text(fields, "password"),
         _controller(settings),
         address=_text(fields, "peerhost"),
+        client_id=_text(fields, "clientid") if "clientid" in fields else None,
     )
 
 

@@ -12,6 +12,9 @@ cluster"): is this node's password right, and may this user do this on that topi
   the hash and so forgets it, and revocation is read from the database on every check. The
   hashes Mosquitto's tools make (or an operator imports) may be slow on purpose; a broker
   restart makes thousands of nodes reconnect at once.
+- **Client id**: a node's MQTT client id must be its user name when the broker tells it (the
+  cluster's equivalent of Mosquitto's ``use_username_as_clientid``): no node can take over and
+  push off another's session, or the controller's.
 - **Rate limit**: failed checks count per (user name, client address) and per client address
   (when the broker sends it: EMQX's ``${peerhost}``); past ``max_failures`` in a minute, a
   bucket's further attempts are refused unchecked until the minute has passed. A node whose
@@ -192,13 +195,17 @@ class BrokerAuth:
         password: str,
         controller: Controller,
         address: str = "",
+        client_id: str | None = None,
     ) -> Verdict:
         """Whether ``username`` may connect with ``password`` (``address``: the MQTT client's,
-        when the broker tells it)."""
+        when the broker tells it; ``client_id``: the MQTT client id, when told: a node's must be
+        its own id, so no node takes over another's session, or the controller's)."""
         now = self.clock()
         username, address = username[:MAX_FIELD], address[:64]
         if len(password) > MAX_FIELD:
             password = ""  # never a node's secret; refused below, without hashing a megabyte
+        if username != controller.username and client_id is not None and client_id != username:
+            password = ""  # refused as a wrong password: counted, never checked
         if username == controller.username:
             expected = controller.password
             if expected and password and _same(expected, password):

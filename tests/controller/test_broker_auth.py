@@ -180,6 +180,27 @@ def test_emqx_authn_allows_the_node_secret_and_the_controller_and_nobody_else(
         assert emqx_authn(p, username, password) == {"result": "deny", "is_superuser": False}
 
 
+def test_a_node_must_use_its_own_id_as_client_id(province: Province) -> None:
+    """The cluster's ``use_username_as_clientid``: node A with client id node-b (or the
+    controller's) would push that session off the broker."""
+    p = province
+    secret = p.secrets["node-a"]
+    for client_id in ("node-b", "loa-controller", ""):
+        assert emqx_authn(p, "node-a", secret, clientid=client_id)["result"] == "deny"
+        params = {"username": "node-a", "password": secret, "clientid": client_id}
+        assert not go_auth_answers(p, "user", params)
+        p.clock[0] += 61  # each refusal counts as a failure: keep under the rate limit
+    assert emqx_authn(p, "node-a", secret, clientid="node-a")["result"] == "allow"
+    # a template without ${clientid}: nothing to compare
+    body = json.dumps({"username": "node-a", "password": secret})
+    answer = p.client.post("/broker/emqx/authn", content=body, headers=EMQX_JSON)
+    assert answer.json()["result"] == "allow"
+    # the controller's client id is its own business (the link always says loa-controller)
+    assert (
+        emqx_authn(p, "loa-controller", CONTROLLER_PASSWORD, clientid="ctl-2")["result"] == "allow"
+    )
+
+
 def test_emqx_authn_with_a_form_body(province: Province) -> None:
     p = province
     for password, result in [(p.secrets["node-b"], "allow"), ("nope", "deny")]:
@@ -304,13 +325,13 @@ def test_failures_are_limited_per_user_and_address_without_locking_out_the_node(
     # mosquitto-go-auth sends no address: its bucket is the user name
     for _ in range(3):
         assert not go_auth_answers(
-            p, "user", {"username": "node-x", "password": "g", "clientid": "c"}
+            p, "user", {"username": "node-x", "password": "g", "clientid": "node-x"}
         )
     limited = go_auth(p, "user", {"username": "node-x", "password": p.secrets["node-x"]}, False)
     assert limited.status_code == 403 and "wait" in limited.json()["error"]
     p.clock[0] += 61  # the minute has passed
     assert go_auth_answers(
-        p, "user", {"username": "node-x", "password": p.secrets["node-x"], "clientid": "x"}
+        p, "user", {"username": "node-x", "password": p.secrets["node-x"], "clientid": "node-x"}
     )
 
 
