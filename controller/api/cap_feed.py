@@ -4,6 +4,7 @@ documents) and ``GET /cap/alerts/{identifier}.xml`` (one document). See docs/ale
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +20,16 @@ router = APIRouter()
 ATOM_TYPE = "application/atom+xml"
 
 
+def _answer(request: Request, body: bytes, media_type: str, etag: str) -> Response:
+    """The body, or 304 when the caller already has it (``If-None-Match``): a subscribing
+    Loa polls every minute or so."""
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    asked = request.headers.get("if-none-match", "")
+    if etag in {tag.strip().removeprefix("W/") for tag in asked.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
 def _base_url(request: Request) -> str:
     return runtime(request).settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
 
@@ -27,21 +38,27 @@ def _base_url(request: Request) -> str:
     "/cap/feed.atom",
     tags=["cap"],
     response_class=Response,
-    responses={200: {"content": {ATOM_TYPE: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {ATOM_TYPE: {"schema": {"type": "string"}}}},
+        304: {"description": "not modified: the If-None-Match ETag is the current one"},
+    },
 )
 def cap_feed(request: Request) -> Response:
     """The Atom 1.0 index of Loa's newest CAP documents (emergencies, their cancels, and the
     bulletins of the categories the deployment publishes); each entry links its document."""
     rt = runtime(request)
     body = cap_out.feed(rt.store.db, rt.settings, _base_url(request))
-    return Response(body, media_type=ATOM_TYPE, headers={"Cache-Control": "no-cache"})
+    return _answer(request, body, ATOM_TYPE, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 @router.get(
     "/cap/alerts/{identifier}.xml",
     tags=["cap"],
     response_class=Response,
-    responses={200: {"content": {cap.CAP_MIME: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {cap.CAP_MIME: {"schema": {"type": "string"}}}},
+        304: {"description": "not modified: the If-None-Match ETag is the current one"},
+    },
 )
 def get_cap_alert(identifier: str, request: Request) -> Response:
     """One CAP 1.2 document by its identifier (``cap_alert_not_found`` otherwise), signed with
@@ -55,4 +72,4 @@ def get_cap_alert(identifier: str, request: Request) -> Response:
         raise ApiError(503, "cap_signing_unavailable") from None
     if body is None:
         raise ApiError(404, "cap_alert_not_found")
-    return Response(body, media_type=cap.CAP_MIME, headers={"Cache-Control": "no-cache"})
+    return _answer(request, body, cap.CAP_MIME, cap_out.etag(identifier, rt.settings))

@@ -17,6 +17,7 @@ deployment's own key when one is configured (``cap_signing_key_file``/``cap_sign
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -248,6 +249,19 @@ def signing_pair(settings: Settings) -> tuple[str, str] | None:
     )
 
 
+def etag(identifier: str, settings: Settings) -> str:
+    """A document's ETag: its identifier and the certificate that signs it (a document never
+    changes under its identifier; an ECDSA signature differs at each signing, so it is not the
+    bytes' hash)."""
+    cert = ""
+    if settings.cap_signing_cert_file:
+        try:
+            cert = Path(settings.cap_signing_cert_file).read_text()
+        except OSError:
+            cert = "unreadable"
+    return '"' + hashlib.sha256(f"{identifier}\n{cert}".encode()).hexdigest()[:32] + '"'
+
+
 def document(db: sqlite_utils.Database, settings: Settings, identifier: str) -> bytes | None:
     """The CAP document of a published identifier (signed when configured), or None."""
     match = _IDENTIFIER.match(identifier)
@@ -291,7 +305,8 @@ def feed(db: sqlite_utils.Database, settings: Settings, base_url: str) -> bytes:
     base = base_url.rstrip("/")
     entries = published(db, settings)
     who = sender(db, settings)
-    updated = entries[0].sent if entries else datetime.now(UTC)
+    # the same documents give the same bytes (and ETag): an empty feed is dated at the epoch
+    updated = entries[0].sent if entries else datetime(1970, 1, 1, tzinfo=UTC)
     return cap.atom_index(
         feed_id=f"{base}/cap/feed.atom",
         title=f"Cảnh báo của {commune_name(db)} (Loa, CAP 1.2)",

@@ -131,6 +131,30 @@ def test_an_emergency_is_published_and_its_cancel_too(
     assert _document(public, links[1]).identifier == alert.identifier
 
 
+def test_a_subscriber_polling_gets_304_until_something_changes(
+    client: TestClient, people: People, commune: SeededCommune
+) -> None:
+    public = _public(client)
+    empty = public.get("/cap/feed.atom")
+    tag = empty.headers["etag"]
+    assert public.get("/cap/feed.atom").content == empty.content  # same bytes, same tag
+    unchanged = public.get("/cap/feed.atom", headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    broadcast_id = _emergency(client, people, [commune.commune_id])
+    changed = public.get("/cap/feed.atom", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    (link,) = cap.feed_links(changed.content, f"{BASE}/cap/feed.atom")
+    path = link.removeprefix(BASE)
+    first = public.get(path)
+    again = public.get(path, headers={"If-None-Match": f'"x", {first.headers["etag"]}'})
+    assert again.status_code == 304
+    client.post(f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=people.headers("approver"))
+    # the Alert document is the same; the feed is not
+    assert public.get(path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    fresh = public.get("/cap/feed.atom", headers={"If-None-Match": changed.headers["etag"]})
+    assert fresh.status_code == 200
+
+
 def test_a_whole_commune_emergency_without_positions_or_codes(
     client: TestClient, people: People, commune: SeededCommune
 ) -> None:
