@@ -273,6 +273,40 @@ def test_without_the_shared_secret_every_endpoint_refuses(
             assert answer.status_code == 401
 
 
+def test_bad_requests_are_refused_and_change_nothing(province: Province) -> None:
+    """A broken template or body: never a 5xx (mosquitto-go-auth logs a 5xx as an error), never
+    an allow; a megabyte password is refused without being hashed."""
+    p = province
+    for path in ("/broker/emqx/authn", "/broker/mosquitto/user", "/broker/mosquitto/acl"):
+        answer = p.client.post(path, content=b"{not json", headers=EMQX_JSON)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "malformed_json"
+        answer = p.client.post(path, content=b'["node-a"]', headers=EMQX_JSON)
+        assert answer.status_code == 422
+    slow = p.auth.verifications
+    huge = {"username": "node-a", "password": "x" * 100_000, "clientid": "node-a"}
+    assert emqx_authn(p, **huge)["result"] == "deny"
+    assert p.auth.verifications == slow
+    # fields of the wrong type are read as text, and refused
+    body = {"username": ["node-a"], "password": 12, "clientid": None}
+    answer = p.client.post("/broker/emqx/authn", content=json.dumps(body), headers=EMQX_JSON)
+    assert answer.json()["result"] == "deny"
+    assert not go_auth_answers(
+        p, "acl", {"username": "node-a", "clientid": "node-a", "topic": "", "acc": 1}
+    )
+    assert not go_auth_answers(
+        p,
+        "acl",
+        {
+            "username": "node-a",
+            "clientid": "node-a",
+            "topic": "loa/v1/node/node-a/cmd",
+            "acc": "read",
+        },
+    )
+    assert emqx_authz(p, "node-a", "loa/v1/node/node-a/cmd\u0000", "subscribe") == "deny"
+    assert emqx_authz(p, "node-a", "loa/v1/node/node-a/cmd", "") == "deny"
+
+
 def test_the_endpoints_are_not_in_the_public_api_document(province: Province) -> None:
     paths = province.client.get("/api/v1/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/broker")]
