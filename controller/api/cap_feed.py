@@ -67,7 +67,7 @@ def get_cap_alert(identifier: str, request: Request) -> Response:
     rt = runtime(request)
     try:
         body = cap_out.document(rt.store.db, rt.settings, identifier)
-    except (OSError, ValueError) as exc:
+    except cap_out.SigningUnavailable as exc:
         log.error("CAP signing key or certificate unusable, not serving %s: %s", identifier, exc)
         raise ApiError(503, "cap_signing_unavailable") from None
     if body is None:

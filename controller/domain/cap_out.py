@@ -239,6 +239,10 @@ def _info(db: sqlite_utils.Database, settings: Settings, row: dict[str, Any]) ->
     )
 
 
+class SigningUnavailable(Exception):
+    """Signing is configured but its key or certificate cannot be read or used."""
+
+
 def signing_pair(settings: Settings) -> tuple[str, str] | None:
     """(key PEM, certificate PEM) when both files are configured; OSError if unreadable."""
     if not (settings.cap_signing_key_file and settings.cap_signing_cert_file):
@@ -296,8 +300,11 @@ def document(db: sqlite_utils.Database, settings: Settings, identifier: str) -> 
             msg_type="Alert",
             infos=(_info(db, settings, row),),
         )
-    pair = signing_pair(settings)
-    return cap.sign(data, *pair) if pair else data
+    try:
+        pair = signing_pair(settings)
+        return cap.sign(data, *pair) if pair else data
+    except (OSError, ValueError, TypeError) as exc:  # unreadable, not PEM, not RSA/EC
+        raise SigningUnavailable(str(exc)) from exc
 
 
 def feed(db: sqlite_utils.Database, settings: Settings, base_url: str) -> bytes:

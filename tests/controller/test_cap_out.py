@@ -265,4 +265,10 @@ def test_signed_when_configured(signed_app: tuple[TestClient, SeededCommune, str
     Path(client.app.state.runtime.settings.cap_signing_key_file).unlink()  # type: ignore[attr-defined]
     gone = public.get(link.removeprefix(BASE))
     assert gone.status_code == 503 and gone.json()["error"]["code"] == "cap_signing_unavailable"
+    # a key file that is not a key: the same
+    Path(client.app.state.runtime.settings.cap_signing_key_file).write_text("không phải khóa")  # type: ignore[attr-defined]
+    garbled = public.get(link.removeprefix(BASE))
+    assert (
+        garbled.status_code == 503 and garbled.json()["error"]["code"] == "cap_signing_unavailable"
+    )
     assert broadcast_id
