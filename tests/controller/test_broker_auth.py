@@ -625,6 +625,26 @@ def test_real_mosquitto_with_the_generated_files_agrees_with_the_http_answers(
         marker = "loa/v1/node/node-a/state"
         clients["node-a"].publish(marker, b"end")
         wait_until(lambda: (marker, b"end") in ctl.messages, timeout=10, what="the last publish")
+        # every node has what the HTTP check says it may read (then a moment for anything more)
+        readable = {
+            name: sum(
+                go_auth_answers(
+                    p, "acl", {"username": name, "clientid": name, "topic": topic, "acc": 1}
+                )
+                for topic in topics(p)
+            )
+            for name in clients
+            if name != "loa-controller"
+        }
+        assert all(readable.values()), readable
+        wait_until(
+            lambda: all(
+                sum(payload.startswith(b"ctl:") for _, payload in clients[name].messages) >= count
+                for name, count in readable.items()
+            ),
+            timeout=10,
+            what="the controller's messages at the nodes",
+        )
         time.sleep(0.3)
         for name, c in clients.items():
             if name == "loa-controller":
