@@ -395,7 +395,9 @@ def _check_url_shape(url: str) -> None:
         raise ApiError(422, "stream_bad_url", field="url")
     try:  # a host no HTTP client can ask for ("http://º": not IDNA) is a bad URL, not a 500
         httpx.URL(url)
-    except httpx.InvalidURL:
+        # nor one no resolver takes (a label over 63 characters, an empty one: "a..b")
+        parts.hostname.encode("idna")
+    except (httpx.InvalidURL, UnicodeError):
         raise ApiError(422, "stream_bad_url", field="url") from None
 
 

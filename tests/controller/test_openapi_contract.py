@@ -130,3 +130,64 @@ def test_a_null_in_a_user_change_keeps_the_field_instead_of_a_server_error() -> 
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["disabled"] in (0, False) and answer.json()["role"] == "viewer"
+
+
+def test_a_stream_host_no_resolver_takes_is_a_bad_url_not_a_server_error() -> None:
+    # found by schemathesis (issue 19): a host label over 63 characters made getaddrinfo raise
+    # UnicodeError ("label too long") inside httpx, and the API said 500
+    client = TestClient(_app(), raise_server_exceptions=False)
+    for url in (f"https://{'0' * 64}", f" https://{'a' * 200}.vn/live", "http://a..b/"):
+        answer = client.post(
+            "/api/v1/stream-sources", json={"name": "VOV1", "url": url}, headers=AUTH
+        )
+        assert answer.status_code == 422, (url, answer.text)
+        assert answer.json()["error"]["code"] == "stream_bad_url"
+    assert client.get("/api/v1/stream-sources", headers=AUTH).json() == []
+
+
+def test_a_json_true_is_not_a_number_and_a_string_is_not_a_boolean() -> None:
+    # issue 19: pydantic's lax mode took zone_id: true as 1 (a request the schema calls invalid)
+    client = TestClient(_app(), raise_server_exceptions=False)
+    made = client.post(
+        "/api/v1/users",
+        json={"username": "lan", "password": "mat-khau-dai-du", "role": "viewer"},
+        headers=AUTH,
+    )
+    user_id = made.json()["id"]
+    for change in ({"zone_id": True}, {"zone_id": "1"}, {"disabled": 1}, {"disabled": "true"}):
+        answer = client.patch(f"/api/v1/users/{user_id}", json=change, headers=AUTH)
+        assert answer.status_code == 422, (change, answer.text)
+        assert answer.json()["error"]["code"] == "invalid_request"
+    answer = client.patch(f"/api/v1/users/{user_id}", json={"disabled": True}, headers=AUTH)
+    assert answer.status_code == 200 and answer.json()["disabled"] in (1, True)
+
+
+def test_the_schemas_say_what_the_data_rules_refuse() -> None:
+    from controller.api.models import SLUG_CHARACTERS
+    from controller.domain.join import slug
+
+    schemas = _app().openapi()["components"]["schemas"]
+    node = schemas["NodeIn"]
+    assert node["anyOf"][0]["required"] == ["lat", "lon"]  # both or neither
+    assert (
+        node["properties"]["lat"]["maximum"] == 90 and node["properties"]["lon"]["minimum"] == -180
+    )
+    assert "thien_tai" in schemas["AnnouncementIn"]["properties"]["category"]["enum"]
+    # a join code's name makes a node id exactly when it holds one of SLUG_CHARACTERS
+    import re
+
+    makes_id = re.compile(f"[{SLUG_CHARACTERS}]")
+    for point in range(0x110000):
+        if 0xD800 <= point < 0xE000:
+            continue
+        assert bool(slug(chr(point))) == bool(makes_id.match(chr(point))), hex(point)
+
+
+def test_data_refusals_are_declared_on_the_operation() -> None:
+    paths = _app().openapi()["paths"]
+    answer = paths["/api/v1/stream-sources"]["post"]["responses"]["422"]
+    assert "stream_target_forbidden" in answer["x-data-refusals"]
+    assert "stream_target_forbidden" in answer["description"]
+    speech = paths["/api/v1/announcements"]["post"]["responses"]["422"]["x-data-refusals"]
+    assert "engine_unavailable" in speech
+    assert "x-data-refusals" not in paths["/api/v1/users"]["post"]["responses"]["422"]
