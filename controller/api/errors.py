@@ -56,6 +56,36 @@ EXTRA_STATUSES: dict[str, set[int]] = {
 }
 
 
+#: Refusals that only this controller's data, configuration or clock can decide, or a rule
+#: JSON Schema cannot say (a host name IDNA refuses) (issue 19): a request its schema calls
+#: valid may still get one of these 422 codes, which the document lists on the operation's
+#: 422 answer (``x-data-refusals``). Route name: codes. ``get_node_uptime``: a period longer
+#: than 366 days or ending before it starts, ``until`` being now by default.
+_SPEECH = ("engine_unavailable", "unknown_voice", "render_failed", "text_too_long")
+#: The stream's host and the health check (unless ``accept_unhealthy``).
+_STREAM = (
+    "stream_target_forbidden",
+    "stream_bad_url",
+    "stream_unreachable",
+    "stream_wrong_type",
+    "stream_stalled",
+)
+DATA_REFUSALS: dict[str, tuple[str, ...]] = {
+    "create_announcement": _SPEECH,
+    "edit_announcement": _SPEECH,
+    "submit_announcement": ("render_failed",),
+    "approve_announcement": ("render_failed",),
+    "announcement_audio": ("render_failed",),
+    "emergency": ("engine_unavailable", "render_failed", "text_too_long", "no_nodes"),
+    "create_broadcast": ("no_nodes", "in_past", "too_far_ahead"),
+    "check_broadcast": ("no_nodes", "in_past", "too_far_ahead"),
+    "create_source": _STREAM,
+    "update_source": _STREAM,
+    "get_node_uptime": ("invalid_request",),
+    "create_relay": ("no_nodes", "in_past", "too_far_ahead", *_STREAM),
+}
+
+
 def _uses(dependant: Dependant, names: set[str]) -> bool:
     return any(
         getattr(d.call, "__name__", "") in names or _uses(d, names) for d in dependant.dependencies
@@ -106,6 +136,14 @@ def document(app: FastAPI) -> None:
                     for status in statuses:
                         described = {"description": ERROR_STATUSES[status], "content": ref}
                         responses[str(status)] = described
+                    refusals = DATA_REFUSALS.get(route.name)
+                    if refusals:
+                        responses["422"] = {
+                            **responses["422"],
+                            "description": f"{ERROR_STATUSES[422]}; this controller's data or "
+                            f"configuration decides: {', '.join(refusals)}",
+                            "x-data-refusals": list(refusals),
+                        }
                     if 401 in statuses:
                         operation["security"] = [{"bearer": []}]
             _bound_integers(doc)

@@ -4,12 +4,12 @@ field by field. They hold no route, so a page may check a form with the same mod
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 import schedules
-from controller.domain import broadcasts, provisioning, voices
+from controller.domain import announcements, broadcasts, provisioning, voices
 from controller.domain.users import ROLES
 from loa.protocol import Priority
 
@@ -33,6 +33,32 @@ TEXT = f"^[^{_BAD_TEXT}]*[^{_BAD_TEXT}{_INVISIBLE}][^{_BAD_TEXT}]*$"
 OPTIONAL_WORDS = f"^[^{_BAD}]*$"
 
 
+def _json_number(value: Any) -> Any:
+    """JSON's numbers only: ``true`` is not 1 and ``"3"`` is not 3 (pydantic's lax mode takes
+    both, a request the document calls invalid). ``3.0`` is the integer 3, as in JSON Schema."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("a JSON number is expected")
+    return value
+
+
+#: The request bodies' scalar types, as strict as the document (issue 19): no handler coerces.
+Int = Annotated[int, BeforeValidator(_json_number)]
+Number = Annotated[float, BeforeValidator(_json_number)]
+Bool = StrictBool
+
+#: The characters a join code's name makes a node id from (``join.slug``: letters and digits,
+#: with or without Vietnamese marks, đ). Kept equal to ``slug`` by tests/controller/
+#: test_openapi_contract.py, which derives it over every code point.
+SLUG_CHARACTERS = (
+    "0-9A-Za-z\u00c0-\u00c5\u00c7-\u00cf\u00d1-\u00d6\u00d9-\u00dd\u00e0-\u00e5"
+    "\u00e7-\u00ef\u00f1-\u00f6\u00f9-\u00fd\u00ff-\u0125\u0128-\u0130\u0134-\u0137"
+    "\u0139-\u013e\u0143-\u0148\u014c-\u0151\u0154-\u0165\u0168-\u017e\u01a0-\u01a1"
+    "\u01af-\u01b0\u01cd-\u01dc\u01de-\u01e1\u01e6-\u01ed\u01f0\u01f4-\u01f5"
+    "\u01f8-\u01fb\u0200-\u021b\u021e-\u021f\u0226-\u0233\u1e00-\u1e99\u1ea0-\u1ef9"
+    "\u212a-\u212b"
+)
+
+
 def documented(**schema: Any) -> dict[str, Any]:
     """A field's constraints for the document only (``json_schema_extra``): the rule that
     enforces them answers its own code."""
@@ -44,10 +70,12 @@ class AnnouncementIn(_Request):
         max_length=10_000, json_schema_extra=documented(pattern=WORDS, maxLength=200)
     )
     text: str = Field(max_length=1_000_000, json_schema_extra=documented(pattern=TEXT))
-    category: str = "thong_bao"
+    category: str = Field(
+        default="thong_bao", json_schema_extra=documented(enum=list(announcements.CATEGORIES))
+    )
     priority: Priority = "normal"
     #: Submit for approval at once (status pending) instead of keeping a draft.
-    submit: bool = False
+    submit: Bool = False
     #: The voice the text is spoken with, now and whenever it is rendered again. On PUT a field
     #: left out keeps its stored value.
     speech_engine: Literal[
@@ -62,8 +90,8 @@ class AnnouncementIn(_Request):
         max_length=100,
         description="one of the engine's voices (audio.engines.catalog); null: its default",
     )
-    speech_rate: int | None = Field(
-        default=None, ge=60, le=400, description="words per minute; null: the engine's default"
+    speech_rate: Annotated[int, Field(ge=60, le=400), BeforeValidator(_json_number)] | None = Field(
+        default=None, description="words per minute; null: the engine's default"
     )
 
     def speech_changes(self) -> dict[str, Any]:
@@ -95,22 +123,22 @@ class RuleIn(_Request):
     times: list[time] = Field(min_length=1, max_length=24)
     valid_from: date
     valid_until: date | None = None
-    weekdays: list[int] = Field(default_factory=list, description="0 = Monday … 6 = Sunday")
-    month_days: list[int] = Field(default_factory=list, description="1..31, or -1 for the last")
+    weekdays: list[Int] = Field(default_factory=list, description="0 = Monday … 6 = Sunday")
+    month_days: list[Int] = Field(default_factory=list, description="1..31, or -1 for the last")
 
 
 class BroadcastIn(_Request):
-    announcement_id: int
-    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
+    announcement_id: Int
+    zone_ids: list[Int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
     starts_at: datetime | None = Field(
         default=None, description="one-off: ISO 8601 with a UTC offset"
     )
     rrule: str | None = Field(default=None, max_length=2000, description="RFC 5545 text")
     rule: RuleIn | None = None
     priority: Priority | None = None
-    repeats: int = Field(default=1, ge=1, le=10)
-    repeat_gap_s: float = Field(default=3.0, ge=0, le=600)
-    accept_conflicts: bool = False
+    repeats: Int = Field(default=1, ge=1, le=10)
+    repeat_gap_s: Number = Field(default=3.0, ge=0, le=600)
+    accept_conflicts: Bool = False
 
     def request(self) -> broadcasts.BroadcastRequest:
         rule = None
@@ -141,8 +169,8 @@ class EmergencyIn(_Request):
         max_length=10_000, json_schema_extra=documented(pattern=WORDS, maxLength=200)
     )
     text: str = Field(max_length=1_000_000, json_schema_extra=documented(pattern=TEXT))
-    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
-    repeats: int = Field(default=2, ge=1, le=10)
+    zone_ids: list[Int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
+    repeats: Int = Field(default=2, ge=1, le=10)
 
 
 class CancelIn(_Request):
@@ -161,23 +189,23 @@ class UserIn(_Request):
     password: str = Field(max_length=200, json_schema_extra=documented(minLength=10))
     role: str = Field(json_schema_extra=documented(enum=list(ROLES)))
     display_name: str = Field(default="", max_length=200)
-    zone_id: int | None = None
+    zone_id: Int | None = None
 
 
 class UserChange(_Request):
     role: str | None = Field(default=None, json_schema_extra=documented(enum=[*ROLES, None]))
-    zone_id: int | None = None
+    zone_id: Int | None = None
     display_name: str | None = Field(default=None, max_length=200)
     password: str | None = Field(
         default=None, max_length=200, json_schema_extra=documented(minLength=10)
     )
-    disabled: bool | None = None
+    disabled: Bool | None = None
 
 
 class TokenIn(_Request):
     name: str = Field(min_length=1, max_length=100)
     #: The user the token acts as (role and area); none: an integration with ``role``.
-    user_id: int | None = None
+    user_id: Int | None = None
     role: str = Field(default="viewer", json_schema_extra=documented(enum=list(ROLES)))
 
 
@@ -185,22 +213,53 @@ class TokenIn(_Request):
 
 
 class NodeIn(_Request):
+    """A node's position: ``lat`` and ``lon`` both or neither (``bad_coordinates``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["lat", "lon"],
+                    "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                },
+                {"properties": {"lat": {"type": "null"}, "lon": {"type": "null"}}},
+            ]
+        }
+    )
     id: str = Field(
         max_length=200,
         description="lower-case letters, digits, hyphens: lac-xuan-1",
         json_schema_extra=documented(pattern=provisioning.NODE_ID.pattern),
     )
-    zone_id: int
+    zone_id: Int
     name: str = Field(default="", max_length=provisioning.MAX_NAME)
-    lat: float | None = None
-    lon: float | None = None
+    lat: Number | None = Field(default=None, json_schema_extra=documented(minimum=-90, maximum=90))
+    lon: Number | None = Field(
+        default=None, json_schema_extra=documented(minimum=-180, maximum=180)
+    )
 
 
 class JoinCodeIn(_Request):
-    name: str = Field(min_length=1, max_length=provisioning.MAX_NAME)
-    zone_id: int
+    """Without ``id`` (or with a blank one) the node id is made from ``name``, which must then
+    hold a letter or digit (``bad_node_id``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["id"], "properties": {"id": {"type": "string", "pattern": r"\S"}}},
+                {"properties": {"name": {"pattern": f"[{SLUG_CHARACTERS}]"}}},
+            ]
+        }
+    )
+    name: str = Field(
+        min_length=1, max_length=provisioning.MAX_NAME, json_schema_extra=documented(pattern=r"\S")
+    )
+    zone_id: Int
     id: str | None = Field(
-        default=None, max_length=200, description="the node id; default: made from the name"
+        default=None,
+        max_length=200,
+        description="the node id; default: made from the name",
+        json_schema_extra=documented(pattern=r"^\s*([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?\s*$"),
     )
 
 

@@ -27,6 +27,10 @@ router = APIRouter(prefix="/api/v1")
 
 _CSV = "text/csv"
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: A report month as ``reports.month_bounds`` takes it: YYYY-MM, years 2000 to 9998 (or empty).
+MONTH_PATTERN = (
+    r"^((2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2]))?$"
+)
 
 
 def _files(*media_types: str) -> dict[int | str, dict[str, Any]]:
@@ -97,9 +101,7 @@ def delivery(
 def monthly(
     request: Request,
     who: Official,
-    month: Annotated[
-        str | None, Query(json_schema_extra={"pattern": r"^([0-9]{4}-(0[1-9]|1[0-2]))?$"})
-    ] = None,
+    month: Annotated[str | None, Query(json_schema_extra={"pattern": MONTH_PATTERN})] = None,
     zone_id: int | None = None,
     format: Literal["json", "xlsx"] = "json",
 ) -> Response:

@@ -24,7 +24,7 @@ from controller.api.deps import (
     require_media_reader,
     runtime_of,
 )
-from controller.api.models import WORDS, documented
+from controller.api.models import WORDS, Bool, Int, Number, documented
 from controller.core.errors import ApiError
 from controller.domain import authz, broadcasts, relays
 from controller.domain import sources as streams
@@ -63,7 +63,7 @@ class SourceIn(_Request):
         max_length=2000, json_schema_extra=documented(pattern=r"^\s*https?://[^/?#\s]+")
     )
     #: Save even when the health check fails (the station may be off the air right now).
-    accept_unhealthy: bool = False
+    accept_unhealthy: Bool = False
 
 
 @router.get("/stream-sources", tags=["streams"])
@@ -135,22 +135,27 @@ class RelayRuleIn(_Request):
     times: list[time] = Field(min_length=1, max_length=24)
     valid_from: date
     valid_until: date | None = None
-    weekdays: list[int] = Field(default_factory=list)
-    month_days: list[int] = Field(default_factory=list)
+    weekdays: list[Int] = Field(default_factory=list)
+    month_days: list[Int] = Field(default_factory=list)
 
 
 class RelayIn(_Request):
-    stream_source_id: int
-    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
-    window_s: float = Field(description="how long the relay plays, seconds")
+    stream_source_id: Int
+    zone_ids: list[Int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
+    window_s: Number = Field(
+        description="how long the relay plays, seconds",
+        json_schema_extra=documented(
+            minimum=broadcasts.MIN_WINDOW_S, maximum=broadcasts.MAX_WINDOW_S
+        ),
+    )
     starts_at: datetime | None = Field(default=None, description="one-off, with a UTC offset")
     rrule: str | None = Field(default=None, max_length=2000)
     rule: RelayRuleIn | None = None
     priority: Priority = "normal"
     title: str = Field(default="", max_length=200)
-    accept_conflicts: bool = False
+    accept_conflicts: Bool = False
     #: Schedule it even when the source fails its health check (checked again now).
-    accept_unhealthy: bool = False
+    accept_unhealthy: Bool = False
 
 
 @router.post("/relays", status_code=201, tags=["streams"])
@@ -202,7 +207,7 @@ def approve_relay(broadcast_id: int, request: Request, who: Official) -> dict[st
 
 
 class LiveIn(_Request):
-    zone_ids: list[int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
+    zone_ids: list[Int] = Field(max_length=1000, json_schema_extra=documented(minItems=1))
     title: str = Field(default="", max_length=200)
     priority: Priority = "urgent"
 

@@ -1,90 +1,172 @@
-"""Schemathesis generates requests from the published OpenAPI document for every operation
-(issue 19): whatever it sends, the API answers without a server error, only with the statuses,
-content types and headers the document declares, a 405 with a correct ``Allow``, and no
-operation ignores its authentication. A tiny app that answers a status it does not declare
-makes the same checks fail, so they cannot pass silently.
+"""Schemathesis fuzzes the published OpenAPI document against a real controller serving HTTP
+(issue 19), the way an integrator would: ``st run --checks all`` with every phase (examples,
+coverage, fuzzing, stateful), positive and negative data, a fixed seed. Whatever it sends, the
+API answers without a server error, only with the statuses, content types and headers the
+document declares, a 405 with a correct ``Allow``, no ignored authentication; a request the
+schema calls valid is accepted, one it calls invalid is refused.
 
-Not asserted yet (schemathesis ``--checks all`` still finds them; docs/api.md): a few
-schema-valid requests the data or configuration refuses (``positive_data_acceptance``: a join
-code whose name makes no node id, a stream URL inside the controller's network, a cloud voice
-without an account, lat without lon) and ``negative_data_rejection``."""
+One refinement of ``positive_data_acceptance`` (``positive_data_acceptance_declared`` below,
+loaded into the ``st`` process as its hooks module): a 422 whose error code the operation lists
+in its 422 answer's ``x-data-refusals`` (errors.DATA_REFUSALS: only this controller's data,
+configuration or clock can decide them, e.g. a stream URL inside the controller's network) is
+a declared answer, not a contract failure; and a case whose body schemathesis generated
+negative is not judged as positive data (schemathesis 4.32's coverage phase labels a
+near-boundary path-number case "positive" while its body is a negative one, e.g. ``0``).
+
+A request refused for its size (413 ``body_too_large``, before it is read) counts as refused
+(``negative_data_rejection``'s statuses plus 413: ``SCHEMATHESIS_CONFIG`` below).
+
+Left out: ``/api/v1/tokens/{token_id}`` (DELETE there can revoke the token the run uses, and
+every later answer would be a 401); the CAP and broker-auth routes (``CAP_PATHS``: issue 16's,
+being written in parallel; to be added back once their contract holds).
+
+A tiny app that answers a status it does not declare makes the same run fail."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from hypothesis import HealthCheck, given, seed, settings
-from schemathesis.core.failures import FailureGroup
-from schemathesis.openapi.checks import UndefinedStatusCode
+from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi import checks
 
-from controller.app import create_app
-from controller.core.settings import Settings
-from controller.domain.seed import seed_commune
-from controller.domain.users import create_token
+from tests.support.net import free_port, wait_for_port
 
 TOKEN = "fuzz-token-" + "f" * 24
-_DATA = Path(tempfile.mkdtemp(prefix="loa-fuzz-"))
-app = create_app(
-    Settings(data_dir=_DATA / "controller", api_token=TOKEN, max_text_chars=300),
-    start_services=False,
-)
-create_token(app.state.runtime.store.db, "fuzz", token=TOKEN)
-seed_commune(app.state.runtime.store)
-
-schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
-
-#: The contract checks that hold for every operation (all of schemathesis's but the two named
-#: in the module docstring).
-CONTRACT = [
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_headers_conformance,
-    checks.response_schema_conformance,
-    checks.ignored_auth,
-    checks.missing_required_header,
-    checks.unsupported_method,
-    checks.allow_header_conformance,
-    checks.use_after_free,
-    checks.ensure_resource_availability,
-]
+ROOT = Path(__file__).parents[2]
+#: Fixed seed and budget: every phase, all checks, well under a minute on two cores.
+SEED = 19
+MAX_EXAMPLES = 6
+#: Routes of issue 16 (controller/api/cap.py, cap_feed.py, broker_auth.py) not fuzzed yet.
+CAP_PATHS = r"^/(api/v1/cap|cap|broker)"
+SCHEMATHESIS_CONFIG = """
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422",
+                     "428", "429", "5xx"]
+"""
 
 
-@schema.parametrize()
-@seed(19)
-@settings(
-    max_examples=6,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-def test_no_request_makes_the_api_fail(case):  # type: ignore[no-untyped-def]
-    response = case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CONTRACT)
-    assert response.status_code < 500, (case.method, case.formatted_path, response.text)
-    content_type = " ".join(response.headers.get("content-type", []))
-    if response.status_code >= 400 and content_type.startswith("application/json"):
-        error = response.json()["error"]
-        assert error["code"] and error["message"]
+def _error_code(response: Any) -> str | None:
+    try:
+        return str(json.loads(response.content)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
-def test_an_undocumented_status_fails_the_checks() -> None:
+@schemathesis.check
+def positive_data_acceptance_declared(ctx: Any, response: Any, case: Any) -> bool | None:
+    """``positive_data_acceptance``, except a declared data refusal (module docstring)."""
+    meta = case.meta
+    if meta is not None and any(c.mode.is_negative for c in meta.components.values()):
+        return None
+    try:
+        return checks.positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        answer_422 = case.operation.definition.raw.get("responses", {}).get("422", {})
+        declared = answer_422.get("x-data-refusals", [])
+        if response.status_code == 422 and _error_code(response) in declared:
+            return None
+        raise
+
+
+def _serve(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def run_schemathesis(schema_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``st run`` as documented in docs/api.md, with this module's check as its hooks."""
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.controller.test_openapi_fuzz"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    config = Path(tempfile.mkdtemp(prefix="loa-st-")) / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "--config-file",
+        str(config),
+        "run",
+        schema_url,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+        *extra,
+    ]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def controller_url() -> Iterator[str]:
+    from controller.app import create_app
+    from controller.core.settings import Settings
+    from controller.domain.seed import seed_commune
+    from controller.domain.users import create_token
+
+    data = Path(tempfile.mkdtemp(prefix="loa-fuzz-"))
+    app = create_app(
+        Settings(data_dir=data / "controller", api_token=TOKEN, max_text_chars=300),
+        start_services=False,
+    )
+    create_token(app.state.runtime.store.db, "fuzz", token=TOKEN)
+    seed_commune(app.state.runtime.store)
+    yield from _serve(app)
+
+
+def test_schemathesis_finds_no_failure_with_every_check_and_phase(controller_url: str) -> None:
+    done = run_schemathesis(
+        f"{controller_url}/api/v1/openapi.json",
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--exclude-path",
+        "/api/v1/tokens/{token_id}",
+        "--exclude-path-regex",
+        CAP_PATHS,
+    )
+    out = done.stdout + done.stderr
+    assert "Stateful" in out and "positive_data_acceptance_declared" not in out.split("SUMMARY")[0]
+    assert done.returncode == 0, out[-6000:]
+
+
+def test_an_undocumented_status_fails_the_run() -> None:
     planted = FastAPI()
 
     @planted.get("/teapot", responses={200: {"description": "tea"}})
     def teapot() -> JSONResponse:
         return JSONResponse({"error": "no"}, status_code=418)  # declared: only 200
 
-    operation = schemathesis.openapi.from_asgi("/openapi.json", planted)["/teapot"]["GET"]
-
-    @given(case=operation.as_strategy())
-    @settings(max_examples=1, deadline=None)
-    def call(case):
-        case.call_and_validate(checks=CONTRACT)
-
-    with pytest.raises(FailureGroup) as found:
-        call()
-    assert [type(e) for e in found.value.exceptions] == [UndefinedStatusCode]
+    for url in _serve(planted):
+        done = run_schemathesis(f"{url}/openapi.json")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "ST103 Undocumented status code" in out and "Received: 418" in out, out[-3000:]
