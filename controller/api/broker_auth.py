@@ -152,7 +152,7 @@ def _check_password(request: Request, fields: dict[str, Any]) -> Verdict:
 
 def _may(request: Request, username: str, actions: tuple[Action, ...], topic: str) -> bool:
     runtime = runtime_of(request)
-    controller = _controller(runtime.settings)
+    controller = Controller(runtime.settings.mqtt_username, None)  # its name is enough here
     db = runtime.store.db
     return bool(actions) and all(
         broker_access.authorize(db, username, action, topic, controller) for action in actions

@@ -201,6 +201,26 @@ def test_a_node_must_use_its_own_id_as_client_id(province: Province) -> None:
     )
 
 
+def test_the_controller_with_its_generated_password_and_never_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    """``LOA_MQTT_PASSWORD`` unset: the generated ``mqtt_password`` file is the password; before
+    it exists, the controller's user gets in with nothing."""
+    settings = Settings(data_dir=tmp_path / "controller", broker_auth_secret=SECRET)
+    app = create_app(settings, start_services=False)
+    with TestClient(app) as client:
+
+        def result(password: str) -> str:
+            body = {"username": "loa-controller", "password": password, "clientid": "x"}
+            answer = client.post("/broker/emqx/authn", json=body, headers=BEARER)
+            return answer.json()["result"]
+
+        assert result("") == "deny" and result("None") == "deny"
+        generated = broker_files.controller_password(settings.data_dir)
+        assert result(generated) == "allow"
+        assert result(generated[:-1]) == "deny" and result("") == "deny"
+
+
 def test_emqx_authn_with_a_form_body(province: Province) -> None:
     p = province
     for password, result in [(p.secrets["node-b"], "allow"), ("nope", "deny")]:
