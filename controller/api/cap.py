@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import Official, bearer
 from controller.api.deps import runtime_of as runtime
+from controller.api.models import OPTIONAL_WORDS, WORDS, documented
 from controller.core.errors import ApiError
 from controller.domain import authz, cap, cap_sources
 from controller.services import cap_feeds
@@ -27,12 +28,18 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _values(values: tuple[str, ...]) -> Any:
+    """A list of CAP values: said in the document, refused by the rule with its own code."""
+    return Field(default=[], json_schema_extra=documented(items={"enum": list(values)}))
+
+
 class CapSourceIn(_Request):
-    name: str = Field(max_length=10_000, json_schema_extra={"maxLength": 100})
+    name: str = Field(max_length=10_000, json_schema_extra=documented(pattern=WORDS, maxLength=100))
     #: feed: polled at ``url``; push: alerts come to POST /api/v1/cap with the token made for it
     kind: Literal["feed", "push"] = "feed"
-    url: str = ""
-    interval_s: int = Field(default=60, json_schema_extra={"minimum": 30, "maximum": 86400})
+    #: A feed's index (Atom or RSS) or one CAP document, http(s); ignored for push.
+    url: str = Field(default="", max_length=2000)
+    interval_s: int = Field(default=60, json_schema_extra=documented(minimum=30, maximum=86_400))
     #: Refuse alerts without a valid signature by ``cert_pem``.
     signed_only: bool = False
     #: The source's certificate (PEM). On PUT, null keeps the stored one; "" removes it.
@@ -44,19 +51,23 @@ class CapSourceIn(_Request):
 
 class PolicyRuleIn(_Request):
     #: CAP values, any of them matches; empty: any.
-    severity: list[str] = []
-    urgency: list[str] = []
-    certainty: list[str] = []
+    severity: list[str] = _values(cap_sources.SEVERITIES)
+    urgency: list[str] = _values(cap_sources.URGENCIES)
+    certainty: list[str] = _values(cap_sources.CERTAINTIES)
     #: The info's event (case-insensitive); empty: any.
-    event: str = ""
+    event: str = Field(
+        default="",
+        max_length=10_000,
+        json_schema_extra=documented(pattern=OPTIONAL_WORDS, maxLength=200),
+    )
     action: Literal["emergency", "announcement", "log"]
     #: emergency: sound it again every so many minutes until the alert expires (0: once).
-    repeat_min: int = Field(default=0, json_schema_extra={"minimum": 0, "maximum": 1440})
+    repeat_min: int = Field(default=0, json_schema_extra=documented(minimum=0, maximum=1440))
 
 
 class PolicyIn(_Request):
     #: In order: the first rule that matches an alert decides it.
-    rules: list[PolicyRuleIn]
+    rules: list[PolicyRuleIn] = Field(json_schema_extra=documented(minItems=1))
 
 
 def _public(source: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +180,11 @@ def put_policy(body: PolicyIn, request: Request, who: Official) -> list[dict[str
 
 class AdminCodeIn(_Request):
     #: The zone's mã đơn vị hành chính, matched against CAP geocodes; "" clears it.
-    admin_code: str = ""
+    admin_code: str = Field(
+        default="",
+        max_length=10_000,
+        json_schema_extra=documented(pattern=r"^[0-9A-Za-z._:-]*$", maxLength=32),
+    )
 
 
 @router.put("/cap/zones/{zone_id}", tags=["cap"])
