@@ -269,7 +269,8 @@ def new_command(
         "node": node,
         "issued_at": to_wire_time(now),
         "expires_at": to_wire_time(now + ttl),
-        "body": body.model_dump(mode="json"),
+        # node.config: only the settings given (a null would clear that setting on the node)
+        "body": body.model_dump(mode="json", exclude_unset=isinstance(body, NodeConfig)),
     }
 
 
@@ -415,9 +416,12 @@ class Playing(_Model):
     started_at: WireTime
 
 
-#: The ``reason`` of an online ``state`` a node publishes because what it plays changed (not a
-#: new connection): the controller sends it no ``schedule.sync`` for it (protocol 2).
+#: The ``reason`` of an online ``state`` a node publishes because what it plays changed, or
+#: because a ``node.config`` changed its settings: not a new connection, so the controller
+#: sends no ``schedule.sync`` for it (protocol 2; a state without a reason is a connection).
 STATE_REASON_PLAYING = "playing"
+STATE_REASON_CONFIG = "config"
+STATE_REASONS_NOT_CONNECTED: tuple[str, ...] = (STATE_REASON_PLAYING, STATE_REASON_CONFIG)
 
 
 class State(_Model):

@@ -11,6 +11,7 @@ from typing import Any
 
 from loa.protocol import (
     PROTOCOL_VERSION,
+    STATE_REASON_CONFIG,
     STATE_REASON_PLAYING,
     Ack,
     Playing,
@@ -194,7 +195,9 @@ class Agent:
         if values.get("volume") is not None and self.cfg.player.mixer_control:
             set_volume(values["volume"], self.cfg.player.mixer_control, self.cfg.player.mixer_card)
         if self.connection.connected.is_set():
-            self.connection.publish_state()
+            # ``config``: not a new connection (a sync for it would answer node.config with
+            # node.config for ever)
+            self.connection.publish_state(reason=STATE_REASON_CONFIG)
 
     # --- heartbeat -----------------------------------------------------------------------
 

@@ -71,6 +71,9 @@ REPORT_GRACE = timedelta(minutes=5)
 #: report through a long outage; an older duplicate is harmless, see ``prune_seen_reports``).
 SEEN_REPORTS_KEEP = timedelta(days=7)
 
+#: No re-sends while more node messages than this wait to be applied (``Dispatcher.resend``).
+RESEND_MAX_BACKLOG = 100
+
 #: The error of a dispatch nobody reported on; ``controller.services.alerts`` looks for this prefix.
 NO_REPORT = "no report from the node"
 
@@ -119,6 +122,7 @@ class Dispatcher:
         #: bad or unknown-node messages: one warning per node per minute, then a count
         self._bad_messages = LogLimiter(log)
         self._next_prune = 0.0
+        self._next_zones = time.monotonic() + 60
 
     # --- controller → node ------------------------------------------------------------------
 
@@ -188,10 +192,14 @@ class Dispatcher:
         if not ids:
             return
         stamp = to_wire_time(now)
+        # ``sent_at`` is the first send (the play log's fan-out); a later one (a sync) restarts
+        # the re-send clock; an acked dispatch stays acked
         db.execute(
-            f"UPDATE dispatches SET state = 'sent', cmd_id = ?, sent_at = ?, updated_at = ?, "
-            f"resent_at = NULL WHERE id IN ({','.join('?' * len(ids))})",
-            [envelope["id"], stamp, stamp, *ids],
+            "UPDATE dispatches SET state = CASE WHEN state = 'acked' THEN 'acked' ELSE 'sent' END, "
+            "cmd_id = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
+            "resent_at = CASE WHEN sent_at IS NULL THEN NULL ELSE ? END "
+            f"WHERE id IN ({','.join('?' * len(ids))})",
+            [envelope["id"], stamp, stamp, stamp, *ids],
         )
         db.conn.executemany(
             "INSERT OR IGNORE INTO dispatch_commands (cmd_id, dispatch_id, node_id, at) "
@@ -415,12 +423,14 @@ class Dispatcher:
         envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
         return self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
 
-    def resend(self, now: datetime | None = None) -> int:
+    def resend(self, now: datetime | None = None, backlog: int = 0) -> int:
         """Publish again, as is, the ``play.now`` (per node or zone) of every dispatch still
-        ``sent`` after ``settings.resend_s`` to an online node, on the node's own topic; return
-        how many. Idempotent on the node: the same command id is obeyed once (a node that had
-        it answers ``replayed``; its first ack is on its way)."""
-        if self.settings.resend_s <= 0:
+        ``sent`` to an online node after ``settings.resend_s``, then twice as long after each
+        re-send, on the node's own topic; return how many. Idempotent on the node: the same
+        command id is obeyed once (a node that had it answers ``replayed``; its first ack is
+        on its way). Not while ``backlog`` (node messages received and not yet applied) is
+        over ``RESEND_MAX_BACKLOG``: the acks may be in it, and re-sends would only add to it."""
+        if self.settings.resend_s <= 0 or backlog > RESEND_MAX_BACKLOG:
             return 0
         now = now or utcnow()
         before = to_wire_time(now - timedelta(seconds=self.settings.resend_s))
@@ -429,7 +439,8 @@ class Dispatcher:
         with self._lock, self.store.transaction() as db:
             rows = list(
                 db.query(
-                    "SELECT d.id, d.node_id, c.payload FROM dispatches d "
+                    "SELECT d.id, d.node_id, d.resends, COALESCE(d.resent_at, d.sent_at) AS last, "
+                    "c.payload FROM dispatches d "
                     "JOIN sent_commands c ON c.id = d.cmd_id "
                     "JOIN nodes n ON n.id = d.node_id AND n.online = 1 "
                     "WHERE d.state = 'sent' AND COALESCE(d.resent_at, d.sent_at) < ? "
@@ -438,6 +449,9 @@ class Dispatcher:
                 )
             )
             for row in rows:
+                wait = self.settings.resend_s * 2 ** min(row["resends"] or 0, 6)
+                if _parse_time(row["last"]) + timedelta(seconds=wait) > now:
+                    continue
                 if not self.publish(protocol.node_topic(row["node_id"], "cmd"), row["payload"]):
                     break
                 db.execute(
@@ -446,10 +460,17 @@ class Dispatcher:
                 )
                 done += 1
         if done:
-            log.info(
-                "re-sent play.now to %d nodes (no ack within %.0f s)", done, self.settings.resend_s
-            )
+            log.info("re-sent play.now to %d nodes (no ack yet)", done)
         return done
+
+    def send_zones_now_and_then(self) -> int:
+        """``send_zones`` for the nodes whose zone chain changed, at most once a minute (the
+        reconnect path tells every node; this catches a change of the tree, or a node.config
+        the broker could not take)."""
+        if time.monotonic() < self._next_zones:
+            return 0
+        self._next_zones = time.monotonic() + 60
+        return self.send_zones()
 
     def send_zones(self, node_ids: list[str] | None = None) -> int:
         """Tell nodes of protocol 2 which zones' commands to obey (``node.config`` with
@@ -597,9 +618,10 @@ class Dispatcher:
         if kind == "state":
             state = protocol.parse_model(State, data)
             self._note_protocol(db, node_id, state.protocol)
-            if state.online and state.reason == protocol.STATE_REASON_PLAYING:
-                # what plays changed: a sync only if this is a reconnect as we saw it (every
-                # node of an emergency sends two of these; a sync each was 2,000 commands)
+            if state.online and state.reason in protocol.STATE_REASONS_NOT_CONNECTED:
+                # what plays or its settings changed: a sync only if this is a reconnect as we
+                # saw it (every node of an emergency sends two of these: a sync each was 2,000
+                # commands; and a node.config answered by a sync and node.config, a loop)
                 was_online = [r["online"] for r in db.query(_ONLINE, [node_id])] == [1]
                 state = state.model_copy(update={"reason": None})
                 return node_id if fleet.apply_state(db, state, now) and not was_online else None

@@ -98,8 +98,8 @@ class Runtime:
             broadcasts.materialize(self.store, self.settings)
             self.dispatcher.expire()
             self.dispatcher.deliver()
-            self.dispatcher.resend()  # a play.now some node has not acked
-            self.dispatcher.send_zones()  # nodes whose zone chain changed
+            self.dispatcher.resend(backlog=self.ingest_depth())  # a play.now not acked
+            self.dispatcher.send_zones_now_and_then()  # nodes whose zone chain changed
         except Exception:
             log.exception("scheduler tick failed")
         finally:

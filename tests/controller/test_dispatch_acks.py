@@ -3,10 +3,24 @@ count per node, and a dispatch that was not acked is sent again."""
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+
+from controller.services.dispatch import RESEND_MAX_BACKLOG
 from loa import protocol
-from tests.controller.test_dispatch import NOW, SHA, Harness, h  # noqa: F401  (fixture)
+from tests.controller.test_dispatch import NOW, SHA, Harness
+from tests.support.broker import Mosquitto
+
+
+@pytest.fixture(name="h")
+def harness(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Harness]:
+    made = Harness(tmp_path, mosquitto)
+    yield made
+    made.close()
 
 
 def _state(node: str) -> tuple[str, bytes]:
@@ -86,3 +100,44 @@ def test_a_play_now_not_acked_is_sent_again_as_is_to_online_nodes_only(h: Harnes
     assert again == first[nodes[1]]  # the same signed command: the node obeys it once
     assert _row(h, bid, nodes[1])["resends"] == 1
     assert h.dispatcher.resend(now=later) == 0  # not again before resend_s has passed
+
+
+def test_re_sends_back_off_and_wait_while_acks_may_be_queued(h: Harness):
+    bid = h.broadcast(NOW)
+    node = h.commune.nodes[0].node_id
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET online = 1")
+    h.dispatcher.play_now(bid, now=datetime.now(UTC))
+    h.received(3)
+    step = timedelta(seconds=h.settings.resend_s + 0.5)
+    first = datetime.now(UTC) + step
+    assert h.dispatcher.resend(now=first, backlog=RESEND_MAX_BACKLOG + 1) == 0
+    assert h.dispatcher.resend(now=first) == 3
+    assert h.dispatcher.resend(now=first + step) == 0  # twice as long after a re-send
+    assert h.dispatcher.resend(now=first + 2 * step) == 3
+    h.received(6)
+    assert _row(h, bid, node)["resends"] == 2
+
+
+def test_a_state_sent_because_playing_or_settings_changed_is_not_a_reconnect(h: Harness):
+    """A node answers node.config with a state; when that state asked for a sync (and the
+    reconnect path a node.config) the two went on for ever."""
+    node = h.commune.nodes[0].node_id
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET online = 1, protocol = 2 WHERE id = ?", [node])
+
+    def state(reason: str | None) -> tuple[str, bytes]:
+        body = protocol.State(
+            node=node, online=True, at=datetime.now(UTC), version="t", reason=reason, protocol=2
+        )
+        return protocol.node_topic(node, "state"), protocol.dumps(body)
+
+    for reason in (protocol.STATE_REASON_CONFIG, protocol.STATE_REASON_PLAYING):
+        h.dispatcher.handle_batch([state(reason)])
+        with pytest.raises(queue.Empty):
+            h.commands.get(timeout=0.3)
+    h.dispatcher.handle_batch([state(None)])  # a new connection: its sync, and its zones
+    got = {c["type"]: c for c in h.received(2)}
+    assert set(got) == {"schedule.sync", "node.config"}
+    chain = [h.commune.nodes[0].zone_id, h.commune.commune_id]
+    assert got["node.config"]["body"] == {"zones": chain}
