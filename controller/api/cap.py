@@ -120,13 +120,13 @@ async def push_cap(request: Request, who: Official, source_id: int | None = None
 
 
 @router.get("/cap/sources", tags=["cap"])
-def list_sources(request: Request, who: Official) -> list[dict[str, Any]]:
+def cap_sources_list(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "cap.manage")
     return [_public(s) for s in cap_sources.list_sources(runtime(request).store.db)]
 
 
 @router.post("/cap/sources", status_code=201, tags=["cap"])
-def create_source(body: CapSourceIn, request: Request, who: Official) -> dict[str, Any]:
+def cap_source_create(body: CapSourceIn, request: Request, who: Official) -> dict[str, Any]:
     """A new source; a push source's integration token is in ``token``, shown only now."""
     db = runtime(request).store.db
     source_id, token = cap_sources.create_source(db, who, body.model_dump())
@@ -135,7 +135,7 @@ def create_source(body: CapSourceIn, request: Request, who: Official) -> dict[st
 
 
 @router.get("/cap/sources/{source_id}", tags=["cap"])
-def get_source(source_id: int, request: Request, who: Official) -> dict[str, Any]:
+def cap_source_get(source_id: int, request: Request, who: Official) -> dict[str, Any]:
     """A source, its state and its latest refusals."""
     authz.require(who, "cap.manage")
     db = runtime(request).store.db
@@ -144,7 +144,7 @@ def get_source(source_id: int, request: Request, who: Official) -> dict[str, Any
 
 
 @router.put("/cap/sources/{source_id}", tags=["cap"])
-def update_source(
+def cap_source_update(
     source_id: int, body: CapSourceIn, request: Request, who: Official
 ) -> dict[str, Any]:
     db = runtime(request).store.db
@@ -152,26 +152,26 @@ def update_source(
 
 
 @router.delete("/cap/sources/{source_id}", status_code=204, tags=["cap"])
-def delete_source(source_id: int, request: Request, who: Official) -> Response:
+def cap_source_delete(source_id: int, request: Request, who: Official) -> Response:
     cap_sources.delete_source(runtime(request).store.db, who, source_id)
     return Response(status_code=204)
 
 
 @router.get("/cap/alerts", tags=["cap"])
-def list_alerts(request: Request, who: Official, limit: int = 100) -> list[dict[str, Any]]:
+def cap_alerts_list(request: Request, who: Official, limit: int = 100) -> list[dict[str, Any]]:
     """Received alerts, newest first: their source, what each made, who approved it."""
     authz.require(who, "read")
     return cap_sources.list_alerts(runtime(request).store.db, max(1, min(limit, 1000)))
 
 
 @router.get("/cap/policy", tags=["cap"])
-def get_policy(request: Request, who: Official) -> list[dict[str, Any]]:
+def cap_policy_get(request: Request, who: Official) -> list[dict[str, Any]]:
     authz.require(who, "read")
     return [_rule_out(r) for r in cap_sources.list_policy(runtime(request).store.db)]
 
 
 @router.put("/cap/policy", tags=["cap"])
-def put_policy(body: PolicyIn, request: Request, who: Official) -> list[dict[str, Any]]:
+def cap_policy_put(body: PolicyIn, request: Request, who: Official) -> list[dict[str, Any]]:
     """Replace the policy table (in order; the first matching rule wins)."""
     db = runtime(request).store.db
     saved = cap_sources.save_policy(db, who, [r.model_dump() for r in body.rules])
@@ -188,7 +188,7 @@ class AdminCodeIn(_Request):
 
 
 @router.put("/cap/zones/{zone_id}", tags=["cap"])
-def set_admin_code(
+def cap_zone_code(
     zone_id: int, body: AdminCodeIn, request: Request, who: Official
 ) -> dict[str, Any]:
     """Set a zone's administrative code (an alert's geocode reaches the zone and below)."""

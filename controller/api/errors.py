@@ -70,6 +70,14 @@ _STREAM = (
     "stream_wrong_type",
     "stream_stalled",
 )
+#: A CAP source's settings that only the data decide (a feed's URL with its kind, a PEM, the
+#: official it acts as).
+_CAP_SOURCE = (
+    "cap_source_bad_url",
+    "cap_source_bad_cert",
+    "cap_source_cert_required",
+    "cap_source_user_role",
+)
 DATA_REFUSALS: dict[str, tuple[str, ...]] = {
     "create_announcement": _SPEECH,
     "edit_announcement": _SPEECH,
@@ -83,6 +91,16 @@ DATA_REFUSALS: dict[str, tuple[str, ...]] = {
     "update_source": _STREAM,
     "get_node_uptime": ("invalid_request",),
     "create_relay": ("no_nodes", "in_past", "too_far_ahead", *_STREAM),
+    # CAP alerts in (controller/api/cap.py): a document's own faults, a source's settings
+    "push_cap": (
+        "cap_malformed",
+        "cap_entities",
+        "cap_schema",
+        "cap_signature_missing",
+        "cap_signature_invalid",
+    ),
+    "cap_source_create": _CAP_SOURCE,
+    "cap_source_update": _CAP_SOURCE,
 }
 
 
