@@ -4,8 +4,11 @@ A real Mosquitto, a real controller process, and ``loa node simulate`` (complete
 with its own credentials) in ``--processes`` processes sharing the nodes (default 2, one per
 core: real nodes are computers of their own, and one Python process for a thousand of them
 measures the simulator). Each run posts ``/api/v1/emergency`` and reads, from the play log,
-when each node's ack arrived; prints p50 / p99 / max of (ack − call). The speech is rendered
-inside the call, so the first figure includes text-to-speech.
+when each node's ack arrived; prints p50 / p99 / max of (ack − call), how many commands carried
+it (1: one zone command for the commune; 1,000: one per node) and how many re-sends the
+controller made. Fails (exit status 1, naming the nodes) when any node has not acked within
+``--ack-timeout`` seconds. The speech is rendered inside the call, so the first figure includes
+text-to-speech.
 
     .venv/bin/python bench/controller_emergency.py [--count 1000] [--runs 3] [--processes 2]
 """
@@ -61,6 +64,12 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=60,
+        help="seconds to wait for every node's ack; the bench fails naming the nodes that did not",
+    )
+    ap.add_argument(
         "--processes",
         type=int,
         default=2,
@@ -102,6 +111,8 @@ def main() -> None:
         timeout=60,
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
+    failed = False
+    code = 0
     try:
         wait_for_port(port, timeout=60)
         t0 = time.monotonic()
@@ -138,19 +149,32 @@ def main() -> None:
                     if d[column]
                 ]
 
-            wait_until(
-                lambda: len(since_call("acked_at")) == args.count,
-                timeout=120,
-                interval=0.5,
-                what="every ack",
-            )
+            try:
+                wait_until(
+                    lambda: len(since_call("acked_at")) == args.count,
+                    timeout=args.ack_timeout,
+                    interval=0.5,
+                    what="every ack",
+                )
+            except TimeoutError:
+                detail = api.get(f"/api/v1/broadcasts/{broadcast_id}").json()
+                missing = [d for d in detail["dispatches"] if not d["acked_at"]]
+                print(
+                    f"run {run}: FAILED: {len(missing)}/{args.count} nodes did not ack within "
+                    f"{args.ack_timeout:.0f} s: "
+                    + ", ".join(f"{d['node_id']} ({d['state']})" for d in missing[:20])
+                )
+                failed = True
+                break
             sent, got = since_call("sent_at"), since_call("acked_at")
+            commands, resends = _commands(tmp / "controller", broadcast_id)
             print(
                 f"run {run}: API call {api_ms:.0f} ms (incl. speech rendering); play.now "
                 f"published to {len(sent)} nodes by p50={percentile(sent, 50):.0f} ms "
                 f"max={max(sent):.0f} ms; acks from {len(got)}/{args.count}: "
                 f"p50={percentile(got, 50):.0f} ms  p99={percentile(got, 99):.0f} ms  "
-                f"max={max(got):.0f} ms after the call"
+                f"max={max(got):.0f} ms after the call; {commands} command(s) published, "
+                f"{resends} re-sent"
             )
             time.sleep(15)  # let the nodes finish playing before the next emergency
         print(
@@ -158,6 +182,7 @@ def main() -> None:
             f"{os.getloadavg()[0]:.2f} (2 cores)"
         )
     finally:
+        code = 1 if failed else 0
         api.close()
         for p in (*sims, controller):
             p.terminate()
@@ -166,6 +191,20 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         cleanup(b)
+    if code:
+        raise SystemExit(f"missing acks: {code}")
+
+
+def _commands(data_dir: Path, broadcast_id: int) -> tuple[int, int]:
+    """How many play.now commands carried the emergency (one per zone, or one per node) and
+    how many re-sends the controller made, from its database."""
+    store = Store(Settings(data_dir=data_dir).db_path)
+    row = store.db.execute(
+        "SELECT COUNT(DISTINCT cmd_id), COALESCE(SUM(resends), 0) FROM dispatches "
+        "WHERE broadcast_id = ?",
+        [broadcast_id],
+    ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 if __name__ == "__main__":
