@@ -656,3 +656,13 @@ def test_cap_pages_show_alerts_sources_and_edit_the_policy(
     # the dashboard shows the latest alerts
     home = admin.get("/").text
     assert 'id="cap-alerts"' in home and "Bão số 6 đổ bộ" in home
+
+
+def test_the_document_declares_the_cap_routes_own_refusals(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    create = doc["paths"]["/api/v1/cap/sources"]["post"]["responses"]["422"]
+    assert "cap_source_bad_url" in create["x-data-refusals"]
+    assert "stream_unreachable" not in create["x-data-refusals"]  # the stream sources' own
+    push_answers = doc["paths"]["/api/v1/cap"]["post"]["responses"]
+    assert {"404", "409", "413", "415", "422"} <= set(push_answers)
+    assert "cap_signature_invalid" in push_answers["422"]["x-data-refusals"]
