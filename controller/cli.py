@@ -90,7 +90,10 @@ def settings_from_args(args: argparse.Namespace):
             timedelta(seconds=args.horizon) if getattr(args, "horizon", None) else None
         ),
     }
-    settings = Settings.from_env(**overrides)
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as exc:  # a LOA_* value that cannot work: one line, not a traceback
+        raise SystemExit(f"loa controller: {exc}") from None
     if not settings.mqtt_password:  # the one generated with the broker's files, if any
         from dataclasses import replace
 

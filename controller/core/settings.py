@@ -96,6 +96,15 @@ class Settings:
         """Synthesized speech by everything that changes it: the same text never renders twice."""
         return self.data_dir / "tts-cache"
 
+    def __post_init__(self) -> None:
+        # CAP 1.2 forbids spaces, commas and the XML-reserved < and & in <sender>; an
+        # unusable one stops the controller at start instead of failing every feed request.
+        if any(c in self.cap_sender for c in " ,<&\t\n"):
+            raise ValueError(
+                f"LOA_CAP_SENDER {self.cap_sender!r}: a CAP sender has no spaces, commas, "
+                "'<' or '&' (e.g. canhbao@xa-lac-lam.gov.vn)"
+            )
+
     @property
     def key_path(self) -> Path:
         return self.data_dir / "controller_ed25519.pem"
