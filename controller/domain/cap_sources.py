@@ -719,10 +719,13 @@ def list_alerts(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, A
         row["node_ids"] = json.loads(row["node_ids"]) if row.get("node_ids") else []
         row["zone_ids"] = json.loads(row["zone_ids"]) if row.get("zone_ids") else []
         row["refs"] = json.loads(row["refs"]) if row.get("refs") else []
-        if row["outcome"] == "emergency":
-            row["approved_by"] = (row.get("author") or "").removeprefix("token:") or None
-        else:
-            row["approved_by"] = row.get("reviewer_name")
+        # an emergency is approved as it is made, by the source (or the official it acts as);
+        # a pending announcement by whoever approves it
+        author = row.get("author") or ""
+        source_itself = author.removeprefix("token:") if author.startswith("token:") else None
+        row["approved_by"] = row.get("reviewer_name") or (
+            source_itself if row["outcome"] == "emergency" else None
+        )
     return rows
 
 

@@ -159,6 +159,7 @@ def test_pushed_typhoon_sounds_on_the_clusters_inside_the_polygon_only(placed: T
     # the list shows it with its source and what it made
     listed = placed.get("/api/v1/cap/alerts").json()[0]
     assert listed["source_name"] == "Đài KTTV" and listed["outcome"] == "emergency"
+    assert listed["approved_by"] == "cap:Đài KTTV"  # sounded at once by the source itself
     # the same identifier again: ignored, nothing new written
     again = push(placed, headers, document("BAO06-001"))
     assert again.status_code == 200 and again.json()["outcome"] == "repeat"
@@ -225,7 +226,9 @@ def test_update_replaces_and_cancel_stops(placed: TestClient) -> None:
     assert stray.json()["outcome"] == "logged"
 
 
-def test_policy_pending_announcement_log_only_test_and_expired(placed: TestClient) -> None:
+def test_policy_pending_announcement_log_only_test_and_expired(
+    placed: TestClient, people: People
+) -> None:
     _source_id, headers = push_source(placed)
     moderate = push(
         placed, headers, document("LU-1", info(severity="Moderate", urgency="Expected"))
@@ -235,12 +238,6 @@ def test_policy_pending_announcement_log_only_test_and_expired(placed: TestClien
     assert ann["status"] == "pending" and ann["category"] == "thien_tai"
     assert ann["text"].startswith("Bão số 6 đổ bộ vùng ven biển Hội An.\nGió mạnh")
     assert "di chuyển đến nơi trú ẩn" in ann["text"]
-    # an approver approves it; the list says who
-    people_token = placed.post(
-        "/api/v1/users",
-        json={"username": "chu-tich", "password": "mat-khau-dai-10", "role": "approver"},
-    )
-    assert people_token.status_code == 201, people_token.text
     minor = push(placed, headers, document("LU-2", info(severity="Minor"))).json()
     assert minor["outcome"] == "logged" and minor["announcement_id"] is None
     test = push(placed, headers, document("TEST-1", status="Test")).json()
@@ -268,6 +265,16 @@ def test_policy_pending_announcement_log_only_test_and_expired(placed: TestClien
     assert update["outcome"] == "announcement" and update["stopped"]
     withdrawn = placed.get(f"/api/v1/announcements/{moderate['announcement_id']}").json()
     assert withdrawn["status"] == "archived"
+    # an approver approves the new one; the list says who approved what each alert made
+    listed = {a["identifier"]: a for a in placed.get("/api/v1/cap/alerts").json()}
+    assert listed["LU-3"]["approved_by"] is None  # waiting
+    approved = placed.post(
+        f"/api/v1/announcements/{update['announcement_id']}/approve",
+        headers=people.headers("approver"),
+    )
+    assert approved.status_code == 200, approved.text
+    listed = {a["identifier"]: a for a in placed.get("/api/v1/cap/alerts").json()}
+    assert listed["LU-3"]["approved_by"] == "approver"
     # an area with no cluster inside
     far = ((10.0, 106.0), (10.0, 106.1), (10.1, 106.1), (10.0, 106.0))
     outside = push(placed, headers, document("FAR-1", info(polygons=(far,)))).json()
@@ -606,6 +613,8 @@ def test_cap_pages_show_alerts_sources_and_edit_the_policy(
     page = admin.get("/cap").text
     assert 'href="/cap"' in page  # in the menu
     assert 'data-outcome="emergency"' in page and 'data-outcome="announcement"' in page
+    pending = cap_sources.list_alerts(_db(placed))[0]["announcement_id"]
+    assert 'href="/cap#alert-' in admin.get(f"/announcements/{pending}").text
     assert f'id="source-{source_id}"' in page and 'data-code="cap_malformed"' in page
     # a new feed source from the form, refused then saved
     bad = admin.post("/cap/sources", data={"csrf": csrf, "name": "Tỉnh", "url": "ftp://x"})
@@ -666,3 +675,20 @@ def test_the_document_declares_the_cap_routes_own_refusals(client: TestClient) -
     push_answers = doc["paths"]["/api/v1/cap"]["post"]["responses"]
     assert {"404", "409", "413", "415", "422"} <= set(push_answers)
     assert "cap_signature_invalid" in push_answers["422"]["x-data-refusals"]
+
+
+def test_a_source_acts_as_the_official_it_names(placed: TestClient, people: People) -> None:
+    editor = placed.post(
+        "/api/v1/cap/sources", json={"name": "X", "kind": "push", "user_id": people.ids["editor"]}
+    )
+    assert editor.status_code == 422 and editor.json()["error"]["code"] == "cap_source_user_role"
+    _source_id, headers = push_source(placed, user_id=people.ids["approver"])
+    made = push(placed, headers, document("BAO-U1")).json()
+    assert made["outcome"] == "emergency"
+    assert placed.get("/api/v1/cap/alerts").json()[0]["approved_by"] == "approver"
+    actor = (
+        _db(placed)
+        .execute("SELECT actor FROM audit_log WHERE action = 'broadcast.emergency'")
+        .fetchone()[0]
+    )
+    assert actor == f"user:{people.ids['approver']}"
