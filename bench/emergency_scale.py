@@ -371,6 +371,12 @@ class Bench:
             "WHERE broadcast_id = ? AND acked_at IS NOT NULL",
             bid,
         )
+        try:
+            resends = self.q(
+                "SELECT COALESCE(SUM(resends), 0) FROM dispatches WHERE broadcast_id = ?", bid
+            )[0][0]
+        except sqlite3.OperationalError:  # a controller from before re-sends
+            resends = "?"
         counted = [(wire_s(r[2]) - called) * 1000 for r in rows]
         sent = [(wire_s(r[1]) - called) * 1000 for r in rows if r[1]]
         records = [r for r in self.swarm.records(self.tmp) if r[2] == "play.now" and r[4] == bid]
@@ -378,6 +384,7 @@ class Bench:
         for r in records:
             if r[0] not in first or r[5] < first[r[0]][5]:
                 first[r[0]] = r
+        resent_to = len({r[0] for r in records if r[7]})
         received = [(r[5] - called) * 1000 for r in first.values()]
         ack_sent = [(r[6] - called) * 1000 for r in first.values()]
         by_zone = sum(1 for r in first.values() if "/zone/" in r[3])
@@ -392,7 +399,8 @@ class Bench:
             f"(last sent_at)\n"
             f"      received  {len(first)}/{self.count}: {ms(received)}  "
             f"[{by_zone} via a zone topic, {len(first) - by_zone} via the node's own, "
-            f"{resent} extra copies]\n"
+            f"{resent} copies again to {resent_to} nodes; the controller counts {resends} "
+            f"re-sends]\n"
             f"      ack sent  {len(ack_sent)}/{self.count}: {ms(ack_sent)}\n"
             f"      ack counted {acked}/{self.count}: {ms(counted)} "
             f"(last after {(done - called):.1f} s)\n"

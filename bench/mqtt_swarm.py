@@ -115,8 +115,8 @@ class Swarm:
         self.protocol = protocol
         self.nodes = nodes
         self.sessions: dict[str, Session] = {}
-        #: (node, cmd id, type, topic, broadcast or None, received, acked)
-        self.records: list[tuple[str, str, str, str, int | None, float, float]] = []
+        #: (node, cmd id, type, topic, broadcast or None, received, acked, a copy seen before)
+        self.records: list[tuple[str, str, str, str, int | None, float, float, bool]] = []
         self.connected = 0
         self.refused = 0
         self.disconnects = 0
@@ -178,7 +178,8 @@ class Swarm:
             "zone_subscriptions": self.zone_subscriptions,
             "zoned": sum(len(s.topics) > 1 for s in self.sessions.values()),
             "refused_subscriptions": self.refused_subscriptions,
-            "commands": len(self.records),
+            "commands": sum(not r[7] for r in self.records),
+            "copies": sum(r[7] for r in self.records),
             "heartbeats_sent": self.heartbeats_sent,
         }
 
@@ -365,10 +366,9 @@ class Session(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(publish_packet(self.report_topic, payload_out, 1, self._packet_id()))
         acked = time.time()
-        if not replayed:
-            self.swarm.records.append(
-                (self.node_id, cmd_id, cmd_type, topic, broadcast, received, acked)
-            )
+        self.swarm.records.append(
+            (self.node_id, cmd_id, cmd_type, topic, broadcast, received, acked, replayed)
+        )
 
     def _follow_zones(self, zones: list[Any]) -> None:
         """Subscribe to the command topics of the zones listed and not yet held."""
