@@ -141,3 +141,30 @@ def test_a_state_sent_because_playing_or_settings_changed_is_not_a_reconnect(h: 
     assert set(got) == {"schedule.sync", "node.config"}
     chain = [h.commune.nodes[0].zone_id, h.commune.commune_id]
     assert got["node.config"]["body"] == {"zones": chain}
+
+
+def test_an_emergency_is_cancelled_by_zone_for_new_nodes_and_per_node_for_old(h: Harness):
+    bid = h.broadcast(NOW)
+    nodes = [n.node_id for n in h.commune.nodes]
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET protocol = CASE WHEN id = ? THEN 1 ELSE 2 END", [nodes[2]])
+        db.execute(
+            "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
+            [f"[{h.commune.commune_id}]", bid],
+        )
+    h.spy.subscribe("loa/v1/zone/+/cmd", qos=1)
+    h.spy.publish("loa/v1/probe", b"x", qos=1).wait_for_publish(5)
+    assert h.dispatcher.play_now(bid, group=True) == 3
+    sent = h.received(2)  # one zone command for two nodes, one per-node command for the old one
+    assert sorted(str(c.get("zone") or c.get("node")) for c in sent) == sorted(
+        [str(h.commune.commune_id), nodes[2]]
+    )
+    told = h.dispatcher.cancel_group(bid, nodes)
+    assert told == set(nodes[:2])
+    cancels = h.received(2)
+    assert {c["type"] for c in cancels} == {"schedule.cancel", "play.stop"}
+    assert all(c["zone"] == h.commune.commune_id and c["v"] == 2 for c in cancels)
+    # not an emergency: nothing by zone
+    with h.store.transaction() as db:
+        db.execute("UPDATE broadcasts SET emergency = 0 WHERE id = ?", [bid])
+    assert h.dispatcher.cancel_group(bid, nodes) == set()
