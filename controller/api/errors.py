@@ -8,13 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
+from starlette.routing import Route, compile_path
 
+from controller.api import openapi_text
 from controller.core.errors import ApiError, error_body
 from controller.core.messages import error_message
 
@@ -133,6 +135,9 @@ def document(app: FastAPI) -> None:
     (``route_error_statuses``, all with ``ErrorOut``), and the bearer token as its security
     scheme. Call after the routers are included."""
 
+    routes: dict[tuple[str, str], str] = {}  # (path, method) → route name, for openapi_text
+    languages: dict[str, dict[str, Any]] = {}
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
@@ -149,6 +154,7 @@ def document(app: FastAPI) -> None:
                     continue
                 statuses = route_error_statuses(route)
                 for method in route.methods or ():
+                    routes[(str(context.path_format), method.lower())] = route.name
                     operation = doc["paths"][context.path_format][method.lower()]
                     responses = operation.setdefault("responses", {})
                     for status in statuses:
@@ -165,10 +171,46 @@ def document(app: FastAPI) -> None:
                     if 401 in statuses:
                         operation["security"] = [{"bearer": []}]
             _bound_integers(doc)
-            app.openapi_schema = doc
+            for lang in openapi_text.LANGUAGES:
+                languages[lang] = openapi_text.translate(doc, routes, lang)
+            app.openapi_schema = languages[openapi_text.DEFAULT_LANGUAGE]
         return app.openapi_schema
 
+    def openapi_in(lang: str) -> dict[str, Any]:
+        openapi()
+        return languages[lang]
+
     app.openapi = openapi  # type: ignore[method-assign]
+    app.state.openapi_in = openapi_in
+
+    async def openapi_document(request: Request) -> JSONResponse:
+        """The document in Vietnamese, or in English with ``?lang=en`` or an
+        ``Accept-Language`` that prefers English (openapi_text.language)."""
+        lang = openapi_text.language(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
+        return JSONResponse(
+            openapi_in(lang), headers={"Content-Language": lang, "Vary": "Accept-Language"}
+        )
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        """The interactive docs; ``?lang=en`` asks for the English document."""
+        url = str(app.openapi_url)
+        lang = request.query_params.get("lang")
+        if lang in openapi_text.LANGUAGES:
+            url += f"?lang={lang}"
+        return get_swagger_ui_html(openapi_url=url, title=f"{app.title} - Swagger UI")
+
+    for index, existing in enumerate(app.router.routes):
+        path = getattr(existing, "path", None)
+        if path == app.openapi_url:
+            app.router.routes[index] = Route(
+                str(path), openapi_document, include_in_schema=False, name="openapi"
+            )
+        elif path == app.docs_url and app.docs_url:
+            app.router.routes[index] = Route(
+                str(path), swagger_ui, include_in_schema=False, name="swagger_ui_html"
+            )
 
 
 #: SQLite integers are 64-bit: a larger number is answered 422 (``_overflow`` below).

@@ -5,6 +5,7 @@ their content types."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,70 @@ def test_data_refusals_are_declared_on_the_operation() -> None:
     speech = paths["/api/v1/announcements"]["post"]["responses"]["422"]["x-data-refusals"]
     assert "engine_unavailable" in speech
     assert "x-data-refusals" not in paths["/api/v1/users"]["post"]["responses"]["422"]
+
+
+#: Operations of issue 16 (controller/api/cap.py, cap_feed.py, broker_auth.py), written at the
+#: same time as the descriptions: not described in both languages yet.
+UNDESCRIBED = ("/api/v1/cap", "/cap/", "/broker/")
+
+
+def _described(vi: dict[str, Any], en: dict[str, Any], where: str) -> list[str]:
+    said_vi, said_en = vi.get("description") or "", en.get("description") or ""
+    if not said_vi or not said_en or said_vi == said_en or said_vi.isascii():
+        return [f"{where}: {said_vi!r} / {said_en!r}"]
+    return []
+
+
+def test_every_operation_parameter_and_request_field_is_described_in_both_languages() -> None:
+    import re
+
+    app = _app()
+    vi, en = app.state.openapi_in("vi"), app.state.openapi_in("en")
+    missing: list[str] = []
+    models: set[str] = set()
+    for path, operations in vi["paths"].items():
+        if path.startswith(UNDESCRIBED):
+            continue
+        for method, operation in operations.items():
+            english = en["paths"][path][method]
+            missing += _described(operation, english, f"{method} {path}")
+            for p_vi, p_en in zip(
+                operation.get("parameters", []), english.get("parameters", []), strict=True
+            ):
+                missing += _described(p_vi, p_en, f"{method} {path} {p_vi['name']}")
+            models |= set(
+                re.findall(
+                    r"#/components/schemas/(\w+)", json.dumps(operation.get("requestBody", {}))
+                )
+            )
+    seen: set[str] = set()
+    while models - seen:
+        name = (models - seen).pop()
+        seen.add(name)
+        for field, prop in vi["components"]["schemas"][name].get("properties", {}).items():
+            prop_en = en["components"]["schemas"][name]["properties"][field]
+            missing += _described(prop, prop_en, f"{name}.{field}")
+            models |= set(re.findall(r"#/components/schemas/(\w+)", json.dumps(prop)))
+    assert len(seen) >= 15
+    assert not missing, "\n".join(missing)
+
+
+def test_the_document_answers_in_english_when_asked() -> None:
+    client = TestClient(_app())
+    path = ("/api/v1/announcements", "post")
+
+    def said(headers: dict[str, str] | None = None, query: str = "") -> tuple[str, str]:
+        answer = client.get(f"/api/v1/openapi.json{query}", headers=headers or {})
+        assert answer.status_code == 200
+        return answer.headers["content-language"], answer.json()["paths"][path[0]][path[1]][
+            "summary"
+        ]
+
+    assert said() == ("vi", said()[1]) and "bản tin" in said()[1]
+    assert said(query="?lang=en")[0] == "en" and "announcement" in said(query="?lang=en")[1]
+    assert said({"Accept-Language": "en-GB,en;q=0.9"})[0] == "en"
+    assert said({"Accept-Language": "fr, en;q=0.5, vi;q=0.4"})[0] == "en"
+    assert said({"Accept-Language": "vi, en;q=0.8"})[0] == "vi"
+    assert said({"Accept-Language": "en"}, "?lang=vi")[0] == "vi"
+    assert said({"Accept-Language": "de"})[0] == "vi"
+    assert "?lang=en" in client.get("/api/v1/docs?lang=en").text
