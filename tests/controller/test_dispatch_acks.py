@@ -168,3 +168,18 @@ def test_an_emergency_is_cancelled_by_zone_for_new_nodes_and_per_node_for_old(h:
     with h.store.transaction() as db:
         db.execute("UPDATE broadcasts SET emergency = 0 WHERE id = ?", [bid])
     assert h.dispatcher.cancel_group(bid, nodes) == set()
+
+
+def test_no_re_sends_while_other_nodes_still_ack_the_same_broadcast(h: Harness):
+    bid = h.broadcast(NOW)
+    nodes = [n.node_id for n in h.commune.nodes]
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET online = 1")
+    h.dispatcher.play_now(bid, now=datetime.now(UTC))
+    first = {c["node"]: c for c in h.received(3)}
+    later = datetime.now(UTC) + timedelta(seconds=h.settings.resend_s + 1)
+    ack = protocol.Ack(cmd_id=first[nodes[0]]["id"], ok=True)
+    h.dispatcher.handle_batch([h.report(nodes[0], "ack", ack)], now=later - timedelta(seconds=1))
+    assert h.dispatcher.resend(now=later) == 0  # the fleet is still acking: slow, not lost
+    quiet = later + timedelta(seconds=h.settings.resend_s + 1)
+    assert h.dispatcher.resend(now=quiet) == 2
