@@ -419,6 +419,13 @@ class Bench:
             f"swarm {swarm_cpu:.2f}; controller RSS {rss_mb(self.controller.pid):.0f} MB; "
             f"{load()}"
         )
+        if mode == "group" and received and counted:
+            r99, a99 = percentile(received, 99), percentile(counted, 99)
+            print(
+                f"      goal (group): received p99 {r99 / 1000:.2f} s < 1 s "
+                f"{'met' if r99 < 1000 else 'NOT met'}; ack counted p99 {a99 / 1000:.2f} s < 3 s "
+                f"{'met' if a99 < 3000 else 'NOT met'}"
+            )
         if never:
             self.failures.append(f"{mode} run {run}: {never} sessions never got the emergency")
         if uncounted:
