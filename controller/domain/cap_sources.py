@@ -37,7 +37,7 @@ from cryptography import x509
 
 from controller.core.db import insert, table, transaction
 from controller.core.errors import ApiError
-from controller.domain import audit, authz, cap, fleet, users
+from controller.domain import audit, authz, cap, fleet, users, zones
 from controller.domain.identity import Identity
 from loa.protocol import to_wire_time, utcnow
 
@@ -480,6 +480,15 @@ def target_nodes(db: sqlite_utils.Database, info: cap.Info) -> tuple[list[str], 
     reached |= {n for n in in_service if zone_of.get(n) in coded}
     nodes = sorted(reached)
     return nodes, sorted({zone_of[n] for n in nodes})
+
+
+def narrowed(
+    db: sqlite_utils.Database, node_ids: list[str], zone_ids: list[int]
+) -> list[str] | None:
+    """The nodes a broadcast to ``zone_ids`` must be narrowed to, or None when they are every
+    node of those zones (a geocode's zones, a polygon over whole villages): then the broadcast
+    targets the zones whole and an emergency goes out as one zone command per zone."""
+    return None if set(zones.nodes_under(db, zone_ids)) == set(node_ids) else node_ids
 
 
 # --- the received-alerts log ---------------------------------------------------------------

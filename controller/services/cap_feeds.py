@@ -165,7 +165,12 @@ def _sound(runtime: Runtime, who: Identity, info: cap.Info | None, alert_id: int
     title, text = cap_sources.words_of(info, runtime.settings.max_text_chars)
     if action == "emergency":
         detail = runtime.emergency(
-            who, title, text, zone_ids, repeats=EMERGENCY_REPEATS, node_ids=node_ids
+            who,
+            title,
+            text,
+            zone_ids,
+            repeats=EMERGENCY_REPEATS,
+            node_ids=cap_sources.narrowed(db, node_ids, zone_ids),
         )
         repeat_min = int(rule["repeat_min"] or 0) if rule else 0
         next_at = None
@@ -269,7 +274,12 @@ def repeat_due(runtime: Runtime, now: datetime | None = None) -> int:
         zones = cap_sources.json_list(row["zone_ids"])
         try:
             detail = runtime.emergency(
-                who, ann["title"], ann["text"], zones, repeats=EMERGENCY_REPEATS, node_ids=nodes
+                who,
+                ann["title"],
+                ann["text"],
+                zones,
+                repeats=EMERGENCY_REPEATS,
+                node_ids=cap_sources.narrowed(db, nodes, zones),
             )
         except ApiError as exc:
             log.warning("CAP alert %s not repeated: %s", row["identifier"], exc.message)

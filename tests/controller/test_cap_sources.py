@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
-from controller.domain import cap, cap_sources
+from controller.domain import cap, cap_sources, fleet
 from controller.domain.cap import Area, Info, Reference
 from controller.domain.seed import SeededCommune
 from controller.services import cap_feeds
@@ -134,6 +134,8 @@ def test_pushed_typhoon_sounds_on_the_clusters_inside_the_polygon_only(placed: T
     made = answer.json()
     assert made["outcome"] == "emergency" and made["node_count"] == 2, made
     assert dispatched_nodes(placed, made["broadcast_id"]) == {"lac-xuan-1", "lac-binh-1"}
+    narrowed = "SELECT node_ids FROM broadcasts WHERE id = ?"
+    assert _db(placed).execute(narrowed, [made["broadcast_id"]]).fetchone()[0] is None
     broadcast = placed.get(f"/api/v1/broadcasts/{made['broadcast_id']}").json()
     assert broadcast["priority"] == "emergency" and broadcast["status"] == "active"
     row = alert_rows(placed)[0]
@@ -322,6 +324,9 @@ def test_geocodes_reach_a_zone_and_the_zones_below_it(
     whole = info(event="Lũ", polygons=(), geocodes=(("MA_XA", "503"),))
     made = push(placed, headers, document("LU-TINH", whole)).json()
     assert dispatched_nodes(placed, made["broadcast_id"]) == set(POSITIONS)
+    # whole zones: the broadcast targets them whole (one zone command each), not narrowed
+    narrowed = "SELECT node_ids FROM broadcasts WHERE id = ?"
+    assert _db(placed).execute(narrowed, [made["broadcast_id"]]).fetchone()[0] is None
     # polygon and geocode together: the union, each cluster once
     both = info(geocodes=(("MA_XA", "20335"),))
     made = push(placed, headers, document("BOTH", both)).json()
@@ -692,3 +697,23 @@ def test_a_source_acts_as_the_official_it_names(placed: TestClient, people: Peop
         .fetchone()[0]
     )
     assert actor == f"user:{people.ids['approver']}"
+
+
+def test_a_polygon_across_a_village_reaches_only_its_clusters_inside(
+    placed: TestClient, commune: SeededCommune
+) -> None:
+    db = _db(placed)
+    fleet.add_node(db, "lac-xuan-2", commune.nodes[0].zone_id, "Cụm loa Lạc Xuân 2")
+    db.execute("UPDATE nodes SET lat = 16.10, lon = 108.20 WHERE id = 'lac-xuan-2'")  # inland
+    _source_id, headers = push_source(placed)
+    made = push(placed, headers, document("BAO-V1")).json()
+    assert dispatched_nodes(placed, made["broadcast_id"]) == {"lac-xuan-1", "lac-binh-1"}
+    narrowed = db.execute(
+        "SELECT node_ids FROM broadcasts WHERE id = ?", [made["broadcast_id"]]
+    ).fetchone()[0]
+    assert json.loads(narrowed) == ["lac-binh-1", "lac-xuan-1"]
+    # its repeat stays narrowed too
+    runtime = placed.app.state.runtime  # type: ignore[attr-defined]
+    assert cap_feeds.repeat_due(runtime, datetime.now(UTC) + timedelta(minutes=31)) == 1
+    again = alert_rows(placed)[0]["broadcast_id"]
+    assert dispatched_nodes(placed, again) == {"lac-xuan-1", "lac-binh-1"}
