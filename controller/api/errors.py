@@ -172,7 +172,7 @@ def document(app: FastAPI) -> None:
                         operation["security"] = [{"bearer": []}]
             _bound_integers(doc)
             for lang in openapi_text.LANGUAGES:
-                languages[lang] = openapi_text.translate(doc, routes, lang)
+                languages[lang] = openapi_text.translate(doc, routes, lang, ERROR_STATUSES)
             app.openapi_schema = languages[openapi_text.DEFAULT_LANGUAGE]
         return app.openapi_schema
 

@@ -426,6 +426,34 @@ MODELS: dict[str, Text] = {
 }
 
 
+#: The error answers' descriptions in Vietnamese (errors.ERROR_STATUSES says them in English).
+ERRORS_VI: dict[int, str] = {
+    400: "malformed_json: nội dung gửi lên không phải JSON",
+    401: "unauthorized: không có mã truy cập hoặc phiên đăng nhập hợp lệ",
+    403: "forbidden / csrf / outside_zone: không được phép làm việc này",
+    404: "không tìm thấy: một mã trong đường dẫn hoặc nội dung không ứng với gì",
+    409: "xung đột: trạng thái hiện tại không cho phép (đã làm rồi, trùng lịch, đã có)",
+    410: "join_code_used / join_code_expired / join_code_revoked",
+    413: "body_too_large: nội dung gửi lên quá lớn",
+    415: "cap_content_type: cảnh báo CAP gửi tới không phải CAP hay XML",
+    422: "invalid_request (hoặc một quy tắc của dữ liệu): yêu cầu phạm một quy tắc",
+    503: "wheel_unavailable / cap_signing_unavailable: thiếu tệp mà câu trả lời cần",
+}
+#: How the 422 answer introduces the refusals only data or configuration decide.
+DATA_DECIDES: Text = (
+    "dữ liệu hoặc cấu hình của máy chủ này quyết định",
+    "this controller's data or configuration decides",
+)
+
+
+def error_description(status: int, english: str, lang: str, refusals: list[str] | None) -> str:
+    """An error answer's description in ``lang`` (``english``: errors.ERROR_STATUSES's)."""
+    said = ERRORS_VI.get(status, english) if lang == "vi" else english
+    if refusals:
+        said += f"; {_pick(DATA_DECIDES, lang)}: {', '.join(refusals)}"
+    return said
+
+
 def language(query: str | None, accept_language: str | None) -> str:
     """``?lang=`` when it names a language Loa has; else the first of ``Accept-Language``
     (by its q values) that Loa has; else Vietnamese."""
@@ -457,10 +485,16 @@ def parameter_text(route: str, name: str) -> Text | None:
     return PARAMETERS.get(f"{route}.{name}") or PARAMETERS.get(name)
 
 
-def translate(doc: dict[str, Any], routes: dict[tuple[str, str], str], lang: str) -> dict[str, Any]:
+def translate(
+    doc: dict[str, Any],
+    routes: dict[tuple[str, str], str],
+    lang: str,
+    errors: dict[int, str] | None = None,
+) -> dict[str, Any]:
     """A copy of the document in ``lang``: operations (``routes``: (path, method) → route name),
-    their parameters, and the request models' fields and descriptions, from the tables above.
-    Anything without an entry keeps what the code says."""
+    their parameters and error answers (``errors``: status → English description), and the
+    request models' fields and descriptions, from the tables above. Anything without an entry
+    keeps what the code says."""
     doc = copy.deepcopy(doc)
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
@@ -474,6 +508,11 @@ def translate(doc: dict[str, Any], routes: dict[tuple[str, str], str], lang: str
                 text = parameter_text(route, parameter["name"])
                 if text:
                     parameter["description"] = _pick(text, lang)
+            for status, answer in operation.get("responses", {}).items():
+                if errors and status.isdigit() and int(status) in errors:
+                    answer["description"] = error_description(
+                        int(status), errors[int(status)], lang, answer.get("x-data-refusals")
+                    )
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
         said = MODELS.get(name)
         if said:

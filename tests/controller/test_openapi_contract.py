@@ -238,6 +238,12 @@ def test_every_operation_parameter_and_request_field_is_described_in_both_langua
             models |= set(re.findall(r"#/components/schemas/(\w+)", json.dumps(prop)))
     assert len(seen) >= 15
     assert not missing, "\n".join(missing)
+    from controller.api.errors import ERROR_STATUSES
+    from controller.api.openapi_text import ERRORS_VI
+
+    assert set(ERRORS_VI) == set(ERROR_STATUSES)  # every error answer said in both languages
+    answer = vi["paths"]["/api/v1/stream-sources"]["post"]["responses"]["422"]["description"]
+    assert "dữ liệu hoặc cấu hình" in answer and "stream_target_forbidden" in answer
 
 
 def test_the_document_answers_in_english_when_asked() -> None:
