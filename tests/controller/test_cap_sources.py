@@ -717,3 +717,41 @@ def test_a_polygon_across_a_village_reaches_only_its_clusters_inside(
     assert cap_feeds.repeat_due(runtime, datetime.now(UTC) + timedelta(minutes=31)) == 1
     again = alert_rows(placed)[0]["broadcast_id"]
     assert dispatched_nodes(placed, again) == {"lac-xuan-1", "lac-binh-1"}
+
+
+def test_a_circle_reaches_the_clusters_within_its_radius(placed: TestClient) -> None:
+    _source_id, headers = push_source(placed)
+    near = Info(
+        language="vi",
+        categories=("Geo",),
+        event="Sạt lở đất",
+        urgency="Immediate",
+        severity="Severe",
+        certainty="Likely",
+        headline="Nguy cơ sạt lở đất",
+        expires=datetime.now(UTC) + timedelta(hours=2),
+        # 2 km around Lạc Bình's cluster; Lạc Xuân's is about 9 km away
+        areas=(Area("Đồi Lạc Bình", circles=((15.93, 108.40, 2.0),)),),
+    )
+    made = push(placed, headers, document("SL-1", near)).json()
+    assert made["outcome"] == "emergency"
+    assert dispatched_nodes(placed, made["broadcast_id"]) == {"lac-binh-1"}
+
+
+def test_a_disabled_source_takes_nothing(placed: TestClient) -> None:
+    source_id, headers = push_source(placed)
+    off = placed.put(
+        f"/api/v1/cap/sources/{source_id}",
+        json={"name": "Đài KTTV", "kind": "push", "enabled": False},
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    refused = push(placed, headers, document("OFF-1"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "cap_source_disabled"
+    assert alert_rows(placed) == []
+    # deleting it revokes its token; one that received alerts is kept
+    assert placed.delete(f"/api/v1/cap/sources/{source_id}").status_code == 204
+    assert push(placed, headers, document("OFF-2")).status_code == 401
+    kept_id, kept_headers = push_source(placed)
+    push(placed, kept_headers, document("KEEP-1"))
+    kept = placed.delete(f"/api/v1/cap/sources/{kept_id}")
+    assert kept.status_code == 409 and kept.json()["error"]["code"] == "cap_source_has_alerts"
