@@ -36,6 +36,9 @@ HTTP_TIMEOUT_S = 10.0
 LOOP_S = 1.0
 #: How many times an emergency is said in a row each time it sounds.
 EMERGENCY_REPEATS = 2
+#: Alerts are applied, and emergencies repeated, one at a time (push requests and the
+#: cap-feeds thread alike): a Cancel never races a repeat or the alert it cancels.
+APPLYING = threading.RLock()
 
 
 @dataclass
@@ -76,7 +79,6 @@ def apply_alert(
     written), ignore it (a repeated sender+identifier), or log it with what it made: stop what
     its references made (Update, Cancel), then per the policy an emergency, a pending
     announcement or nothing (test status, expired, outside our area, log only)."""
-    db = runtime.store.db
     try:
         alert = cap.parse(data)
         if source.get("signed_only") and not alert.signed:
@@ -89,6 +91,14 @@ def apply_alert(
     except cap.CapRefused as exc:
         return refuse(runtime, source, exc, url=url, size=len(data))
     info = cap.choose_info(alert)
+    with APPLYING:  # one alert at a time: an Update or Cancel sees what the earlier one made
+        return _apply(runtime, source, alert, info)
+
+
+def _apply(
+    runtime: Runtime, source: dict[str, Any], alert: cap.Alert, info: cap.Info | None
+) -> Applied:
+    db = runtime.store.db
     alert_id = cap_sources.claim_alert(db, source["id"], alert, info)
     if alert_id is None:
         return Applied("repeat", "Đã nhận bản tin này trước đó.", identifier=alert.identifier)
@@ -257,19 +267,31 @@ def repeat_due(runtime: Runtime, now: datetime | None = None) -> int:
     """Sound again the emergencies whose next repeat is due; end those that expired. Returns
     how many were sounded."""
     now = now or utcnow()
+    return sum(
+        repeat_one(runtime, row, now) for row in cap_sources.repeats_due(runtime.store.db, now)
+    )
+
+
+def repeat_one(runtime: Runtime, row: dict[str, Any], now: datetime) -> bool:
+    """Sound one due emergency again (or end it if it expired); whether it sounded. It holds
+    the alerts' lock and reads the alert again first: an Update or Cancel applied since it was
+    found due wins, and the repeat is not made."""
     db = runtime.store.db
-    sounded = 0
-    for row in cap_sources.repeats_due(db, now):
+    with APPLYING:
+        current = cap_sources.get_alert(db, int(row["id"]))
+        if current is None or current["ended_at"] is not None or not current["next_repeat_at"]:
+            return False
+        row = current
         source = cap_sources.get_source(db, row["source_id"]) or {"name": "?", "id": None}
         who = cap_sources.source_identity(db, source)
         expires = datetime.fromisoformat(row["expires"]) if row.get("expires") else None
         if expires is None or expires <= now:
             cap_sources.mark_ended(db, who, row["id"], "Hết hiệu lực (expires)", None)
-            continue
+            return False
         ann = announcements.get_announcement(db, int(row["announcement_id"] or 0))
         if ann is None:
             cap_sources.mark_ended(db, who, row["id"], "Không còn bản tin để phát lại", None)
-            continue
+            return False
         nodes = cap_sources.json_list(row["node_ids"])
         zones = cap_sources.json_list(row["zone_ids"])
         try:
@@ -284,7 +306,7 @@ def repeat_due(runtime: Runtime, now: datetime | None = None) -> int:
         except ApiError as exc:
             log.warning("CAP alert %s not repeated: %s", row["identifier"], exc.message)
             cap_sources.mark_ended(db, who, row["id"], f"Không phát lại được: {exc.message}", None)
-            continue
+            return False
         following = now + timedelta(minutes=int(row["repeat_min"] or 0))
         cap_sources.repeated(
             db,
@@ -293,8 +315,7 @@ def repeat_due(runtime: Runtime, now: datetime | None = None) -> int:
             broadcast_id=int(detail["id"]),
             next_repeat_at=to_wire_time(following) if following < expires else None,
         )
-        sounded += 1
-    return sounded
+        return True
 
 
 _ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(feed|rss|alert)[\s>/]")

@@ -755,3 +755,22 @@ def test_a_disabled_source_takes_nothing(placed: TestClient) -> None:
     push(placed, kept_headers, document("KEEP-1"))
     kept = placed.delete(f"/api/v1/cap/sources/{kept_id}")
     assert kept.status_code == 409 and kept.json()["error"]["code"] == "cap_source_has_alerts"
+
+
+def test_a_repeat_taken_up_before_a_cancel_never_sounds_after_it(placed: TestClient) -> None:
+    """The cap-feeds thread read an emergency as due; a Cancel is pushed before it sounds it:
+    the repeat must not leave the cancelled alert sounding."""
+    _source_id, headers = push_source(placed)
+    push(placed, headers, document("BAO-RACE"))
+    runtime = placed.app.state.runtime  # type: ignore[attr-defined]
+    later = datetime.now(UTC) + timedelta(minutes=31)
+    (due,) = cap_sources.repeats_due(_db(placed), later)  # taken up by the thread …
+    cancel = push(
+        placed, headers, document("BAO-RACE-X", msg_type="Cancel", references=(ref("BAO-RACE"),))
+    )
+    assert cancel.json()["outcome"] == "cancelled"  # … the Cancel arrives meanwhile …
+    assert cap_feeds.repeat_one(runtime, due, later) is False  # … and the repeat holds off
+    active = (
+        _db(placed).execute("SELECT COUNT(*) FROM broadcasts WHERE status = 'active'").fetchone()[0]
+    )
+    assert active == 0
