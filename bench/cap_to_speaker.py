@@ -39,22 +39,29 @@ from tests.support.net import wait_for_port, wait_until
 SOUTH, NORTH, WEST, EAST = 15.80, 16.00, 108.20, 108.50
 
 
-def seed(data_dir: Path, count: int, inside: int, processes: int) -> tuple[list[Path], str, str]:
+def seed(
+    data_dir: Path, count: int, inside: int, processes: int, whole: bool = False
+) -> tuple[list[Path], str, str, set[str]]:
     """Zones, ``count`` clusters with positions (the first ``inside`` within the polygon), a push
     source; returns the simulators' credential files, the controller's public key and the
-    source's token."""
+    source's token, and the ids of the clusters inside. ``whole``: the clusters inside are
+    whole villages (the alert then targets them as zones: one zone command per village); else
+    every village has clusters on both sides of the polygon's edge (one command per cluster)."""
     settings = Settings(data_dir=data_dir)
     store = Store(settings.db_path)
     key = load_or_create_private_key(settings.key_path)
     creds: dict[str, str] = {}
+    inside_ids: set[str] = set()
     with store.transaction() as db:
         commune = zones.add_zone(db, "Xã ven biển", "commune")
         villages = [zones.add_zone(db, f"Thôn {i}", "village", commune) for i in range(1, 21)]
         for n in range(count):
             node_id = f"sim-{n + 1:04d}"
-            creds[node_id] = fleet.add_node(db, node_id, villages[n % len(villages)])
+            village = (n * len(villages)) // count if whole else n % len(villages)
+            creds[node_id] = fleet.add_node(db, node_id, villages[village])
             lat = SOUTH + 0.01 + (n % 30) * 0.006
             if n < inside:  # inside the polygon, spread over its width
+                inside_ids.add(node_id)
                 lon = WEST + 0.01 + (n / max(inside, 1)) * (EAST - WEST - 0.02)
             else:  # inland, west of it
                 lon = WEST - 0.05 - (n - inside) * 0.0005
@@ -69,7 +76,7 @@ def seed(data_dir: Path, count: int, inside: int, processes: int) -> tuple[list[
         share = {node_id: creds[node_id] for node_id in ids[p::processes]}
         files.append(data_dir / f"credentials-{p}.json")
         files[-1].write_text(json.dumps(share))
-    return files, public_key_b64(key), token
+    return files, public_key_b64(key), token, inside_ids
 
 
 def typhoon(run: int) -> bytes:
@@ -106,10 +113,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ack-timeout", type=float, default=60)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument(
+        "--whole-villages",
+        action="store_true",
+        help="the clusters inside are whole villages (zone commands) instead of some of each",
+    )
     args = ap.parse_args()
     b = broker()
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-cap-"))
-    creds, public_key, token = seed(tmp / "controller", args.count, args.inside, args.processes)
+    creds, public_key, token, inside_ids = seed(
+        tmp / "controller", args.count, args.inside, args.processes, args.whole_villages
+    )
     env = {**os.environ, "LOA_LOG_LEVEL": "WARNING"}
     controller, port = controller_process(tmp / "controller", b.url, "--tick", "1", env=env)
     sims = [
@@ -158,7 +172,6 @@ def main() -> None:
             what="every simulated cluster online",
         )
         print(f"{args.count} clusters online after {time.monotonic() - t0:.1f} s")
-        inside_ids = {f"sim-{n + 1:04d}" for n in range(args.inside)}
         for run in range(1, args.runs + 1):
             document = typhoon(run)
             arrived = datetime.now(UTC)
@@ -211,13 +224,18 @@ def main() -> None:
                 failed = True
                 break
             sent, got = since("sent_at"), since("acked_at")
+            commands, resends = store.db.execute(
+                "SELECT COUNT(DISTINCT cmd_id), COALESCE(SUM(resends), 0) FROM dispatches "
+                "WHERE broadcast_id = ?",
+                [broadcast_id],
+            ).fetchone()
             print(
                 f"run {run}: push answered in {push_ms:.0f} ms (parse, schema, targeting "
                 f"{args.count} positions, policy, speech); play.now to {len(sent)} clusters "
                 f"inside by max={max(sent):.0f} ms; acks {len(got)}/{args.inside}: "
                 f"p50={percentile(got, 50):.0f} ms  p99={percentile(got, 99):.0f} ms  "
-                f"max={max(got):.0f} ms after arrival; {args.count - args.inside} outside: "
-                "none sent"
+                f"max={max(got):.0f} ms after arrival; {commands} command(s), {resends} "
+                f"re-sent; {args.count - args.inside} outside: none sent"
             )
             time.sleep(15)  # let the clusters finish playing before the next alert
         print(
