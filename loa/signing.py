@@ -18,11 +18,12 @@ import binascii
 import json
 import os
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from loa.protocol import Command, ProtocolError, parse_model
+from loa.protocol import Command, ProtocolError, ZoneCommand, parse_model
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -222,11 +223,42 @@ def verify_command(
     Order: signature first (nothing unsigned is even parsed further), then the node id, expiry and
     replay. ``seen`` is any container of command ids already obeyed (``id in seen``).
     """
-    if not signature_ok(envelope, public_key):
-        raise ProtocolError("bad_signature", "signature missing or not valid")
-    cmd = parse_model(Command, envelope)
+    cmd = _signed(envelope, public_key, Command)
     if cmd.node != node_id:
         raise ProtocolError("wrong_node", f"command is for node {cmd.node!r}")
+    return _current(cmd, now, seen)
+
+
+def verify_zone_command(
+    envelope: dict[str, Any],
+    public_key: PublicKey | Ed25519PublicKey,
+    zones: Sequence[int],
+    now: datetime,
+    seen: Any = None,
+    own_topic: bool = False,
+) -> ZoneCommand:
+    """Check a zone command (protocol 2) as ``verify_command`` checks the node's own: signature
+    first, then the zone (one of ``zones``, unless it came on the node's own topic: the
+    controller's re-send), expiry, replay, body."""
+    cmd = _signed(envelope, public_key, ZoneCommand)
+    if not own_topic and cmd.zone not in zones:
+        raise ProtocolError("wrong_zone", f"command is for zone {cmd.zone}, not one of ours")
+    return _current(cmd, now, seen)
+
+
+_Envelope = TypeVar("_Envelope", Command, ZoneCommand)
+
+
+def _signed(
+    envelope: dict[str, Any], public_key: PublicKey | Ed25519PublicKey, model: type[_Envelope]
+) -> _Envelope:
+    if not signature_ok(envelope, public_key):
+        raise ProtocolError("bad_signature", "signature missing or not valid")
+    return parse_model(model, envelope)
+
+
+def _current(cmd: _Envelope, now: datetime, seen: Any) -> _Envelope:
+    """Not expired, never received before, and a body its type takes."""
     if cmd.expires_at <= now:
         raise ProtocolError("expired", f"expired at {cmd.expires_at.isoformat()}")
     if seen is not None and cmd.id in seen:

@@ -37,9 +37,8 @@ from loa.protocol import (
     ScheduleSync,
     ZoneCommand,
     parse_json,
-    parse_model,
 )
-from loa.signing import PublicKey, signature_ok, verify_command
+from loa.signing import PublicKey, verify_command, verify_zone_command
 from node_agent.engine import Engine
 from node_agent.store import Store, is_damage
 
@@ -73,32 +72,6 @@ class CommandContext:
     make_room: Callable[[], int] = lambda: 0
     #: Protocol 2: the zones whose commands this node obeys (its node.config's ``zones``).
     zones: Callable[[], Sequence[int]] = lambda: ()
-
-
-def verify_zone_command(
-    envelope: dict[str, Any],
-    public_key: PublicKey,
-    zones: Sequence[int],
-    now: datetime,
-    seen: Any = None,
-    own_topic: bool = False,
-) -> ZoneCommand:
-    """Check a zone command as ``verify_command`` checks the node's own: signature first, then
-    the zone (one of ``zones``, unless it came on the node's own topic), expiry, replay, body."""
-    if not signature_ok(envelope, public_key):
-        raise ProtocolError("bad_signature", "signature missing or not valid")
-    cmd = parse_model(ZoneCommand, envelope)
-    if not own_topic and cmd.zone not in zones:
-        raise ProtocolError("wrong_zone", f"command is for zone {cmd.zone}, not one of ours")
-    if cmd.expires_at <= now:
-        raise ProtocolError("expired", f"expired at {cmd.expires_at.isoformat()}")
-    if seen is not None and cmd.id in seen:
-        raise ProtocolError("replayed", f"command {cmd.id} was already received")
-    try:
-        cmd.parsed_body()
-    except ValueError as exc:
-        raise ProtocolError("malformed", f"body of {cmd.type}: {exc}") from exc
-    return cmd
 
 
 def _code(exc: BaseException) -> str:

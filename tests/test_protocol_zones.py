@@ -9,8 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loa import protocol
 from loa.protocol import NodeConfig, PlayStop, ProtocolError, QuietHours
-from loa.signing import PublicKey, load_public_key_b64, public_key_b64, sign
-from node_agent.commands import verify_zone_command
+from loa.signing import PublicKey, load_public_key_b64, public_key_b64, sign, verify_zone_command
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC: PublicKey = load_public_key_b64(public_key_b64(KEY))
