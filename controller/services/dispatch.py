@@ -309,35 +309,15 @@ class Dispatcher:
         self, db: sqlite_utils.Database, broadcast_id: int, rows: list[dict[str, Any]]
     ) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
         """Split dispatch rows into {target zone: rows} for one zone command each, and the rest
-        (per node): a row goes to a zone when its node speaks protocol 2, the broadcast covers
-        its zones whole (not narrowed to some nodes), the node's zone chain holds a target, and
-        its item is the same as the zone's other rows' (one command, one item)."""
-        found = list(
-            db.query("SELECT zone_ids, node_ids FROM broadcasts WHERE id = ?", [broadcast_id])
-        )
-        if not found or found[0]["node_ids"]:
-            return {}, rows
-        try:
-            targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
-        except (TypeError, ValueError):
-            return {}, rows
-        node_ids = sorted({r["node_id"] for r in rows})
-        protocols = {
-            r["id"]: r["protocol"]
-            for r in db.query(
-                f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(node_ids))})",
-                node_ids,
-            )
-        }
-        chains = broker_rules.node_zone_chains(db)
+        (per node): a row goes to a zone when ``_zone_targets`` gives its node one and its item
+        is the same as the zone's other rows' (one command, one item)."""
+        zone_of = _zone_targets(db, broadcast_id, [r["node_id"] for r in rows])
         grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
         items: dict[int, str] = {}
         rest = []
         for row in rows:
-            chain = chains.get(row["node_id"], ())
-            # the highest target above the node: overlapping targets make one command, not two
-            zone = next((z for z in reversed(chain) if z in targets), None)
-            if zone is None or (protocols.get(row["node_id"]) or 1) < 2:
+            zone = zone_of.get(row["node_id"])
+            if zone is None:
                 rest.append(row)
                 continue
             item = self._item(row).model_dump_json()
@@ -349,35 +329,13 @@ class Dispatcher:
 
     def cancel_group(self, broadcast_id: int, holders: list[str]) -> set[str]:
         """Cancel an emergency with zone commands (``schedule.cancel`` and ``play.stop`` on
-        each target zone's topic) for the holders of protocol 2 under its zones; return the
+        each target zone's topic) for the holders ``_zone_targets`` gives a zone; return the
         holders told so (the others get per-node commands from ``cancel``)."""
         now = utcnow()
-        db = self.store.db
-        found = list(
-            db.query(
-                "SELECT zone_ids, node_ids, emergency FROM broadcasts WHERE id = ?", [broadcast_id]
-            )
-        )
-        if not found or not found[0]["emergency"] or found[0]["node_ids"] or not holders:
-            return set()
-        try:
-            targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
-        except (TypeError, ValueError):
-            return set()
-        protocols = {
-            r["id"]: r["protocol"]
-            for r in db.query(
-                f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(holders))})",
-                holders,
-            )
-        }
-        chains = broker_rules.node_zone_chains(db)
+        zone_of = _zone_targets(self.store.db, broadcast_id, holders, emergency_only=True)
         by_zone: dict[int, list[str]] = defaultdict(list)
-        for node_id in holders:
-            chain = chains.get(node_id, ())
-            zone = next((z for z in reversed(chain) if z in targets), None)
-            if zone is not None and (protocols.get(node_id) or 1) >= 2:
-                by_zone[zone].append(node_id)
+        for node_id, zone in zone_of.items():
+            by_zone[zone].append(node_id)
         told: set[str] = set()
         for zone_id, nodes in by_zone.items():
             commands: list[tuple[protocol.ZoneCommandType, protocol.CommandBody]] = [
@@ -736,3 +694,43 @@ class Dispatcher:
                 "AND state IN ('queued', 'sent', 'acked')",
                 [f"media: {body.error}", stamp, *key],
             )
+
+
+def _zone_targets(
+    db: sqlite_utils.Database,
+    broadcast_id: int,
+    node_ids: list[str],
+    *,
+    emergency_only: bool = False,
+) -> dict[str, int]:
+    """{node: the zone whose command carries the broadcast to it} for the nodes that get it by
+    zone: the node speaks protocol 2, the broadcast covers its zones whole (not narrowed to some
+    nodes) and the node's zone chain holds a target — the highest one, so that overlapping
+    targets make one command, not two. The other nodes are left out (per-node commands)."""
+    found = list(
+        db.query(
+            "SELECT zone_ids, node_ids, emergency FROM broadcasts WHERE id = ?", [broadcast_id]
+        )
+    )
+    if not found or found[0]["node_ids"] or not node_ids:
+        return {}
+    if emergency_only and not found[0]["emergency"]:
+        return {}
+    try:
+        targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
+    except (TypeError, ValueError):
+        return {}
+    wanted = sorted(set(node_ids))
+    protocols = {
+        r["id"]: r["protocol"]
+        for r in db.query(
+            f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(wanted))})", wanted
+        )
+    }
+    chains = broker_rules.node_zone_chains(db)
+    zone_of: dict[str, int] = {}
+    for node_id in wanted:
+        zone = next((z for z in reversed(chains.get(node_id, ())) if z in targets), None)
+        if zone is not None and (protocols.get(node_id) or 1) >= 2:
+            zone_of[node_id] = zone
+    return zone_of
