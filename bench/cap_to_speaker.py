@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from node_common import LOA, broker, cleanup, controller_process, percentile
+from node_common import broker, cleanup, controller_process, percentile, simulators
 
 from controller.core.db import Store
 from controller.core.settings import Settings
@@ -126,30 +126,7 @@ def main() -> None:
     )
     env = {**os.environ, "LOA_LOG_LEVEL": "WARNING"}
     controller, port = controller_process(tmp / "controller", b.url, "--tick", "1", env=env)
-    sims = [
-        subprocess.Popen(
-            [
-                LOA,
-                "node",
-                "simulate",
-                "--count",
-                str(len(json.loads(share.read_text()))),
-                "--broker",
-                b.url,
-                "--data-dir",
-                str(tmp / f"nodes-{p}"),
-                "--controller-public-key",
-                public_key,
-                "--credentials",
-                str(share),
-                "--heartbeat-s",
-                "20",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp / f"sim-{p}.log").open("wb"),
-        )
-        for p, share in enumerate(creds)
-    ]
+    sims = simulators(tmp, b.url, public_key, creds)
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
         timeout=120,

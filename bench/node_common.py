@@ -6,6 +6,7 @@ Not a benchmark itself (bench/node_*.py scripts import it). Run benchmarks from 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -45,6 +46,37 @@ def controller_process(
         env=env,
     )
     return process, port
+
+
+def simulators(
+    tmp: Path, broker_url: str, public_key: str, shares: list[Path]
+) -> list[subprocess.Popen[bytes]]:
+    """One ``loa node simulate`` process per credentials file (its nodes' state under
+    ``tmp/nodes-{i}``, its errors in ``tmp/sim-{i}.log``), heartbeats every 20 s."""
+    return [
+        subprocess.Popen(
+            [
+                LOA,
+                "node",
+                "simulate",
+                "--count",
+                str(len(json.loads(share.read_text()))),
+                "--broker",
+                broker_url,
+                "--data-dir",
+                str(tmp / f"nodes-{i}"),
+                "--controller-public-key",
+                public_key,
+                "--credentials",
+                str(share),
+                "--heartbeat-s",
+                "20",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / f"sim-{i}.log").open("wb"),
+        )
+        for i, share in enumerate(shares)
+    ]
 
 
 def cleanup(b: Mosquitto) -> None:
