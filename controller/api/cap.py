@@ -4,16 +4,16 @@ table. Loa's own outgoing feed (``/cap/feed.atom``) is controller/api/cap_feed.p
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import Official, bearer
 from controller.api.deps import runtime_of as runtime
-from controller.api.models import OPTIONAL_WORDS, WORDS, documented
+from controller.api.models import Bool, Int, documented
 from controller.core.errors import ApiError
 from controller.domain import authz, cap, cap_sources
 from controller.services import cap_feeds
@@ -22,6 +22,14 @@ router = APIRouter(prefix="/api/v1")
 
 #: Content types a pushed CAP document may have.
 CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+#: The push's body as the OpenAPI document says it: one CAP 1.2 XML document, as text, in any
+#: of CAP_TYPES (anything else is 415 ``cap_content_type``). Its limit is in bytes, which JSON
+#: Schema cannot say of a text: over cap.MAX_BYTES it is 413 ``cap_too_large``; a document that
+#: is not CAP 1.2 is 422 with its own code (errors.DATA_REFUSALS).
+_CAP_BODY = {
+    "required": True,
+    "content": {kind: {"schema": {"type": "string"}} for kind in CAP_TYPES},
+}
 
 
 class _Request(BaseModel):
@@ -29,24 +37,60 @@ class _Request(BaseModel):
 
 
 def _values(values: tuple[str, ...]) -> Any:
-    """A list of CAP values: said in the document, refused by the rule with its own code."""
-    return Field(default=[], json_schema_extra=documented(items={"enum": list(values)}))
+    """A list of CAP values: said in the document, refused by the rule with its own code
+    (``cap_policy_bad_value``)."""
+    return Field(
+        default=[],
+        max_length=100,
+        json_schema_extra=documented(items={"type": "string", "enum": list(values)}),
+    )
 
 
-class CapSourceIn(_Request):
-    name: str = Field(max_length=10_000, json_schema_extra=documented(pattern=WORDS, maxLength=100))
+class CapSourceChange(_Request):
+    """A source's settings (PUT: its kind stays what it was made, so whether ``url`` must be a
+    feed's is the stored source's to say: ``cap_source_bad_url`` is a data refusal there)."""
+
+    name: str = Field(
+        max_length=10_000,
+        json_schema_extra=documented(
+            pattern=cap_sources.NAME_PATTERN, maxLength=cap_sources.MAX_NAME_CHARS
+        ),
+    )
     #: feed: polled at ``url``; push: alerts come to POST /api/v1/cap with the token made for it
     kind: Literal["feed", "push"] = "feed"
     #: A feed's index (Atom or RSS) or one CAP document, http(s); ignored for push.
     url: str = Field(default="", max_length=2000)
-    interval_s: int = Field(default=60, json_schema_extra=documented(minimum=30, maximum=86_400))
+    interval_s: Int = Field(
+        default=60,
+        json_schema_extra=documented(
+            minimum=cap_sources.MIN_INTERVAL_S, maximum=cap_sources.MAX_INTERVAL_S
+        ),
+    )
     #: Refuse alerts without a valid signature by ``cert_pem``.
-    signed_only: bool = False
+    signed_only: Bool = False
     #: The source's certificate (PEM). On PUT, null keeps the stored one; "" removes it.
     cert_pem: str | None = None
     #: The official the source acts as (an approver or admin); null: the source itself.
-    user_id: int | None = None
-    enabled: bool = True
+    user_id: Int | None = None
+    enabled: Bool = True
+
+
+class CapSourceIn(CapSourceChange):
+    """A new source: a feed (``kind`` feed or left out) has an http(s) ``url``
+    (``cap_source_bad_url``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["kind"], "properties": {"kind": {"const": "push"}}},
+                {
+                    "required": ["url"],
+                    "properties": {"url": {"type": "string", "pattern": cap_sources.URL_PATTERN}},
+                },
+            ]
+        },
+    )
 
 
 class PolicyRuleIn(_Request):
@@ -58,11 +102,15 @@ class PolicyRuleIn(_Request):
     event: str = Field(
         default="",
         max_length=10_000,
-        json_schema_extra=documented(pattern=OPTIONAL_WORDS, maxLength=200),
+        json_schema_extra=documented(
+            pattern=cap_sources.EVENT_PATTERN, maxLength=cap_sources.MAX_EVENT_CHARS
+        ),
     )
     action: Literal["emergency", "announcement", "log"]
     #: emergency: sound it again every so many minutes until the alert expires (0: once).
-    repeat_min: int = Field(default=0, json_schema_extra=documented(minimum=0, maximum=1440))
+    repeat_min: Int = Field(
+        default=0, json_schema_extra=documented(minimum=0, maximum=cap_sources.MAX_REPEAT_MIN)
+    )
 
 
 class PolicyIn(_Request):
@@ -84,7 +132,7 @@ def _rule_out(rule: dict[str, Any]) -> dict[str, Any]:
 _LISTS = ("severity", "urgency", "certainty")
 
 
-@router.post("/cap", tags=["cap"])
+@router.post("/cap", tags=["cap"], openapi_extra={"requestBody": _CAP_BODY})
 async def push_cap(request: Request, who: Official, source_id: int | None = None) -> JSONResponse:
     """Push one CAP 1.2 document (body ``application/cap+xml`` or ``application/xml``) with a
     push source's integration token (an admin may name ``source_id``). 200 with what it made
@@ -145,7 +193,7 @@ def cap_source_get(source_id: int, request: Request, who: Official) -> dict[str,
 
 @router.put("/cap/sources/{source_id}", tags=["cap"])
 def cap_source_update(
-    source_id: int, body: CapSourceIn, request: Request, who: Official
+    source_id: int, body: CapSourceChange, request: Request, who: Official
 ) -> dict[str, Any]:
     db = runtime(request).store.db
     return _public(cap_sources.update_source(db, who, source_id, body.model_dump()))
@@ -158,10 +206,12 @@ def cap_source_delete(source_id: int, request: Request, who: Official) -> Respon
 
 
 @router.get("/cap/alerts", tags=["cap"])
-def cap_alerts_list(request: Request, who: Official, limit: int = 100) -> list[dict[str, Any]]:
+def cap_alerts_list(
+    request: Request, who: Official, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
     """Received alerts, newest first: their source, what each made, who approved it."""
     authz.require(who, "read")
-    return cap_sources.list_alerts(runtime(request).store.db, max(1, min(limit, 1000)))
+    return cap_sources.list_alerts(runtime(request).store.db, limit)
 
 
 @router.get("/cap/policy", tags=["cap"])
@@ -183,7 +233,9 @@ class AdminCodeIn(_Request):
     admin_code: str = Field(
         default="",
         max_length=10_000,
-        json_schema_extra=documented(pattern=r"^[0-9A-Za-z._:-]*$", maxLength=32),
+        json_schema_extra=documented(
+            pattern=cap_sources.ADMIN_CODE_PATTERN, maxLength=cap_sources.MAX_ADMIN_CODE_CHARS
+        ),
     )
 
 

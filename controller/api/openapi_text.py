@@ -213,6 +213,72 @@ OPERATIONS: dict[str, Text] = {
         "Đặt tài khoản của một bộ đọc trên mạng; câu trả lời là bộ đọc sau khi kiểm tra.",
         "Set a cloud voice's account; the answer is the engine as checked.",
     ),
+    # CAP 1.2 alerts in (docs/alerts.md)
+    "push_cap": (
+        "Gửi tới một bản tin cảnh báo CAP 1.2 (nội dung XML: application/cap+xml, application/xml "
+        "hoặc text/xml, tối đa 256 KB) bằng mã tích hợp của một nguồn kiểu push (quản trị viên có "
+        "thể chỉ source_id). Trả lời 200 với việc nó đã làm (outcome: emergency, announcement, "
+        "logged, test, expired, outside_area, cancelled …); bản tin bị từ chối là 422 với mã "
+        "cap_* và lý do (413 cap_too_large khi quá lớn, 415 cap_content_type khi không phải XML), "
+        "được ghi lại trên trang của nguồn.",
+        "Push one CAP 1.2 alert (an XML body: application/cap+xml, application/xml or text/xml, "
+        "at most 256 KB) with a push source's integration token (an admin may name source_id). "
+        "200 with what it made (outcome: emergency, announcement, logged, test, expired, "
+        "outside_area, cancelled …); a refused document is 422 with its cap_* code and reason "
+        "(413 cap_too_large when too large, 415 cap_content_type when not XML), kept on the "
+        "source's page.",
+    ),
+    "cap_sources_list": (
+        "Các nguồn cảnh báo CAP (nguồn tin để hỏi định kỳ và nguồn push), với trạng thái.",
+        "The CAP alert sources (feeds polled and push sources), with their state.",
+    ),
+    "cap_source_create": (
+        "Thêm nguồn cảnh báo CAP; mã tích hợp của nguồn push nằm trong token, chỉ hiện lần này.",
+        "Add a CAP alert source; a push source's integration token is in token, shown only now.",
+    ),
+    "cap_source_get": (
+        "Một nguồn cảnh báo CAP, trạng thái và các lần từ chối gần nhất.",
+        "One CAP alert source, its state and its latest refusals.",
+    ),
+    "cap_source_update": (
+        "Sửa một nguồn cảnh báo CAP (kiểu nguồn giữ nguyên như lúc tạo).",
+        "Change a CAP alert source (its kind stays what it was made).",
+    ),
+    "cap_source_delete": (
+        "Xóa một nguồn cảnh báo CAP (bị từ chối khi đã có bản tin nhận từ nó; hãy tắt nó).",
+        "Delete a CAP alert source (refused once alerts came from it: disable it instead).",
+    ),
+    "cap_alerts_list": (
+        "Các bản tin CAP đã nhận, mới nhất trước: nguồn, việc đã làm, người duyệt.",
+        "Received CAP alerts, newest first: their source, what each made, who approved it.",
+    ),
+    "cap_policy_get": (
+        "Bảng chính sách CAP: quy tắc đầu tiên khớp với bản tin quyết định việc làm.",
+        "The CAP policy table: the first rule that matches an alert decides what it does.",
+    ),
+    "cap_policy_put": (
+        "Thay cả bảng chính sách CAP (theo thứ tự; quy tắc khớp đầu tiên thắng).",
+        "Replace the CAP policy table (in order; the first matching rule wins).",
+    ),
+    "cap_zone_code": (
+        "Đặt mã đơn vị hành chính của một thôn/xã (geocode của bản tin CAP tới vùng đó và các "
+        "vùng bên dưới).",
+        "Set a zone's administrative code (an alert's geocode reaches the zone and the zones "
+        "below it).",
+    ),
+    # Loa's own CAP 1.2 warnings out (public)
+    "cap_feed": (
+        "Công khai: mục lục Atom 1.0 các bản tin CAP mới nhất của Loa (khẩn cấp, lệnh hủy, các "
+        "loại bản tin được công bố); trả 304 khi If-None-Match là ETag hiện tại.",
+        "Public: the Atom 1.0 index of Loa's newest CAP documents (emergencies, their cancels, "
+        "the categories published); 304 when If-None-Match is the current ETag.",
+    ),
+    "get_cap_alert": (
+        "Công khai: một bản tin CAP 1.2 theo identifier, có chữ ký khi máy chủ có khóa ký "
+        "(cap_alert_not_found khi không có; cap_signing_unavailable khi không đọc được khóa).",
+        "Public: one CAP 1.2 document by its identifier, signed when the deployment has a key "
+        "(cap_alert_not_found otherwise; cap_signing_unavailable when the key cannot be read).",
+    ),
 }
 
 PARAMETERS: dict[str, Text] = {
@@ -256,6 +322,20 @@ PARAMETERS: dict[str, Text] = {
     "history": ("Số lần đổi trạng thái trả về.", "How many status changes to return."),
     "all": ("Cả cảnh báo đã đóng (mới nhất trước).", "Closed alerts too (newest first)."),
     "list_nodes.zone_id": ("Chỉ cụm loa của thôn này.", "Only the nodes of this zone."),
+    # CAP
+    "push_cap.source_id": (
+        "Nguồn push nhận bản tin, khi quản trị viên gửi thay (mã của nguồn thì không cần).",
+        "The push source it comes to, when an admin pushes for it (not with the source's token).",
+    ),
+    "cap_source_get.source_id": ("Mã nguồn cảnh báo CAP.", "The CAP alert source's id."),
+    "cap_source_update.source_id": ("Mã nguồn cảnh báo CAP.", "The CAP alert source's id."),
+    "cap_source_delete.source_id": ("Mã nguồn cảnh báo CAP.", "The CAP alert source's id."),
+    "cap_alerts_list.limit": (
+        "Số bản tin tối đa trả về (1–1000).",
+        "At most this many alerts (1–1000).",
+    ),
+    "cap_zone_code.zone_id": ("Mã thôn/xã.", "The zone's id."),
+    "identifier": ("Identifier của bản tin CAP.", "The CAP document's identifier."),
 }
 
 #: Request fields: ``Model.field`` first, then the field's name alone.
@@ -397,6 +477,84 @@ FIELDS: dict[str, Text] = {
     "VoiceAccountIn.vbee_url": ("Địa chỉ API của Vbee.", "Vbee's API URL."),
     "VoiceAccountIn.viettel_token": ("Mã truy cập Viettel AI.", "Viettel AI's token."),
     "VoiceAccountIn.viettel_url": ("Địa chỉ API của Viettel AI.", "Viettel AI's API URL."),
+    # CAP sources (CapSourceIn: POST; CapSourceChange: PUT), policy, zone codes
+    **{
+        f"{model}.{field}": text
+        for model in ("CapSourceIn", "CapSourceChange")
+        for field, text in {
+            "name": (
+                "Tên nguồn, một dòng (tối đa 100 ký tự).",
+                "The source's name, one line (at most 100 characters).",
+            ),
+            "kind": (
+                "feed: hỏi định kỳ địa chỉ url; push: bản tin gửi tới POST /api/v1/cap bằng mã "
+                "tích hợp của nguồn. Khi sửa, kiểu nguồn giữ nguyên.",
+                "feed: polled at url; push: alerts come to POST /api/v1/cap with the source's "
+                "integration token. On PUT the kind stays.",
+            ),
+            "url": (
+                "Với feed: địa chỉ http(s) của mục lục (Atom hoặc RSS) hoặc của một bản tin CAP; "
+                "bỏ qua với push.",
+                "For a feed: the http(s) URL of its index (Atom or RSS) or of one CAP document; "
+                "ignored for push.",
+            ),
+            "interval_s": (
+                "Với feed: hỏi lại sau ngần này giây (30–86400).",
+                "For a feed: poll every this many seconds (30–86400).",
+            ),
+            "signed_only": (
+                "Chỉ nhận bản tin có chữ ký hợp lệ theo chứng chỉ cert_pem.",
+                "Take only alerts validly signed by cert_pem's certificate.",
+            ),
+            "cert_pem": (
+                'Chứng chỉ của nguồn (PEM). Khi sửa: null giữ chứng chỉ đã lưu, "" thì xóa.',
+                'The source\'s certificate (PEM). On PUT: null keeps the stored one, "" removes '
+                "it.",
+            ),
+            "user_id": (
+                "Cán bộ mà nguồn thay mặt (người duyệt hoặc quản trị); null: chính nguồn.",
+                "The official the source acts as (an approver or admin); null: the source itself.",
+            ),
+            "enabled": (
+                "Đang bật: tắt thì nguồn không nhận bản tin nào.",
+                "Enabled: a disabled source takes no alert.",
+            ),
+        }.items()
+    },
+    "PolicyIn.rules": (
+        "Các quy tắc theo thứ tự (ít nhất một): quy tắc đầu tiên khớp quyết định.",
+        "The rules in order (at least one): the first that matches decides.",
+    ),
+    "PolicyRuleIn.severity": (
+        "Mức nghiêm trọng CAP khớp (một trong các giá trị); trống: mọi mức.",
+        "CAP severities that match (any of them); empty: any.",
+    ),
+    "PolicyRuleIn.urgency": (
+        "Mức khẩn cấp CAP khớp (một trong các giá trị); trống: mọi mức.",
+        "CAP urgencies that match (any of them); empty: any.",
+    ),
+    "PolicyRuleIn.certainty": (
+        "Mức chắc chắn CAP khớp (một trong các giá trị); trống: mọi mức.",
+        "CAP certainties that match (any of them); empty: any.",
+    ),
+    "PolicyRuleIn.event": (
+        "Sự kiện (event) của bản tin, không phân biệt hoa thường; trống: mọi sự kiện.",
+        "The alert's event (case-insensitive); empty: any.",
+    ),
+    "PolicyRuleIn.action": (
+        "Việc làm: emergency (phát khẩn cấp ngay), announcement (bản tin chờ duyệt), log (chỉ "
+        "ghi lại).",
+        "What it does: emergency (sound it now), announcement (a pending announcement), log "
+        "(only record it).",
+    ),
+    "PolicyRuleIn.repeat_min": (
+        "Với emergency: phát lại sau ngần này phút cho tới khi bản tin hết hạn (0: một lần).",
+        "For emergency: sound it again every this many minutes until the alert expires (0: once).",
+    ),
+    "AdminCodeIn.admin_code": (
+        'Mã đơn vị hành chính của vùng, so với geocode của bản tin CAP; "" thì xóa.',
+        'The zone\'s administrative code, matched against CAP geocodes; "" clears it.',
+    ),
 }
 
 #: Request models' own descriptions (their docstrings are for developers).
@@ -422,6 +580,14 @@ MODELS: dict[str, Text] = {
     "JoinCodeIn": (
         "Không cho id thì mã cụm loa lấy từ tên, nên tên phải có chữ hoặc số.",
         "Without id the node id is made from the name, which must then hold a letter or digit.",
+    ),
+    "CapSourceIn": (
+        "Một nguồn cảnh báo CAP mới: nguồn feed (kind feed hoặc bỏ trống) cần url http(s).",
+        "A new CAP alert source: a feed (kind feed or left out) needs an http(s) url.",
+    ),
+    "CapSourceChange": (
+        "Cài đặt của một nguồn cảnh báo CAP; kiểu nguồn đã lưu quyết định url có bắt buộc không.",
+        "A CAP alert source's settings; the stored kind decides whether url is required.",
     ),
 }
 

@@ -66,7 +66,20 @@ PUSH_ROLE = "cap"
 MIN_INTERVAL_S = 30
 MAX_INTERVAL_S = 86_400
 MAX_NAME_CHARS = 100
+MAX_EVENT_CHARS = 200
 MAX_REPEAT_MIN = 24 * 60
+#: The rules of a source's name, a feed's URL and a rule's event as the OpenAPI document says
+#: them (JSON Schema patterns, searched as JSON Schema validators do; lengths are of the text
+#: as given, before it is normalized and stripped): a name holds no control character or
+#: bidirectional override and something visible (as controller/api/models.py's WORDS); a URL is
+#: http(s)://host… with no control character or space inside, blanks around it allowed; an event
+#: holds no control character or bidirectional override.
+_BAD = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = r"\s\u00ad\u200b-\u200f\u2060-\u2065\ufeff"
+NAME_PATTERN = f"^[^{_BAD}]*[^{_BAD}{_INVISIBLE}][^{_BAD}]*$"
+_NOT_URL = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+URL_PATTERN = f"^[ \\t\\n\\r]*https?://[^{_NOT_URL}/?#]+[^{_NOT_URL}]*[ \\t\\n\\r]*$"
+EVENT_PATTERN = f"^[^{_BAD}]*$"
 #: Refusals kept per source on its page (all are kept; the page shows the latest).
 SHOWN_REFUSALS = 20
 
@@ -110,17 +123,17 @@ def source_for_token(db: sqlite_utils.Database, token: str) -> dict[str, Any] | 
 
 def _clean_source(db: sqlite_utils.Database, fields: dict[str, Any]) -> dict[str, Any]:
     """The checked columns of a source; ApiError naming the field otherwise."""
-    name = unicodedata.normalize("NFC", str(fields.get("name") or "")).strip()
-    if not name or any(unicodedata.category(c) == "Cc" for c in name):
+    given = str(fields.get("name") or "")
+    if len(given) > MAX_NAME_CHARS or not re.search(NAME_PATTERN, given):
         raise ApiError(422, "cap_source_bad_name", field="name")
-    if len(name) > MAX_NAME_CHARS:
-        raise ApiError(422, "cap_source_bad_name", field="name")
+    name = unicodedata.normalize("NFC", given).strip()
     kind = fields.get("kind") or "feed"
     if kind not in KINDS:
         raise ApiError(422, "invalid_request", field="kind")
-    url = str(fields.get("url") or "").strip()
-    if kind == "feed" and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+    url = str(fields.get("url") or "")
+    if kind == "feed" and not re.search(URL_PATTERN, url):
         raise ApiError(422, "cap_source_bad_url", field="url")
+    url = url.strip(" \t\n\r")
     if kind == "push":
         url = ""
     interval = 60 if fields.get("interval_s") is None else int(fields["interval_s"])
@@ -332,17 +345,18 @@ def _clean_rule(position: int, rule: dict[str, Any]) -> dict[str, Any]:
         ("certainty", CERTAINTIES),
     ):
         raw = rule.get(column) or ""
-        values = _values(",".join(raw) if isinstance(raw, list) else str(raw))
+        # a list (the API's, the form's) holds the values themselves; a text, comma-separated
+        values = set(raw) if isinstance(raw, list) else _values(str(raw))
         unknown = values - set(allowed)
         if unknown:
             raise ApiError(
                 422, "cap_policy_bad_value", field=f"rules.{position}.{column}", value=min(unknown)
             )
         out[column] = ",".join(v for v in allowed if v in values)
-    event = unicodedata.normalize("NFC", str(rule.get("event") or "")).strip()
-    if len(event) > 200 or any(unicodedata.category(c) == "Cc" for c in event):
+    event = str(rule.get("event") or "")
+    if len(event) > MAX_EVENT_CHARS or not re.search(EVENT_PATTERN, event):
         raise ApiError(422, "invalid_request", field=f"rules.{position}.event")
-    out["event"] = event
+    out["event"] = unicodedata.normalize("NFC", event).strip()
     action = rule.get("action")
     if action not in ACTIONS:
         raise ApiError(422, "cap_policy_bad_action", field=f"rules.{position}.action")
@@ -406,14 +420,18 @@ def evaluate(rules: Iterable[dict[str, Any]], info: cap.Info) -> dict[str, Any] 
 # --- targeting -----------------------------------------------------------------------------
 
 
+#: A zone's administrative code as the OpenAPI document says it (searched as JSON Schema does).
+ADMIN_CODE_PATTERN = r"^[0-9A-Za-z._:-]*$"
+MAX_ADMIN_CODE_CHARS = 32
+
+
 def clean_admin_code(code: str | None) -> str | None:
-    """A zone's administrative code as stored: stripped; "" means none."""
-    code = (code or "").strip()
-    if not code:
-        return None
-    if len(code) > 32 or not re.fullmatch(r"[0-9A-Za-z._:-]+", code):
+    """A zone's administrative code as stored; "" means none. Checked as given (the page
+    strips its form's field first)."""
+    code = code or ""
+    if len(code) > MAX_ADMIN_CODE_CHARS or not re.search(ADMIN_CODE_PATTERN, code):
         raise ApiError(422, "bad_admin_code", field="admin_code")
-    return code
+    return code.strip() or None
 
 
 def set_admin_code(

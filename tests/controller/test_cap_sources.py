@@ -675,8 +675,11 @@ def test_cap_pages_show_alerts_sources_and_edit_the_policy(
 def test_the_document_declares_the_cap_routes_own_refusals(client: TestClient) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     create = doc["paths"]["/api/v1/cap/sources"]["post"]["responses"]["422"]
-    assert "cap_source_bad_url" in create["x-data-refusals"]
+    assert "cap_source_bad_cert" in create["x-data-refusals"]
     assert "stream_unreachable" not in create["x-data-refusals"]  # the stream sources' own
+    # a feed's URL: the body's kind says it on POST (its schema), the stored source's on PUT
+    update = doc["paths"]["/api/v1/cap/sources/{source_id}"]["put"]["responses"]["422"]
+    assert "cap_source_bad_url" in update["x-data-refusals"]
     push_answers = doc["paths"]["/api/v1/cap"]["post"]["responses"]
     assert {"404", "409", "413", "415", "422"} <= set(push_answers)
     assert "cap_signature_invalid" in push_answers["422"]["x-data-refusals"]
@@ -774,3 +777,119 @@ def test_a_repeat_taken_up_before_a_cancel_never_sounds_after_it(placed: TestCli
         _db(placed).execute("SELECT COUNT(*) FROM broadcasts WHERE status = 'active'").fetchone()[0]
     )
     assert active == 0
+
+
+# --- the document's rules are the API's (issue 19: found by schemathesis) ------------------
+
+
+def _verdict(client: TestClient, schema: str) -> Any:
+    """Whether the published document calls a body valid for the request model ``schema``."""
+    import jsonschema_rs  # schemathesis's validator
+
+    doc = client.get("/api/v1/openapi.json").json()
+    validator = jsonschema_rs.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]}
+    )
+    return validator.is_valid
+
+
+def test_the_alert_list_keeps_the_limits_its_schema_says(client: TestClient) -> None:
+    # found by schemathesis: limit=9223372036854775808 (and 0, 5000) answered 200
+    for limit in ("9223372036854775808", "0", "1001", "-1"):
+        answer = client.get(f"/api/v1/cap/alerts?limit={limit}")
+        assert answer.status_code == 422, (limit, answer.text)
+        assert answer.json()["error"]["code"] == "invalid_request"
+    assert client.get("/api/v1/cap/alerts?limit=1000").status_code == 200
+
+
+def test_a_source_is_refused_exactly_when_its_schema_says_so(client: TestClient) -> None:
+    # found by schemathesis: {"name": "0", "url": ""} (a feed without a URL) was refused while
+    # the schema allowed it; a name with a bidirectional override, or 101 characters before
+    # stripping, was taken while the schema forbade it; one of 100 that NFC makes longer was
+    # refused while the schema allowed it
+    valid = _verdict(client, "CapSourceIn")
+    cases = [
+        {"name": "Tỉnh", "url": "http://127.0.0.1/feed.atom"},
+        {"name": "Tỉnh", "url": " https://127.0.0.1/x \n"},
+        {"name": "Đài", "kind": "push"},
+        {"name": "\u0958" * 100, "kind": "push"},  # NFC makes it 200 characters: still taken
+        {"name": "Tỉnh", "url": ""},
+        {"name": "Tỉnh"},
+        {"name": "Tỉnh", "url": "ftp://x"},
+        {"name": "Tỉnh", "url": "http://a b/"},
+        {"name": "Tỉnh", "url": "http://a\u00a0b/"},
+        {"name": "Đài\u202e", "kind": "push"},
+        {"name": " " + "a" * 100, "kind": "push"},
+        {"name": "\u200b", "kind": "push"},
+        {"name": "Đài", "kind": "push", "interval_s": True},
+        {"name": "Đài", "kind": "push", "enabled": 1},
+    ]
+    for body in cases:
+        answer = client.post("/api/v1/cap/sources", json=body)
+        assert (answer.status_code == 201) == valid(body), (body, answer.text)
+        if answer.status_code == 201:
+            assert client.delete(f"/api/v1/cap/sources/{answer.json()['id']}").status_code == 204
+        else:
+            assert answer.status_code == 422
+            assert answer.json()["error"]["code"] in (
+                "cap_source_bad_name",
+                "cap_source_bad_url",
+                "invalid_request",
+            )
+    assert client.get("/api/v1/cap/sources").json() == []
+    create = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/cap/sources"]["post"]
+    assert "cap_source_bad_url" not in create["responses"]["422"]["x-data-refusals"]
+
+
+def test_a_policy_is_refused_exactly_when_its_schema_says_so(client: TestClient) -> None:
+    # found by schemathesis: {"repeat_min": false} was taken as 0; a value list "Extreme,Minor"
+    # or " Extreme", an event with a bidirectional override or 201 characters before stripping
+    # were taken while the schema forbade them
+    valid = _verdict(client, "PolicyIn")
+    before = client.get("/api/v1/cap/policy").json()
+    cases = [
+        {"action": "log", "severity": ["Extreme", "Minor"], "event": " Bão "},
+        {"action": "emergency", "repeat_min": 30.0},
+        {"action": "log", "event": "x" * 200},
+        {"action": "log", "repeat_min": False},
+        {"action": "log", "severity": ["Extreme,Minor"]},
+        {"action": "log", "severity": [" Extreme"]},
+        {"action": "log", "urgency": [""]},
+        {"action": "log", "event": "Bão\u202e"},
+        {"action": "log", "event": " " + "x" * 200},
+        {"action": "sound"},
+    ]
+    for rule in cases:
+        answer = client.put("/api/v1/cap/policy", json={"rules": [rule]})
+        assert (answer.status_code == 200) == valid({"rules": [rule]}), (rule, answer.text)
+        assert answer.status_code in (200, 422), answer.text
+    assert not valid({"rules": []})
+    empty = client.put("/api/v1/cap/policy", json={"rules": []})
+    assert empty.status_code == 422 and empty.json()["error"]["code"] == "cap_policy_empty"
+    client.put("/api/v1/cap/policy", json={"rules": before})
+
+
+def test_a_zone_code_is_refused_exactly_when_its_schema_says_so(
+    client: TestClient, commune: SeededCommune
+) -> None:
+    # found by schemathesis: " 20335" (a space the pattern forbids) was stripped and taken
+    valid = _verdict(client, "AdminCodeIn")
+    zone = commune.commune_id
+    for code in ("20335", "", " 20335", "2033 5", "x" * 33, "20335\u00a0"):
+        answer = client.put(f"/api/v1/cap/zones/{zone}", json={"admin_code": code})
+        assert (answer.status_code == 200) == valid({"admin_code": code}), (code, answer.text)
+        if answer.status_code != 200:
+            assert answer.json()["error"]["code"] == "bad_admin_code"
+
+
+def test_the_push_declares_its_xml_body(client: TestClient) -> None:
+    push = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/cap"]["post"]
+    assert set(push["requestBody"]["content"]) == set(cap_sources_api_types())
+    assert push["requestBody"]["required"] is True
+    assert {"413", "415", "422"} <= set(push["responses"])
+
+
+def cap_sources_api_types() -> tuple[str, ...]:
+    from controller.api.cap import CAP_TYPES
+
+    return CAP_TYPES
