@@ -77,16 +77,32 @@ class CapSourceChange(_Request):
 
 class CapSourceIn(CapSourceChange):
     """A new source: a feed (``kind`` feed or left out) has an http(s) ``url``
-    (``cap_source_bad_url``)."""
+    (``cap_source_bad_url``); one that takes signed alerts only has a certificate
+    (``cap_source_cert_required``)."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "anyOf": [
-                {"required": ["kind"], "properties": {"kind": {"const": "push"}}},
+            "allOf": [
                 {
-                    "required": ["url"],
-                    "properties": {"url": {"type": "string", "pattern": cap_sources.URL_PATTERN}},
+                    "anyOf": [
+                        {"required": ["kind"], "properties": {"kind": {"const": "push"}}},
+                        {
+                            "required": ["url"],
+                            "properties": {
+                                "url": {"type": "string", "pattern": cap_sources.URL_PATTERN}
+                            },
+                        },
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"properties": {"signed_only": {"const": False}}},
+                        {
+                            "required": ["cert_pem"],
+                            "properties": {"cert_pem": {"type": "string", "pattern": r"\S"}},
+                        },
+                    ]
                 },
             ]
         },
@@ -173,7 +189,25 @@ def cap_sources_list(request: Request, who: Official) -> list[dict[str, Any]]:
     return [_public(s) for s in cap_sources.list_sources(runtime(request).store.db)]
 
 
-@router.post("/cap/sources", status_code=201, tags=["cap"])
+#: The new source's id is what its other operations take (OpenAPI links: an integrator's
+#: client, and schemathesis's stateful phase, follow them).
+_SOURCE_LINKS = {
+    name: {"operationId": operation, "parameters": {"source_id": "$response.body#/id"}}
+    for name, operation in (
+        ("push", "push_cap_api_v1_cap_post"),
+        ("get", "cap_source_get_api_v1_cap_sources__source_id__get"),
+        ("update", "cap_source_update_api_v1_cap_sources__source_id__put"),
+        ("delete", "cap_source_delete_api_v1_cap_sources__source_id__delete"),
+    )
+}
+
+
+@router.post(
+    "/cap/sources",
+    status_code=201,
+    tags=["cap"],
+    responses={201: {"description": "the source made", "links": _SOURCE_LINKS}},
+)
 def cap_source_create(body: CapSourceIn, request: Request, who: Official) -> dict[str, Any]:
     """A new source; a push source's integration token is in ``token``, shown only now."""
     db = runtime(request).store.db

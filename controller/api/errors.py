@@ -73,8 +73,9 @@ _STREAM = (
     "stream_stalled",
 )
 #: A CAP source's settings that only the data decide (a PEM, the official it acts as; on PUT a
-#: feed's URL, the kind being the stored source's).
-_CAP_SOURCE = ("cap_source_bad_cert", "cap_source_cert_required", "cap_source_user_role")
+#: feed's URL and whether a certificate is there, the kind and certificate being the stored
+#: source's).
+_CAP_SOURCE = ("cap_source_bad_cert", "cap_source_user_role")
 DATA_REFUSALS: dict[str, tuple[str, ...]] = {
     "create_announcement": _SPEECH,
     "edit_announcement": _SPEECH,
@@ -97,7 +98,7 @@ DATA_REFUSALS: dict[str, tuple[str, ...]] = {
         "cap_signature_invalid",
     ),
     "cap_source_create": _CAP_SOURCE,
-    "cap_source_update": ("cap_source_bad_url", *_CAP_SOURCE),
+    "cap_source_update": ("cap_source_bad_url", "cap_source_cert_required", *_CAP_SOURCE),
 }
 
 

@@ -823,6 +823,9 @@ def test_a_source_is_refused_exactly_when_its_schema_says_so(client: TestClient)
         {"name": "\u200b", "kind": "push"},
         {"name": "Đài", "kind": "push", "interval_s": True},
         {"name": "Đài", "kind": "push", "enabled": 1},
+        {"name": "Tỉnh", "url": "http://127.0.0.1/x", "signed_only": True},
+        {"name": "Đài", "kind": "push", "signed_only": True, "cert_pem": " \n"},
+        {"name": "Đài", "kind": "push", "signed_only": False, "cert_pem": None},
     ]
     for body in cases:
         answer = client.post("/api/v1/cap/sources", json=body)
@@ -834,11 +837,14 @@ def test_a_source_is_refused_exactly_when_its_schema_says_so(client: TestClient)
             assert answer.json()["error"]["code"] in (
                 "cap_source_bad_name",
                 "cap_source_bad_url",
+                "cap_source_cert_required",
                 "invalid_request",
             )
     assert client.get("/api/v1/cap/sources").json() == []
     create = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/cap/sources"]["post"]
-    assert "cap_source_bad_url" not in create["responses"]["422"]["x-data-refusals"]
+    said_by_data = create["responses"]["422"]["x-data-refusals"]
+    assert "cap_source_bad_url" not in said_by_data
+    assert "cap_source_cert_required" not in said_by_data
 
 
 def test_a_policy_is_refused_exactly_when_its_schema_says_so(client: TestClient) -> None:

@@ -17,8 +17,11 @@ A request refused for its size (413 ``body_too_large``, before it is read) count
 (``negative_data_rejection``'s statuses plus 413: ``SCHEMATHESIS_CONFIG`` below).
 
 Left out: ``/api/v1/tokens/{token_id}`` (DELETE there can revoke the token the run uses, and
-every later answer would be a 401). The CAP routes are in (the push sent as XML, its declared
-content types); the broker-auth routes are not in the document at all.
+every later answer would be a 401). The CAP routes are in; the push (``POST /api/v1/cap``,
+an XML body in its declared content types) is first fuzzed alone with a push source's own
+token, as an integrator sends it, so that what schemathesis makes reaches the CAP parser
+(with the admin's token and no ``source_id`` it is a 404). The broker-auth routes are not in
+the document at all.
 
 A tiny app that answers a status it does not declare makes the same run fail."""
 
@@ -34,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -142,6 +146,31 @@ def controller_url() -> Iterator[str]:
 
 
 def test_schemathesis_finds_no_failure_with_every_check_and_phase(controller_url: str) -> None:
+    # the push, first, as an integrator sends it: with a push source's own token, so that
+    # every document schemathesis makes reaches the CAP parser (and its refusals are kept)
+    made = httpx.post(
+        f"{controller_url}/api/v1/cap/sources",
+        json={"name": "Đài KTTV", "kind": "push"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert made.status_code == 201, made.text
+    pushed = run_schemathesis(
+        f"{controller_url}/api/v1/openapi.json",
+        "--header",
+        f"Authorization: Bearer {made.json()['token']}",
+        "--include-path-regex",
+        "^/api/v1/cap$",
+        "--phases",
+        "examples,coverage,fuzzing",  # one operation: no stateful sequence to make
+    )
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0 and "1 selected" in out, out[-6000:]
+    source = httpx.get(
+        f"{controller_url}/api/v1/cap/sources/{made.json()['id']}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).json()
+    assert {"cap_malformed", "cap_schema"} & {r["code"] for r in source["refusals"]}, source
+
     done = run_schemathesis(
         f"{controller_url}/api/v1/openapi.json",
         "--header",
