@@ -183,3 +183,19 @@ def test_no_re_sends_while_other_nodes_still_ack_the_same_broadcast(h: Harness):
     assert h.dispatcher.resend(now=later) == 0  # the fleet is still acking: slow, not lost
     quiet = later + timedelta(seconds=h.settings.resend_s + 1)
     assert h.dispatcher.resend(now=quiet) == 2
+
+
+def test_an_ack_finds_its_command_by_a_key_probe_not_a_list_of_every_dispatch(tmp_path: Path):
+    """A zone command carries every dispatch of the zone; each node's ack must not rebuild that
+    list (10,000 acks × 10,000 entries took 18.7 s at p99 in bench/emergency_scale.py)."""
+    from controller.core.db import connect, migrate
+    from controller.services.dispatch import ACK_UPDATE
+
+    db = connect(tmp_path / "loa.db")
+    migrate(db)
+    plan = " | ".join(
+        str(row[-1])
+        for row in db.execute("EXPLAIN QUERY PLAN " + ACK_UPDATE, ["t", "t", "n", "c", "c"])
+    )
+    assert "LIST SUBQUERY" not in plan, plan
+    assert "(cmd_id=? AND dispatch_id=?)" in plan, plan
