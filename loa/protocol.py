@@ -259,14 +259,26 @@ def new_command(
     type_: CommandType, node: str, body: CommandBody, *, ttl: timedelta, now: datetime | None = None
 ) -> dict[str, Any]:
     """An unsigned command envelope as a JSON-ready dict."""
+    return _envelope(ENVELOPE_V1, type_, ("node", node), body, ttl, now)
+
+
+def _envelope(
+    version: int,
+    type_: str,
+    to: tuple[str, str | int],
+    body: CommandBody,
+    ttl: timedelta,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """A command envelope (per node or per zone: ``to`` is ``("node", id)`` or ``("zone", id)``)."""
     now = now or utcnow()
     if not isinstance(body, COMMAND_BODIES[type_]):
         raise TypeError(f"{type_} takes {COMMAND_BODIES[type_].__name__}")
     return {
-        "v": ENVELOPE_V1,
+        "v": version,
         "id": str(uuid.uuid4()),
         "type": type_,
-        "node": node,
+        to[0]: to[1],
         "issued_at": to_wire_time(now),
         "expires_at": to_wire_time(now + ttl),
         # node.config: only the settings given (a null would clear that setting on the node)
@@ -312,20 +324,9 @@ def new_zone_command(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """An unsigned zone command envelope as a JSON-ready dict."""
-    now = now or utcnow()
     if type_ not in ZONE_COMMAND_TYPES:
         raise ValueError(f"{type_} is not sent to a zone")
-    if not isinstance(body, COMMAND_BODIES[type_]):
-        raise TypeError(f"{type_} takes {COMMAND_BODIES[type_].__name__}")
-    return {
-        "v": ZONE_COMMAND_V,
-        "id": str(uuid.uuid4()),
-        "type": type_,
-        "zone": int(zone),
-        "issued_at": to_wire_time(now),
-        "expires_at": to_wire_time(now + ttl),
-        "body": body.model_dump(mode="json"),
-    }
+    return _envelope(ZONE_COMMAND_V, type_, ("zone", int(zone)), body, ttl, now)
 
 
 # --- node → controller --------------------------------------------------------------------------
