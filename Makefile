@@ -47,11 +47,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy loa controller node_agent audio schedules
 
-# Three workers on the two cores (most tests wait on real processes and clocks: pytest took
-# 8 min 58 s with two, 7 min 13 s with three, same 1,617 tests), each test file on one worker,
-# since some files share a commune across their tests.
+# Two workers (the machine has two cores; most tests wait on real processes and clocks), each
+# test file on one worker, since some files share a commune across their tests.
 pytest: install
-	$(BIN)/pytest -n 3 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # What the benchmarks under bench/ need beyond the tests (viet-asr for intelligibility).
 bench-deps: install
