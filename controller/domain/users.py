@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,15 +42,18 @@ def create_user(
     )
 
 
-#: Hashed once, checked against when the user name is unknown: a sign-in costs one password hash
-#: either way, so its timing does not tell which user names exist.
-_NOBODY_HASH = hash_password(new_secret(16))
+@functools.cache
+def _nobody_hash() -> str:
+    """Hashed once, on the first unknown user name, and checked against then: a sign-in costs one
+    password hash either way, so its timing does not tell which user names exist. (Not at import:
+    a hash costs a quarter of a second, on every start of every process that imports this.)"""
+    return hash_password(new_secret(16))
 
 
 def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dict | None:
     rows = list(db.query("SELECT * FROM users WHERE username = ? AND disabled = 0", [username]))
     if not rows:
-        password_ok(_NOBODY_HASH, password)
+        password_ok(_nobody_hash(), password)
         return None
     if not password_ok(rows[0]["password_hash"], password):
         return None
