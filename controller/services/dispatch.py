@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from controller.core import broker_rules, metrics
 from controller.core.db import Store
 from controller.core.settings import Settings
-from controller.domain import fleet
+from controller.domain import broadcasts, fleet
 from controller.domain import sources as streams
 from controller.services.mqtt_link import LogLimiter
 from loa import protocol
@@ -82,14 +82,13 @@ NO_REPORT = "no report from the node"
 #: approved (``approved_at``), live speech carries no announcement (``kind`` NULL is a file, rows
 #: before v3). ``deliver``, ``sync_node`` and ``play_now`` all read this one query, so a node's
 #: sync holds exactly the active, deliverable dispatch rows that are sent or acked for it.
-_ITEM_QUERY = """
-SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
+_BROADCAST_ITEM = """
        b.priority, b.max_late_s, b.repeats, b.repeat_gap_s,
        COALESCE(a.title, b.title, '') AS title,
        COALESCE(b.kind, 'file') AS kind, b.stream_source_id, b.duration_s AS window_s,
        m.sha256, m.bytes, m.duration_s
-  FROM dispatches d
-  JOIN broadcasts b ON b.id = d.broadcast_id
+"""
+_DELIVERABLE = """
   LEFT JOIN announcements a ON a.id = b.announcement_id
   LEFT JOIN media m ON m.sha256 = COALESCE(a.approved_sha256,
                                            CASE WHEN a.status = 'approved' THEN a.media_sha256 END)
@@ -99,6 +98,17 @@ SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,
          WHEN 'relay' THEN b.approved_at IS NOT NULL
          ELSE 1 END
 """
+_ITEM_QUERY = (
+    "SELECT d.id, d.broadcast_id, d.occurrence, d.node_id, d.play_at, d.state,"
+    + _BROADCAST_ITEM
+    + "FROM dispatches d JOIN broadcasts b ON b.id = d.broadcast_id"
+    + _DELIVERABLE
+)
+#: What ``_ITEM_QUERY`` reads of a broadcast itself, before any dispatch row exists (an
+#: emergency's zone command is published first: ``play_now`` with ``planned_from``).
+_BROADCAST_ITEM_QUERY = (
+    "SELECT b.id AS broadcast_id," + _BROADCAST_ITEM + "FROM broadcasts b" + _DELIVERABLE
+)
 
 
 _ONLINE = "SELECT online FROM nodes WHERE id = ?"
@@ -133,6 +143,10 @@ class Dispatcher:
         # deliver, expire and sync must not interleave: a sync computed from a stale view
         # could otherwise overwrite a put sent a moment earlier.
         self._lock = threading.Lock()
+        #: Held while rows are written after their command went out (``play_now`` with
+        #: ``planned_from``): ``handle_batch`` waits for it, and is woken as soon as it is free
+        #: (SQLite's busy handler alone polls, up to 100 ms late).
+        self._rows_gate = threading.Lock()
         #: bad or unknown-node messages: one warning per node per minute, then a count
         self._bad_messages = LogLimiter(log)
         self._next_prune = 0.0
@@ -274,7 +288,12 @@ class Dispatcher:
         return ok
 
     def play_now(
-        self, broadcast_id: int, now: datetime | None = None, *, group: bool = False
+        self,
+        broadcast_id: int,
+        now: datetime | None = None,
+        *,
+        group: bool = False,
+        planned_from: datetime | None = None,
     ) -> int:
         """Send ``play.now`` for the broadcast's queued dispatches, to every node at once.
 
@@ -282,10 +301,21 @@ class Dispatcher:
         of protocol 2 get one zone command per target zone (``loa/v1/zone/{id}/cmd``, the broker
         fans it out); every other node (protocol 1, or a broadcast narrowed to some nodes of its
         zones) gets its own signed command, as before. Returns how many dispatches were sent.
+
+        ``planned_from``: the broadcast was saved without its dispatch rows at that time
+        (``broadcasts.create_broadcast(..., dispatches_later=True)``, already durable with its
+        audit entry). Its zone commands are published first, built from the broadcast alone,
+        then its rows are written already ``sent`` by them, in this same transaction: a
+        province's 10,000 rows no longer delay the command. Acks wait for the transaction
+        (``handle_batch`` takes ``_rows_gate``, then SQLite's write lock), so an ack that
+        arrives before its row exists is applied once the row is committed, never lost.
         """
         now = now or utcnow()
         sent = 0
-        with self._lock, self.store.transaction() as db:
+        with self._lock, self._rows_gate, self.store.transaction() as db:
+            zone_of = None
+            if planned_from is not None:
+                sent, zone_of = self._publish_then_write(db, broadcast_id, planned_from, group)
             rows = list(
                 db.query(
                     _ITEM_QUERY + " AND d.broadcast_id = ? AND d.state = 'queued'",
@@ -294,7 +324,7 @@ class Dispatcher:
             )
             per_node = rows
             if group and rows:
-                grouped, per_node = self._group_rows(db, broadcast_id, rows)
+                grouped, per_node = self._group_rows(db, broadcast_id, rows, zone_of)
                 for zone_id, zone_rows in grouped.items():
                     item = self._item(zone_rows[0])
                     ttl = timedelta(seconds=item.max_late_s)
@@ -319,23 +349,88 @@ class Dispatcher:
         log.info("play.now for broadcast %s sent to %d nodes", broadcast_id, sent)
         return sent
 
+    def _publish_then_write(
+        self, db: sqlite_utils.Database, broadcast_id: int, planned_from: datetime, group: bool
+    ) -> tuple[int, dict[str, int] | None]:
+        """``play_now``'s first step for a broadcast saved without its rows: publish its zone
+        commands (with ``group``, when it has one occurrence to play), then write its rows, those
+        the zone commands carry already ``sent`` (``dispatch_commands``, ``sent_commands`` as
+        ``_mark_sent`` keeps them), the others ``queued`` for ``play_now``'s per-node commands.
+        Returns how many rows were sent, and ``_zone_targets``' answer when it was asked."""
+        occurrences, node_ids = broadcasts.first_dispatches(db, broadcast_id, planned_from)
+        found = list(db.query(_BROADCAST_ITEM_QUERY + " AND b.id = ?", [broadcast_id]))
+        zone_of: dict[str, int] | None = None
+        commands: dict[int, tuple[dict[str, Any], bytes]] = {}
+        if group and found and node_ids and len(occurrences) == 1:
+            zone_of = _zone_targets(db, broadcast_id, node_ids)
+            occurrence = {
+                "occurrence": occurrences[0].key,
+                "play_at": to_wire_time(occurrences[0].at),
+            }
+            item = self._item({**found[0], **occurrence})
+            for zone_id in sorted(set(zone_of.values())):
+                stamp = utcnow()
+                envelope = sign(
+                    protocol.new_zone_command(
+                        "play.now",
+                        zone_id,
+                        PlayNow(item=item),
+                        ttl=timedelta(seconds=item.max_late_s),
+                        now=stamp,
+                    ),
+                    self.key,
+                )
+                payload = protocol.dumps(envelope)
+                if self.publish(protocol.zone_topic(zone_id), payload):
+                    commands[zone_id] = (envelope, payload)
+        rows = broadcasts.dispatch_rows(broadcast_id, occurrences, node_ids, planned_from)
+        if zone_of is not None:
+            for row in rows:
+                zone = zone_of.get(row["node_id"])
+                if zone in commands:
+                    envelope = commands[zone][0]
+                    stamp = envelope["issued_at"]  # as _mark_sent: when it was published
+                    row.update(state="sent", cmd_id=envelope["id"], sent_at=stamp, updated_at=stamp)
+        broadcasts.insert_dispatches(db, rows)
+        sent = 0
+        for envelope, payload in commands.values():
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO dispatch_commands (cmd_id, dispatch_id, node_id, at) "
+                "SELECT cmd_id, id, node_id, sent_at FROM dispatches "
+                "WHERE broadcast_id = ? AND cmd_id = ?",
+                [broadcast_id, envelope["id"]],
+            )
+            sent += cursor.rowcount or 0
+            db.execute(
+                "INSERT OR REPLACE INTO sent_commands (id, payload, expires_at) VALUES (?, ?, ?)",
+                [envelope["id"], payload, envelope["expires_at"]],
+            )
+        return sent, zone_of
+
     def _group_rows(
-        self, db: sqlite_utils.Database, broadcast_id: int, rows: list[dict[str, Any]]
+        self,
+        db: sqlite_utils.Database,
+        broadcast_id: int,
+        rows: list[dict[str, Any]],
+        zone_of: dict[str, int] | None = None,
     ) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
         """Split dispatch rows into {target zone: rows} for one zone command each, and the rest
-        (per node): a row goes to a zone when ``_zone_targets`` gives its node one and its item
-        is the same as the zone's other rows' (one command, one item)."""
-        zone_of = _zone_targets(db, broadcast_id, [r["node_id"] for r in rows])
+        (per node): a row goes to a zone when ``_zone_targets`` (or ``zone_of``, its answer
+        already at hand) gives its node one and its item is the same as the zone's other rows'
+        (one command, one item: the rows are one broadcast's, so the same occurrence at the
+        same time)."""
+        if zone_of is None:
+            zone_of = _zone_targets(db, broadcast_id, [r["node_id"] for r in rows])
         grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        items: dict[int, str] = {}
+        items: dict[int, tuple[str, str]] = {}
         rest = []
         for row in rows:
             zone = zone_of.get(row["node_id"])
             if zone is None:
                 rest.append(row)
                 continue
-            item = self._item(row).model_dump_json()
-            if items.setdefault(zone, item) != item:
+            key = (row["occurrence"], row["play_at"])
+            if items.setdefault(zone, key) != key:
                 rest.append(row)
                 continue
             grouped[zone].append(row)
@@ -525,8 +620,14 @@ class Dispatcher:
                     "THEN 'pending' ELSE 'approved' END AS status FROM dispatches d "
                     "JOIN broadcasts b ON b.id = d.broadcast_id "
                     "LEFT JOIN announcements a ON a.id = b.announcement_id "
-                    "WHERE d.state IN ('queued', 'sent', 'acked') AND d.play_at < ?",
-                    [to_wire_time(now)],
+                    "WHERE d.state IN ('queued', 'sent', 'acked') AND d.play_at < ? "
+                    # only rows near or past their limit reach Python (the check below is the
+                    # exact one): every tick read a province emergency's 10,000 rows while its
+                    # acks came in, holding the write lock the acks wait for
+                    "AND julianday(d.play_at) * 86400.0 + b.max_late_s "
+                    "+ CASE WHEN d.state = 'queued' THEN 0 ELSE ? END "
+                    "< julianday(?) * 86400.0 + 1",
+                    [to_wire_time(now), REPORT_GRACE.total_seconds(), to_wire_time(now)],
                 )
             )
             for row in rows:
@@ -571,65 +672,96 @@ class Dispatcher:
     # --- node → controller ------------------------------------------------------------------
 
     def handle_batch(self, messages: list[tuple[str, bytes]], now: datetime | None = None) -> None:
-        """Apply a batch of node messages in one transaction; then sync reconnected nodes."""
+        """Apply a batch of node messages in one transaction; then sync reconnected nodes.
+
+        Set-based where a province's emergency needs it (10,000 acks in a few seconds): the
+        batch's nodes are looked up in one query and its reports' ids in another (QoS 1
+        duplicates), and the writes of consecutive reports (``seen_reports``, ``last_seen``, the
+        acks) go in one prepared statement each (``_Reports.flush``), before any other message
+        is applied, so the batch has the effect of its messages applied one by one, in order.
+        Waits while ``play_now`` writes rows whose command is already out (``_rows_gate``).
+        """
         now = now or utcnow()
         reconnected: list[str] = []
-        with self.store.transaction() as db:
-            for topic, payload in messages:
+        with self._rows_gate, self.store.transaction() as db:
+            parsed = self._parse_batch(db, messages)
+            reports = _Reports(db, now, [m.id for _, m in parsed if isinstance(m, Report)])
+            for topic, message in parsed:
                 try:
-                    node_id = self._apply(db, topic, payload, now)
+                    if isinstance(message, Report):
+                        body = reports.add(message)
+                        if body is not None:
+                            reports.flush()
+                            self._apply_report(db, message, body, now)
+                        continue
+                    reports.flush()
+                    node_id = self._apply(db, message, now)
                 except ProtocolError as exc:
-                    metrics.NODE_MESSAGES_DROPPED.labels(exc.code).inc()
-                    self._bad_messages.warning(
-                        topic.rsplit("/", 1)[0],
-                        "dropped message on %s: %s: %s",
-                        topic,
-                        exc.code,
-                        exc,
-                    )
+                    self._dropped(topic, exc)
                     continue
                 if node_id:
                     reconnected.append(node_id)
+            reports.flush()
         for node_id in dict.fromkeys(reconnected):
             self.sync_node(node_id, now=utcnow())
         if reconnected:
             self.send_zones(list(dict.fromkeys(reconnected)))
 
+    def _dropped(self, topic: str, exc: ProtocolError) -> None:
+        metrics.NODE_MESSAGES_DROPPED.labels(exc.code).inc()
+        self._bad_messages.warning(
+            topic.rsplit("/", 1)[0], "dropped message on %s: %s: %s", topic, exc.code, exc
+        )
+
+    def _parse_batch(
+        self, db: sqlite_utils.Database, messages: list[tuple[str, bytes]]
+    ) -> list[tuple[str, State | Telemetry | Report]]:
+        """The batch's messages from known (not revoked) nodes, parsed and checked, in order;
+        the others dropped (counted, logged). Nothing is written."""
+        topics = [
+            (topic, payload, protocol.node_id_from_topic(topic)) for topic, payload in messages
+        ]
+        known = _known_nodes(db, {t[2][0] for t in topics if t[2] is not None})
+        out: list[tuple[str, State | Telemetry | Report]] = []
+        for topic, payload, parts in topics:
+            if parts is None:
+                continue
+            node_id, kind = parts
+            if node_id not in known:
+                metrics.NODE_MESSAGES_DROPPED.labels("unknown_node").inc()
+                self._bad_messages.warning(node_id, "message from unknown node %s", node_id)
+                continue
+            try:
+                data = protocol.parse_json(payload)
+                if data.get("node") != node_id:
+                    raise ProtocolError(
+                        "wrong_node", f"{kind} on {node_id}'s topic names {data.get('node')}"
+                    )
+                model = _KINDS.get(kind)
+                if model is not None:
+                    out.append((topic, protocol.parse_model(model, data)))
+            except ProtocolError as exc:
+                self._dropped(topic, exc)
+        return out
+
     def _apply(
-        self, db: sqlite_utils.Database, topic: str, payload: bytes, now: datetime
+        self, db: sqlite_utils.Database, message: State | Telemetry, now: datetime
     ) -> str | None:
-        """Apply one message; return the node id when it announces a new connection."""
-        parsed = protocol.node_id_from_topic(topic)
-        if parsed is None:
+        """Apply a state or a heartbeat; return the node id when it announces a new connection."""
+        node_id = message.node
+        self._note_protocol(db, node_id, message.protocol)
+        if isinstance(message, Telemetry):
+            fleet.apply_telemetry(db, message, now)
             return None
-        node_id, kind = parsed
-        if not list(db.query("SELECT 1 FROM nodes WHERE id = ? AND revoked = 0", [node_id])):
-            metrics.NODE_MESSAGES_DROPPED.labels("unknown_node").inc()
-            self._bad_messages.warning(node_id, "message from unknown node %s", node_id)
-            return None
-        data = protocol.parse_json(payload)
-        if data.get("node") != node_id:
-            raise ProtocolError(
-                "wrong_node", f"{kind} on {node_id}'s topic names {data.get('node')}"
-            )
-        if kind == "state":
-            state = protocol.parse_model(State, data)
-            self._note_protocol(db, node_id, state.protocol)
-            if state.online and state.reason in protocol.STATE_REASONS_NOT_CONNECTED:
-                # what plays or its settings changed: a sync only if this is a reconnect as we
-                # saw it (every node of an emergency sends two of these: a sync each was 2,000
-                # commands; and a node.config answered by a sync and node.config, a loop)
-                was_online = [r["online"] for r in db.query(_ONLINE, [node_id])] == [1]
-                state = state.model_copy(update={"reason": None})
-                return node_id if fleet.apply_state(db, state, now) and not was_online else None
-            return node_id if fleet.apply_state(db, state, now) else None
-        if kind == "telemetry":
-            telemetry = protocol.parse_model(Telemetry, data)
-            self._note_protocol(db, node_id, telemetry.protocol)
-            fleet.apply_telemetry(db, telemetry, now)
-        elif kind == "report":
-            self._apply_report(db, protocol.parse_model(Report, data), now)
-        return None
+        state = message
+        if state.online and state.reason in protocol.STATE_REASONS_NOT_CONNECTED:
+            # what plays or its settings changed: a sync only if this is a reconnect as we
+            # saw it (every node of an emergency sends two of these: a sync each was 2,000
+            # commands; and a node.config answered by a sync and node.config, a loop)
+            was_online = [r["online"] for r in db.query(_ONLINE, [node_id])] == [1]
+            state = state.model_copy(update={"reason": None})
+            return node_id if fleet.apply_state(db, state, now) and not was_online else None
+        return node_id if fleet.apply_state(db, state, now) else None
 
     @staticmethod
     def _note_protocol(db: sqlite_utils.Database, node_id: str, version: int) -> None:
@@ -639,33 +771,14 @@ class Dispatcher:
             [version, node_id, version],
         )
 
-    def _apply_report(self, db: sqlite_utils.Database, report: Report, now: datetime) -> None:
-        if list(db.query("SELECT 1 FROM seen_reports WHERE id = ?", [report.id])):
-            return  # a QoS 1 duplicate
-        db.execute(
-            "INSERT INTO seen_reports (id, at) VALUES (?, ?)", [report.id, to_wire_time(now)]
-        )
-        db.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", [to_wire_time(now), report.node])
-        try:
-            body = report.parsed_body()
-        except ValueError as exc:
-            raise ProtocolError("malformed", str(exc)) from exc
+    def _apply_report(
+        self, db: sqlite_utils.Database, report: Report, body: Any, now: datetime
+    ) -> None:
+        """A report other than a positive ack (those are ``_Reports``'), already recorded as
+        seen: a refused ack, or how a play went."""
         stamp = to_wire_time(now)
         if isinstance(body, Ack):
-            if body.ok:
-                # Any command that carried the dispatch, acked by this node (a zone command's
-                # id is shared by every node of the zone).
-                db.execute(
-                    ACK_UPDATE,
-                    [
-                        to_wire_time(min(report.at, now)),
-                        stamp,
-                        report.node,
-                        body.cmd_id,
-                        body.cmd_id,
-                    ],
-                )
-            elif body.code != "replayed":  # a redelivered or re-sent copy of one it had
+            if body.code != "replayed":  # a redelivered or re-sent copy of one it had
                 db.execute(
                     "UPDATE dispatches SET state = 'failed', error = ?, updated_at = ? "
                     "WHERE cmd_id = ? AND node_id = ? AND state = 'sent'",
@@ -673,7 +786,7 @@ class Dispatcher:
                 )
             return
         where = "WHERE broadcast_id = ? AND occurrence = ? AND node_id = ?"
-        key = [body.broadcast, body.occurrence, report.node]  # type: ignore[attr-defined]
+        key = [body.broadcast, body.occurrence, report.node]
         if isinstance(body, PlayStarted):
             db.execute(
                 "UPDATE dispatches SET state = 'playing', started_at = ?, updated_at = ? "
@@ -705,6 +818,98 @@ class Dispatcher:
             )
 
 
+_KINDS: dict[str, type[State] | type[Telemetry] | type[Report]] = {
+    "state": State,
+    "telemetry": Telemetry,
+    "report": Report,
+}
+
+#: At most this many values in one ``IN (…)`` (SQLite's limit is 32,766 since 3.32; a batch
+#: is 500 messages).
+_IN_CHUNK = 500
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), _IN_CHUNK):
+        yield values[i : i + _IN_CHUNK]
+
+
+def _known_nodes(db: sqlite_utils.Database, node_ids: set[str]) -> set[str]:
+    """Which of these nodes exist and are not revoked (one query per 500)."""
+    known: set[str] = set()
+    for chunk in _chunks(sorted(node_ids)):
+        known.update(
+            r[0]
+            for r in db.conn.execute(
+                f"SELECT id FROM nodes WHERE revoked = 0 AND id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return known
+
+
+class _Reports:
+    """The reports of one batch, their writes kept until ``flush``: each new report's id
+    (``seen_reports``: a QoS 1 duplicate, in the database or earlier in the batch, is ignored)
+    and its node's ``last_seen``, and the positive acks; then one prepared statement each.
+    ``add`` gives back the body of any other report, for the caller to apply after a flush."""
+
+    def __init__(self, db: sqlite_utils.Database, now: datetime, report_ids: list[str]):
+        self.db = db
+        self.now = now
+        self.stamp = to_wire_time(now)
+        self.seen: set[str] = set()
+        for chunk in _chunks(sorted(set(report_ids))):
+            self.seen.update(
+                r[0]
+                for r in db.conn.execute(
+                    f"SELECT id FROM seen_reports WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        self.new_ids: list[str] = []
+        self.nodes: dict[str, None] = {}
+        self.acks: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, report: Report) -> Any:
+        """Record the report; None when nothing more is to be done for it (a duplicate, or a
+        positive ack: kept for ``flush``), else its body. ``ProtocolError`` (malformed) for a
+        body that does not parse, once the report is recorded (as it always was)."""
+        if report.id in self.seen:
+            return None  # a QoS 1 duplicate
+        self.seen.add(report.id)
+        self.new_ids.append(report.id)
+        self.nodes[report.node] = None
+        try:
+            body = report.parsed_body()
+        except ValueError as exc:
+            raise ProtocolError("malformed", str(exc)) from exc
+        if isinstance(body, Ack) and body.ok:
+            # Any command that carried the dispatch, acked by this node (a zone command's id is
+            # shared by every node of the zone).
+            at = self.stamp if report.at >= self.now else to_wire_time(report.at)
+            self.acks.append((at, self.stamp, report.node, body.cmd_id, body.cmd_id))
+            return None
+        return body
+
+    def flush(self) -> None:
+        if self.new_ids:
+            self.db.conn.executemany(
+                "INSERT INTO seen_reports (id, at) VALUES (?, ?)",
+                [(i, self.stamp) for i in self.new_ids],
+            )
+            self.new_ids = []
+        if self.nodes:
+            self.db.conn.executemany(
+                "UPDATE nodes SET last_seen = ? WHERE id = ?",
+                [(self.stamp, n) for n in self.nodes],
+            )
+            self.nodes = {}
+        if self.acks:
+            self.db.conn.executemany(ACK_UPDATE, self.acks)
+            self.acks = []
+
+
 def _zone_targets(
     db: sqlite_utils.Database,
     broadcast_id: int,
@@ -729,17 +934,17 @@ def _zone_targets(
         targets = {int(z) for z in json.loads(found[0]["zone_ids"] or "[]")}
     except (TypeError, ValueError):
         return {}
-    wanted = sorted(set(node_ids))
-    protocols = {
-        r["id"]: r["protocol"]
-        for r in db.query(
-            f"SELECT id, protocol FROM nodes WHERE id IN ({','.join('?' * len(wanted))})", wanted
-        )
-    }
+    wanted = set(node_ids)
+    # every node's protocol, read whole: an IN list of a province's 10,000 ids cost more
+    new_nodes = [
+        node_id
+        for node_id, version in db.conn.execute("SELECT id, protocol FROM nodes ORDER BY id")
+        if (version or 1) >= 2 and node_id in wanted
+    ]
     chains = broker_rules.node_zone_chains(db)
     zone_of: dict[str, int] = {}
-    for node_id in wanted:
+    for node_id in new_nodes:
         zone = next((z for z in reversed(chains.get(node_id, ())) if z in targets), None)
-        if zone is not None and (protocols.get(node_id) or 1) >= 2:
+        if zone is not None:
             zone_of[node_id] = zone
     return zone_of

@@ -146,6 +146,10 @@ class Runtime:
         # the audio already made for the text, or the fastest engine within the budget
         speech = emergency_speech.speak(self.store, self.settings, text)
         rendered = speech.rendered
+        # The announcement, the broadcast and its audit entry are durable before anything is
+        # published; its dispatch rows are written after its zone commands went out (play_now's
+        # planned_from), from this same time.
+        now = utcnow()
         with self.store.transaction():
             announcement_id = announcements.create_announcement(
                 db,
@@ -170,15 +174,17 @@ class Runtime:
                 broadcasts.BroadcastRequest(
                     announcement_id=announcement_id,
                     zone_ids=zone_ids,
-                    starts_at=utcnow() + broadcasts.EMERGENCY_LEAD,
+                    starts_at=now + broadcasts.EMERGENCY_LEAD,
                     priority="emergency",
                     repeats=repeats,
                     accept_conflicts=True,
                     node_ids=node_ids,
                 ),
+                now=now,
                 emergency=True,
+                dispatches_later=True,
             )
-        self.dispatcher.play_now(broadcast_id, group=True)
+        self.dispatcher.play_now(broadcast_id, group=True, planned_from=now)
         return {**(broadcasts.broadcast_detail(db, broadcast_id) or {}), "speech": speech.facts()}
 
     def kick(self) -> None:
