@@ -280,8 +280,8 @@ class Engine:
         now = self.clock()
         for si in self.store.active_items():
             if si.status == "playing":
-                self.report(
-                    "play.finished",
+                self._done(
+                    si.key,
                     PlayFinished(
                         broadcast=si.item.broadcast,
                         occurrence=si.item.occurrence,
@@ -293,7 +293,6 @@ class Engine:
                         error="agent restarted during the play",
                     ),
                 )
-                self.store.mark_done(si.key, "interrupted")
 
     def _run(self) -> None:
         log.info("playback priority: %s", raise_priority(self.rt_priority))
@@ -605,9 +604,8 @@ class Engine:
                 ),
             }
         )
-        self.store.mark_done(s.item.key, result)
-        self.report(
-            "play.finished",
+        self._done(
+            s.item.key,
             PlayFinished(
                 broadcast=item.broadcast,
                 occurrence=item.occurrence,
@@ -622,14 +620,21 @@ class Engine:
             ),
         )
 
+    def _done(self, key: str, finished: PlayFinished) -> None:
+        """An item is done, and its ``play.finished`` is in the outbox, in one transaction:
+        killed between the two, the item would be done with no report ever to be sent (or
+        reported twice, once as interrupted by ``_recover``)."""
+        with self.store.transaction():
+            self.store.mark_done(key, finished.result)
+            self.report("play.finished", finished)
+
     # --- outcomes without a play ---------------------------------------------------------
 
     def _unplayed(self, si: StoredItem, result: str, error: str) -> None:
         log.warning("%s %s: %s", si.key, result, error)
-        self.store.mark_done(si.key, result)
         self._started_keys.add((si.key, si.play_at))
-        self.report(
-            "play.finished",
+        self._done(
+            si.key,
             PlayFinished(
                 broadcast=si.item.broadcast,
                 occurrence=si.item.occurrence,

@@ -7,6 +7,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,40 @@ def test_play_cut_by_a_crash_is_reported_interrupted_not_replayed(tmp_path: Path
         assert done["result"] == "interrupted" and done["started_at"]
         time.sleep(0.3)
         assert not again.plays()
+    finally:
+        again.close()
+
+
+class _Died(BaseException):
+    """The agent's process ending at this line (SIGKILL, power cut): nothing after it runs."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_agent_dying_as_it_reports_a_play_leaves_the_report_to_send_or_to_recover(
+    tmp_path: Path,
+):
+    """Done and reported are one transaction: the agent dying while it writes the report
+    must not leave the item done with no report (the controller would wait for it forever)."""
+    first = Rig(tmp_path)
+    content = first.media("dying", duration_s=0.1)
+
+    def dies_at_the_report(type_: str, body: Any) -> None:
+        if type_ == "play.finished":
+            raise _Died
+
+    first.engine.report = dies_at_the_report
+    first.engine.start()
+    first.put(first.item(1, content, 0.1))
+    wait_until(first.plays, 5, what="the play")
+    time.sleep(0.3)
+    first.store.close()
+
+    again = Rig(tmp_path)
+    again.engine.start()
+    try:
+        done = again.finished(1)  # was a timeout: the item was stored done, its report lost
+        assert done["result"] == "interrupted" and done["started_at"]
+        assert len(again.plays()) == 1, "not played again"
     finally:
         again.close()
 

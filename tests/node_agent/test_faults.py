@@ -3,6 +3,7 @@ bad media servers, the link down at play time."""
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -173,6 +174,7 @@ def test_reports_made_offline_survive_an_agent_crash(node_factory, restartable_b
         ctl.ack(env["id"])
         restartable_broker.stop()
         wait_until(node.plays, 10, what="the play, offline")
+        wait_until(lambda: _outbox_has(node, "play.finished"), 10, what="the report, kept")
         node.kill()  # its play reports exist only in the agent's outbox now
         restartable_broker.start()
         node.start()
@@ -181,3 +183,16 @@ def test_reports_made_offline_survive_an_agent_crash(node_factory, restartable_b
         assert ctl.reports(node.node_id, "play.started")
     finally:
         ctl.stop()
+
+
+def _outbox_has(node, report_type: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the agent's outbox (its database, where reports wait for the broker) holds a
+    report of this type."""
+    db = sqlite3.connect(node.data_dir / "node.db", timeout=10)
+    try:
+        return any(
+            json.loads(payload)["type"] == report_type
+            for (payload,) in db.execute("SELECT payload FROM outbox")
+        )
+    finally:
+        db.close()
