@@ -47,10 +47,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy loa controller node_agent audio schedules
 
-# Two workers (the machine has two cores; most tests wait on real processes and clocks), each
-# test file on one worker, since some files share a commune across their tests.
+# Four workers on the two cores: most tests wait on real processes and clocks (two workers
+# kept the CPU under half busy). Each test file on one worker, since some files share a
+# commune across their tests. Tests that wait on time must allow for a loaded machine.
 pytest: install
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile
 
 # What the benchmarks under bench/ need beyond the tests (viet-asr for intelligibility).
 bench-deps: install
