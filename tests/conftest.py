@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from tests.support.broker import Mosquitto
+
+# anyio imports its parts on first use, and pytest rewrites anyio (a plugin) as it imports it:
+# a first use inside a test's server thread then parses source there while another thread may
+# be parsing too, which CPython 3.11 can fail with "SystemError: AST constructor recursion
+# depth mismatch" (python/cpython#106905; a four-worker run hit it in a FileResponse). Import
+# every part here, once, in the main thread.
+for _name in dir(anyio):
+    if not _name.startswith("_"):
+        getattr(anyio, _name)
 
 
 @pytest.fixture(scope="session")
