@@ -40,18 +40,21 @@ def commune(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Commune]:
 
 
 def _listening(commune: Commune, node_ids: list[str]) -> None:
-    """Wait until the controller told these nodes their zones (node.config) and they listen."""
+    """Wait until the controller told these nodes their zones (node.config) and they acked it:
+    they listen (the SUBSCRIBE went to the broker before the ack)."""
 
-    def told() -> bool:
+    def confirmed() -> bool:
         rows = commune.store.db.query(
-            "SELECT id, protocol, listen_zones FROM nodes WHERE id IN "
+            "SELECT id, protocol, listen_zones, zones_confirmed FROM nodes WHERE id IN "
             f"({','.join('?' * len(node_ids))})",
             node_ids,
         )
-        return all(r["protocol"] == 2 and r["listen_zones"] for r in rows)
+        return all(
+            r["protocol"] == 2 and r["listen_zones"] and r["zones_confirmed"] == r["listen_zones"]
+            for r in rows
+        )
 
-    wait_until(told, timeout=20, interval=0.1, what="nodes told their zones")
-    time.sleep(0.5)  # the node.config's SUBSCRIBE reaches the broker
+    wait_until(confirmed, timeout=20, interval=0.1, what="nodes listening to their zones")
 
 
 def _emergency(commune: Commune, zone_id: int, title: str) -> dict:

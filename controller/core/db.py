@@ -531,6 +531,15 @@ def _dispatch_commands_and_node_protocol(db: sqlite_utils.Database) -> None:
     table(db, "nodes").add_column("listen_zones", str)  # JSON: the zones it was last told
 
 
+def _zones_confirmed(db: sqlite_utils.Database) -> None:
+    """The zones a node has confirmed it listens to (``nodes.zones_confirmed``, JSON: the chain
+    of the ``node.config`` it acked, whose command id is ``nodes.zones_cmd``). Until a node
+    confirms its current chain it gets per-node commands, not zone ones: a node told a moment
+    ago may not be subscribed yet, and would hear an emergency only when it is re-sent."""
+    table(db, "nodes").add_column("zones_cmd", str)
+    table(db, "nodes").add_column("zones_confirmed", str)
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2,
@@ -545,6 +554,7 @@ MIGRATIONS: list[Migration] = [
     _v11,
     _v12_cap,
     _dispatch_commands_and_node_protocol,
+    _zones_confirmed,
 ]
 
 

@@ -472,9 +472,12 @@ class Dispatcher:
         sent = 0
         for node_id, broadcast_ids in holders.items():
             refs = [ItemRef(broadcast=b) for b in broadcast_ids]
-            sent += self.command(node_id, "schedule.cancel", ScheduleCancel(items=refs), now=now)
+            cancel = ScheduleCancel(items=refs)
+            sent += self.command(node_id, "schedule.cancel", cancel, now=now) is not None
             for b in broadcast_ids:
-                sent += self.command(node_id, "play.stop", PlayStop(broadcast=b), now=now)
+                sent += (
+                    self.command(node_id, "play.stop", PlayStop(broadcast=b), now=now) is not None
+                )
         return sent
 
     def command(
@@ -485,10 +488,11 @@ class Dispatcher:
         *,
         ttl: timedelta = timedelta(hours=1),
         now: datetime | None = None,
-    ) -> bool:
-        """Sign and publish one command; False when the broker is not reachable now."""
+    ) -> str | None:
+        """Sign and publish one command; its id, or None when the broker is not reachable now."""
         envelope = sign(protocol.new_command(type_, node_id, body, ttl=ttl, now=now), self.key)
-        return self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
+        sent = self.publish(protocol.node_topic(node_id, "cmd"), protocol.dumps(envelope))
+        return envelope["id"] if sent else None
 
     def resend(self, now: datetime | None = None, backlog: int = 0) -> int:
         """Publish again, as is, the ``play.now`` (per node or zone) of every dispatch still
@@ -593,9 +597,13 @@ class Dispatcher:
             text = json.dumps(chain)
             if node_ids is None and row["listen_zones"] == text:
                 continue
-            if self.command(row["id"], "node.config", NodeConfig(zones=chain)):
+            cmd_id = self.command(row["id"], "node.config", NodeConfig(zones=chain))
+            if cmd_id:
                 with self.store.transaction():
-                    db.execute("UPDATE nodes SET listen_zones = ? WHERE id = ?", [text, row["id"]])
+                    db.execute(
+                        "UPDATE nodes SET listen_zones = ?, zones_cmd = ? WHERE id = ?",
+                        [text, cmd_id, row["id"]],
+                    )
                 told += 1
         return told
 
@@ -907,6 +915,11 @@ class _Reports:
             self.nodes = {}
         if self.acks:
             self.db.conn.executemany(ACK_UPDATE, self.acks)
+            # an acked node.config: the node listens to the zones it was told
+            self.db.conn.executemany(
+                "UPDATE nodes SET zones_confirmed = listen_zones WHERE id = ? AND zones_cmd = ?",
+                [(node, cmd_id) for _, _, node, cmd_id, _ in self.acks],
+            )
             self.acks = []
 
 
@@ -935,13 +948,19 @@ def _zone_targets(
     except (TypeError, ValueError):
         return {}
     wanted = set(node_ids)
-    # every node's protocol, read whole: an IN list of a province's 10,000 ids cost more
+    chains = broker_rules.node_zone_chains(db)
+    # every node's protocol, read whole: an IN list of a province's 10,000 ids cost more; and
+    # only nodes that confirmed (acked) their current zone chain: one told a moment ago may not
+    # be subscribed yet
     new_nodes = [
         node_id
-        for node_id, version in db.conn.execute("SELECT id, protocol FROM nodes ORDER BY id")
-        if (version or 1) >= 2 and node_id in wanted
+        for node_id, version, confirmed in db.conn.execute(
+            "SELECT id, protocol, zones_confirmed FROM nodes ORDER BY id"
+        )
+        if (version or 1) >= 2
+        and node_id in wanted
+        and confirmed == json.dumps(list(chains.get(node_id, ())))
     ]
-    chains = broker_rules.node_zone_chains(db)
     zone_of: dict[str, int] = {}
     for node_id in new_nodes:
         zone = next((z for z in reversed(chains.get(node_id, ())) if z in targets), None)

@@ -14,6 +14,7 @@ from controller.services.dispatch import RESEND_MAX_BACKLOG
 from loa import protocol
 from tests.controller.test_dispatch import NOW, SHA, Harness
 from tests.support.broker import Mosquitto
+from tests.support.zones import listening_to_their_zones
 
 
 @pytest.fixture(name="h")
@@ -69,6 +70,7 @@ def test_one_nodes_ack_of_a_shared_command_acks_only_its_own_dispatch(h: Harness
     nodes = [n.node_id for n in h.commune.nodes]
     with h.store.transaction() as db:  # as a zone command leaves them: one cmd_id for all
         db.execute("UPDATE nodes SET protocol = 2")
+        listening_to_their_zones(db)
         db.execute(
             "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
             [f"[{h.commune.commune_id}]", bid],
@@ -148,6 +150,7 @@ def test_an_emergency_is_cancelled_by_zone_for_new_nodes_and_per_node_for_old(h:
     nodes = [n.node_id for n in h.commune.nodes]
     with h.store.transaction() as db:
         db.execute("UPDATE nodes SET protocol = CASE WHEN id = ? THEN 1 ELSE 2 END", [nodes[2]])
+        listening_to_their_zones(db)
         db.execute(
             "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
             [f"[{h.commune.commune_id}]", bid],
@@ -168,6 +171,32 @@ def test_an_emergency_is_cancelled_by_zone_for_new_nodes_and_per_node_for_old(h:
     with h.store.transaction() as db:
         db.execute("UPDATE broadcasts SET emergency = 0 WHERE id = ?", [bid])
     assert h.dispatcher.cancel_group(bid, nodes) == set()
+
+
+def test_a_node_gets_zone_commands_only_once_it_has_acked_its_zones(h: Harness):
+    """A node told its zones a moment ago may not be subscribed yet (a mass enrolment, the
+    emergency bench's first run: 171 of 1,000 heard it only when it was re-sent, 8 s later);
+    until it acks the node.config it gets its own command."""
+    bid = h.broadcast(NOW)
+    nodes = [n.node_id for n in h.commune.nodes]
+    with h.store.transaction() as db:
+        db.execute("UPDATE nodes SET protocol = 2, online = 1")
+        db.execute(
+            "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
+            [f"[{h.commune.commune_id}]", bid],
+        )
+    assert h.dispatcher.send_zones(nodes) == 3
+    told = {c["node"]: c for c in h.received(3)}
+    assert {c["type"] for c in told.values()} == {"node.config"}
+    ack = protocol.Ack(cmd_id=told[nodes[0]]["id"], ok=True)
+    h.dispatcher.handle_batch([h.report(nodes[0], "ack", ack)])
+    h.spy.subscribe("loa/v1/zone/+/cmd", qos=1)
+    h.spy.publish("loa/v1/probe", b"x", qos=1).wait_for_publish(5)
+    assert h.dispatcher.play_now(bid, group=True) == 3
+    sent = h.received(3)  # one zone command (nodes[0]), and the two unconfirmed by their own
+    assert sorted(str(c.get("zone") or c.get("node")) for c in sent) == sorted(
+        [str(h.commune.commune_id), nodes[1], nodes[2]]
+    )
 
 
 def test_no_re_sends_while_other_nodes_still_ack_the_same_broadcast(h: Harness):

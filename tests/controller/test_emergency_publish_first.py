@@ -24,6 +24,7 @@ from controller.services.runtime import Runtime
 from loa import protocol
 from tests.controller.test_dispatch import NOW, SHA, Harness
 from tests.support.broker import Mosquitto
+from tests.support.zones import listening_to_their_zones
 
 TOKEN = "approver-publish-first-" + "t" * 24
 
@@ -63,6 +64,7 @@ def province(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Province]:
     commune = seed_commune(runtime.store)
     with runtime.store.transaction() as db:
         db.execute("UPDATE nodes SET protocol = 2, online = 1")
+        listening_to_their_zones(db)
         user = create_user(db, "duyet", "mat-khau-nguoi-duyet", "approver")
         create_token(db, "t", user_id=user, token=TOKEN)
     who = token_official(runtime.store.db, TOKEN)
@@ -201,6 +203,7 @@ def test_many_acks_in_one_batch_each_ack_their_own_row(h: Harness):
     nodes = [n.node_id for n in h.commune.nodes]
     with h.store.transaction() as db:
         db.execute("UPDATE nodes SET protocol = 2")
+        listening_to_their_zones(db)
         db.execute(
             "UPDATE broadcasts SET zone_ids = ?, emergency = 1 WHERE id = ?",
             [f"[{h.commune.commune_id}]", bid],
