@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -235,10 +235,7 @@ class Dispatcher:
             [(envelope["id"], r["id"], r["node_id"], stamp) for r in rows],
         )
         if payload is not None:
-            db.execute(
-                "INSERT OR REPLACE INTO sent_commands (id, payload, expires_at) VALUES (?, ?, ?)",
-                [envelope["id"], payload, envelope["expires_at"]],
-            )
+            _keep_for_resend(db, envelope, payload)
 
     def deliver(self, now: datetime | None = None) -> int:
         """Send every queued dispatch that falls inside the delivery horizon; return how many."""
@@ -326,18 +323,10 @@ class Dispatcher:
             if group and rows:
                 grouped, per_node = self._group_rows(db, broadcast_id, rows, zone_of)
                 for zone_id, zone_rows in grouped.items():
-                    item = self._item(zone_rows[0])
-                    ttl = timedelta(seconds=item.max_late_s)
                     stamp = utcnow()
-                    envelope = sign(
-                        protocol.new_zone_command(
-                            "play.now", zone_id, PlayNow(item=item), ttl=ttl, now=stamp
-                        ),
-                        self.key,
-                    )
-                    payload = protocol.dumps(envelope)
-                    if self.publish(protocol.zone_topic(zone_id), payload):
-                        self._mark_sent(db, envelope, payload, zone_rows, stamp)
+                    published = self._zone_play_now(zone_id, self._item(zone_rows[0]), stamp)
+                    if published:
+                        self._mark_sent(db, *published, zone_rows, stamp)
                         sent += len(zone_rows)
             for row in per_node:
                 item = self._item(row)
@@ -369,20 +358,9 @@ class Dispatcher:
             }
             item = self._item({**found[0], **occurrence})
             for zone_id in sorted(set(zone_of.values())):
-                stamp = utcnow()
-                envelope = sign(
-                    protocol.new_zone_command(
-                        "play.now",
-                        zone_id,
-                        PlayNow(item=item),
-                        ttl=timedelta(seconds=item.max_late_s),
-                        now=stamp,
-                    ),
-                    self.key,
-                )
-                payload = protocol.dumps(envelope)
-                if self.publish(protocol.zone_topic(zone_id), payload):
-                    commands[zone_id] = (envelope, payload)
+                published = self._zone_play_now(zone_id, item, utcnow())
+                if published:
+                    commands[zone_id] = published
         rows = broadcasts.dispatch_rows(broadcast_id, occurrences, node_ids, planned_from)
         if zone_of is not None:
             for row in rows:
@@ -401,11 +379,26 @@ class Dispatcher:
                 [broadcast_id, envelope["id"]],
             )
             sent += cursor.rowcount or 0
-            db.execute(
-                "INSERT OR REPLACE INTO sent_commands (id, payload, expires_at) VALUES (?, ?, ?)",
-                [envelope["id"], payload, envelope["expires_at"]],
-            )
+            _keep_for_resend(db, envelope, payload)
         return sent, zone_of
+
+    def _zone_play_now(
+        self, zone_id: int, item: ScheduleItem, stamp: datetime
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """Sign and publish one zone's ``play.now``; its envelope and payload, or None when the
+        broker is not reachable now."""
+        envelope = sign(
+            protocol.new_zone_command(
+                "play.now",
+                zone_id,
+                PlayNow(item=item),
+                ttl=timedelta(seconds=item.max_late_s),
+                now=stamp,
+            ),
+            self.key,
+        )
+        payload = protocol.dumps(envelope)
+        return (envelope, payload) if self.publish(protocol.zone_topic(zone_id), payload) else None
 
     def _group_rows(
         self,
@@ -594,7 +587,7 @@ class Dispatcher:
             if (row["protocol"] or 1) < 2:
                 continue
             chain = list(chains.get(row["id"], ()))
-            text = json.dumps(chain)
+            text = zone_chain_text(chain)
             if node_ids is None and row["listen_zones"] == text:
                 continue
             cmd_id = self.command(row["id"], "node.config", NodeConfig(zones=chain))
@@ -856,6 +849,20 @@ def _known_nodes(db: sqlite_utils.Database, node_ids: set[str]) -> set[str]:
     return known
 
 
+def zone_chain_text(chain: Iterable[int]) -> str:
+    """A node's zone chain as stored in ``nodes.listen_zones`` and ``zones_confirmed`` (JSON),
+    so that the two compare with the chain the zone tree gives now."""
+    return json.dumps(list(chain))
+
+
+def _keep_for_resend(db: sqlite_utils.Database, envelope: dict[str, Any], payload: bytes) -> None:
+    """Keep a sent ``play.now``'s signed payload, to be re-sent as is (``Dispatcher.resend``)."""
+    db.execute(
+        "INSERT OR REPLACE INTO sent_commands (id, payload, expires_at) VALUES (?, ?, ?)",
+        [envelope["id"], payload, envelope["expires_at"]],
+    )
+
+
 class _Reports:
     """The reports of one batch, their writes kept until ``flush``: each new report's id
     (``seen_reports``: a QoS 1 duplicate, in the database or earlier in the batch, is ignored)
@@ -959,7 +966,7 @@ def _zone_targets(
         )
         if (version or 1) >= 2
         and node_id in wanted
-        and confirmed == json.dumps(list(chains.get(node_id, ())))
+        and confirmed == zone_chain_text(chains.get(node_id, ()))
     ]
     zone_of: dict[str, int] = {}
     for node_id in new_nodes:

@@ -4,18 +4,17 @@ nodes get zone commands; tests that stand in for nodes mark them so."""
 
 from __future__ import annotations
 
-import json
-
 import sqlite_utils
 
 from controller.core import broker_rules
+from controller.services.dispatch import zone_chain_text
 
 
 def listening_to_their_zones(db: sqlite_utils.Database) -> None:
     """Every node of protocol 2 has confirmed its current zone chain."""
     chains = broker_rules.node_zone_chains(db)
     for (node_id,) in db.execute("SELECT id FROM nodes WHERE protocol >= 2").fetchall():
-        chain = json.dumps(list(chains.get(node_id, ())))
+        chain = zone_chain_text(chains.get(node_id, ()))
         db.execute(
             "UPDATE nodes SET listen_zones = ?, zones_confirmed = ? WHERE id = ?",
             [chain, chain, node_id],
